@@ -1,0 +1,167 @@
+"""BoardActor: one board instance, its driver and its device actors.
+
+The board actor owns the driver (and through it the link), starts one DeviceActor per
+device of the board, registers them, and drives every device along the lifecycle table
+as the board comes up, faults and goes down.  Blocking driver hooks (booting, opening a
+port) run here, never in a device's mailbox.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from actorhw.asks import ask, stop_all
+from actorhw.boards import BoardDefinition
+from actorhw.device import DeviceActor
+from actorhw.driver import BoardDriver
+from actorhw.errors import ActorHwError, DeviceUnavailableError, UnsupportedOperationError
+from actorhw.events import EventBus
+from actorhw.ids import DeviceId
+from actorhw.lifecycle import DeviceState, check_transition
+from actorhw.log import logger
+from actorhw.messages import (
+    BoardStatus,
+    BringUp,
+    DeviceFault,
+    GetBoardStatus,
+    GetInfo,
+    Register,
+    RegistryEntry,
+    Transition,
+    Unregister,
+)
+
+S = DeviceState
+#: Deadline of one control ask from the board to one of its devices.
+DEVICE_ASK_TIMEOUT = 5.0
+
+
+class BoardActor(pykka.ThreadingActor):
+    """Attaches one board through its driver and keeps its devices' lifecycle."""
+
+    def __init__(self, *, name: str, definition: BoardDefinition, ids: type[DeviceId],
+                 driver_class: type[BoardDriver], registry: pykka.ActorRef[Any],
+                 events: EventBus, options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self._name = name
+        self._definition = definition
+        self._ids = ids
+        self._driver_class = driver_class
+        self._options = options or {}
+        self._registry = registry
+        self._events = events
+        self._driver: BoardDriver | None = None
+        self._devices: dict[DeviceId, pykka.ActorRef[Any]] = {}
+        self._state = S.UNKNOWN
+        self._reason = "created"
+        self._restarts = 0
+        self._log = logger.bind(device=name)
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            BringUp: self._bring_up,
+            GetBoardStatus: lambda _m: self._status(),
+            DeviceFault: self._device_fault,
+        }
+
+    def on_start(self) -> None:
+        self._driver = self._driver_class(board=self._name, definition=self._definition,
+                                          options=self._options)
+        me = self.actor_ref
+        entries = []
+        for spec in self._definition.devices:
+            device = self._ids[spec.name]
+            ref = DeviceActor.start(
+                device=device, spec=spec, peripheral=self._driver.peripheral(spec),
+                events=self._events,
+                on_fault=lambda d, e: me.tell(DeviceFault(device=d, code=e.code, message=str(e))),
+            )
+            self._devices[device] = ref
+            entries.append(RegistryEntry(device=device, kind=spec.kind, policy=spec.policy,
+                                         actor_urn=ref.actor_urn))
+        ask(self._registry, Register(entries=tuple(entries)), timeout=DEVICE_ASK_TIMEOUT)
+
+    def on_stop(self) -> None:
+        self._shutdown()
+
+    def on_failure(self, *_exc_info: object) -> None:
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._registry.is_alive():
+            self._registry.tell(Unregister(board=self._name))
+        stop_all(self._devices.values(), timeout=DEVICE_ASK_TIMEOUT)
+        if self._driver is not None:
+            try:
+                self._driver.disconnect()
+            finally:
+                self._driver.close()
+
+    def on_receive(self, message: Any) -> Any:
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            raise UnsupportedOperationError(f"board {self._name}: unexpected message "
+                                            f"{type(message).__name__}")
+        return handler(message)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def _bring_up(self, message: BringUp) -> BoardStatus:
+        assert self._driver is not None
+        deadline = time.monotonic() + message.timeout
+        try:
+            if self._state is S.UNKNOWN:
+                if not self._driver.scan(timeout=_left(deadline)):
+                    raise DeviceUnavailableError(f"board {self._name} not found by scan",
+                                                 device=self._name, state="UNKNOWN",
+                                                 reason="scan found nothing", since=time.time())
+                self._move_all(S.DISCOVERED, "found by scan")
+            if self._state is S.DISCOVERED:
+                self._driver.initialize(timeout=_left(deadline))
+                self._move_all(S.INITIALIZED, "initialized")
+            if self._state is S.INITIALIZED:
+                self._driver.connect(timeout=_left(deadline))
+                self._move_all(S.CONNECTED, "connected")
+        except ActorHwError as e:
+            self._reason = str(e)
+            self._log.warning("bring-up failed: {}", e)
+            raise
+        return self._status()
+
+    def _device_fault(self, message: DeviceFault) -> None:
+        self._log.bind(code=message.code).warning("fault on {}: {}", message.device,
+                                                  message.message)
+        self._reason = message.message
+        if self._state in (S.CONNECTED, S.ACTIVE):
+            self._go_down(message.message)
+
+    def _go_down(self, reason: str) -> None:
+        """Every device to DISCONNECTED through legal edges (ACTIVE goes via ERROR)."""
+        for ref in self._devices.values():
+            info = ask(ref, GetInfo(), timeout=DEVICE_ASK_TIMEOUT)
+            if info.state is S.ACTIVE:
+                ask(ref, Transition(to=S.ERROR, reason=reason), timeout=DEVICE_ASK_TIMEOUT)
+            if info.state in (S.ACTIVE, S.CONNECTED, S.INITIALIZED):
+                ask(ref, Transition(to=S.DISCONNECTED, reason=reason), timeout=DEVICE_ASK_TIMEOUT)
+        self._state, self._reason = S.DISCONNECTED, reason
+        if self._driver is not None:
+            self._driver.disconnect()
+
+    def _move_all(self, to: DeviceState, reason: str) -> None:
+        check_transition(self._name, self._state, to)
+        for ref in self._devices.values():
+            ask(ref, Transition(to=to, reason=reason), timeout=DEVICE_ASK_TIMEOUT)
+        self._state, self._reason = to, reason
+
+    def _status(self) -> BoardStatus:
+        return BoardStatus(board=self._name, definition=self._definition.name,
+                           driver=self._driver_class.name, state=self._state,
+                           reason=self._reason, devices=len(self._devices),
+                           restarts=self._restarts)
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+

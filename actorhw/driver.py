@@ -1,0 +1,122 @@
+"""The driver contract: what a plugin implements to attach a board and its devices.
+
+A driver plugin is a ``drv_*.py`` file (see :mod:`actorhw.plugins`) with a subclass of
+:class:`BoardDriver`.  The runtime calls its lifecycle hooks (the seeds' scan, initialize,
+connect, reset, close) from the board's actor, each with a deadline, and asks it for one
+:class:`Peripheral` per device of the board.  Drivers know nothing of actors.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from actorhw.boards import BoardDefinition, DeviceSpec
+from actorhw.errors import TimedOutError, UnsupportedOperationError
+from actorhw.ids import DeviceKind
+
+#: Every operation of every device kind: the contract between handles and peripherals.
+OPERATIONS: Mapping[DeviceKind, frozenset[str]] = {
+    DeviceKind.UART: frozenset({"write", "read"}),
+    DeviceKind.GPIO: frozenset({"read", "write"}),
+    DeviceKind.I2C: frozenset({"write", "read"}),
+    DeviceKind.SPI: frozenset({"transfer"}),
+    DeviceKind.ADC: frozenset({"read"}),
+    DeviceKind.DAC: frozenset({"write"}),
+    DeviceKind.PWM: frozenset({"set_duty", "set_frequency", "read"}),
+    DeviceKind.LED: frozenset({"set", "get", "toggle"}),
+    DeviceKind.BUTTON: frozenset({"is_pressed"}),
+    DeviceKind.DISPLAY: frozenset({"show", "clear", "read"}),
+    DeviceKind.ACCELEROMETER: frozenset({"read"}),
+    DeviceKind.BOARD: frozenset({"exec"}),
+}
+
+
+class PendingIO:
+    """An operation running off the device's mailbox (on a board's I/O thread).
+
+    A peripheral returns one instead of a value when the work may block; the device
+    actor hands it to the caller, who waits on it with its own deadline.
+    """
+
+    def __init__(self, future: concurrent.futures.Future[Any], *, what: str) -> None:
+        self.future = future
+        self.what = what
+
+    def wait(self, *, timeout: float) -> Any:
+        """The operation's result; TimedOutError if it has none within ``timeout`` s."""
+        try:
+            return self.future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimedOutError(f"{self.what}: no answer within {timeout:.3g} s",
+                                operation=self.what, timeout=timeout) from None
+
+
+class Peripheral:
+    """The driver side of one device: performs its kind's operations.
+
+    Subclasses define one method per operation in :data:`OPERATIONS` for their kind.
+    A method returns a value, or a :class:`PendingIO` when the work may block.
+    """
+
+    def __init__(self, spec: DeviceSpec) -> None:
+        self.spec = spec
+
+    def perform(self, verb: str, args: tuple[Any, ...]) -> Any:
+        """Run operation ``verb`` with ``args``."""
+        method = getattr(self, verb, None)
+        if verb not in OPERATIONS[self.spec.kind] or method is None:
+            raise UnsupportedOperationError(
+                f"{self.spec.name} ({self.spec.kind.value}) has no operation {verb!r}; "
+                f"valid: {', '.join(sorted(OPERATIONS[self.spec.kind]))}",
+                device=self.spec.name, op=verb)
+        return method(*args)
+
+    def reset(self) -> None:
+        """Put the device back in its power-on state; called on the last release."""
+
+
+class BoardDriver(abc.ABC):
+    """Attaches one board instance: its lifecycle hooks and its peripherals.
+
+    Every hook is called from the board's actor, one at a time, with a deadline.
+    """
+
+    name: ClassVar[str]
+    """The driver's name, as board files write it (``driver = "sim"``)."""
+
+    def __init__(self, *, board: str, definition: BoardDefinition,
+                 options: Mapping[str, Any] | None = None) -> None:
+        self.board = board
+        self.definition = definition
+        self.options = dict(definition.options) | dict(options or {})
+
+    def scan(self, *, timeout: float) -> bool:
+        """Is the board there? UNKNOWN -> DISCOVERED when True."""
+        return True
+
+    def initialize(self, *, timeout: float) -> None:  # noqa: B027 - optional hook
+        """Prepare the board (power, processes, ports). DISCOVERED -> INITIALIZED."""
+
+    def connect(self, *, timeout: float) -> None:  # noqa: B027 - optional hook
+        """Open the link and bring the board to a known state. INITIALIZED -> CONNECTED."""
+
+    def disconnect(self) -> None:  # noqa: B027 - optional hook
+        """Drop the link; the board may be reconnected later. -> DISCONNECTED."""
+
+    def reset(self, *, timeout: float) -> None:  # noqa: B027 - optional hook
+        """Soft-reset the board."""
+
+    def power_cycle(self, *, timeout: float) -> None:
+        """Cut and restore the board's power, where the driver can."""
+        raise UnsupportedOperationError(f"driver {self.name!r} cannot power-cycle",
+                                        driver=self.name)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """End of the board's life in this runtime: release every OS resource."""
+
+    @abc.abstractmethod
+    def peripheral(self, spec: DeviceSpec) -> Peripheral:
+        """The peripheral backend for one device of the board."""

@@ -1,0 +1,273 @@
+"""Every message between actorhw's actors, and nothing else.
+
+Each message is an immutable ``attrs`` class with keyword-only fields, built only from
+values msgpack can carry (see :mod:`actorhw.codec`): str, int, float, bool, bytes, None,
+tuples and dicts of those, enums of this package, device ids and other messages.
+Actors are named by their URN string, never by a live reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actorhw.ids import DeviceId, DeviceKind
+from actorhw.lifecycle import DeviceState, SharingPolicy
+
+frozen = attrs.frozen(kw_only=True)
+
+# --- ownership ------------------------------------------------------------------------
+
+
+@frozen
+class Lease:
+    """Proof that ``owner`` holds ``device``: a token, refused once released."""
+
+    device: DeviceId
+    """The device held."""
+    owner: str
+    """Who holds it, as the caller named itself (a module, a job, a session)."""
+    token: int
+    """Unique per acquire on this device; a released token is stale forever."""
+    generation: int
+    """The device's generation at acquire time; it grows with every reset of the board."""
+
+
+@frozen
+class Acquire:
+    """Ask a device for ownership. Answered with a :class:`Lease`."""
+
+    owner: str
+    """Who asks; shown in busy errors and listings."""
+
+
+@frozen
+class Release:
+    """Give a lease back. Answered with the device's new owners_count."""
+
+    lease: Lease
+    """The lease to end; stale or foreign leases are refused."""
+
+
+@frozen
+class Open:
+    """Open the device for this lease: the usage order is acquire, open, use."""
+
+    lease: Lease
+    """The lease that opens; each lease opens once."""
+
+
+@frozen
+class Close:
+    """Close the device for this lease; it stays acquired."""
+
+    lease: Lease
+    """The lease that closes."""
+
+
+@frozen
+class Use:
+    """Perform one operation of the device's kind (``uart.write``, ``gpio.read``...).
+
+    Answered with the operation's result, or with a pending I/O the caller waits on.
+    """
+
+    lease: Lease
+    """An open lease of the device."""
+    op: str
+    """The operation's name within the device's kind (``write``, ``read``...)."""
+    args: tuple[Any, ...] = ()
+    """Positional arguments: msgpack values (nested sequences travel as lists)."""
+
+
+@frozen
+class GetInfo:
+    """Ask a device for its :class:`DeviceInfo`."""
+
+
+@frozen
+class DeviceInfo:
+    """A device's state, policy and owners at one moment."""
+
+    device: DeviceId
+    """Which device."""
+    kind: DeviceKind
+    """What it is."""
+    state: DeviceState
+    """Where it is in its lifecycle."""
+    policy: SharingPolicy
+    """SINGLE or SHARED, fixed at construction."""
+    owners: tuple[str, ...]
+    """Owner names, in acquire order."""
+    owners_count: int
+    """Number of leases held."""
+    open_count: int
+    """Number of leases that have the device open."""
+    generation: int
+    """Grows with every reset of the device's board."""
+    last_error: str | None = None
+    """The last fault seen, for listings and the monitor."""
+
+
+# --- lifecycle ------------------------------------------------------------------------
+
+
+@frozen
+class Transition:
+    """Move a device along one edge of the lifecycle table. Answered with DeviceInfo."""
+
+    to: DeviceState
+    """The target state; the edge must be in the table."""
+    reason: str
+    """Why, for the event stream and the logs."""
+    attempt: int = 0
+    """Recovery attempt number, 0 outside recovery."""
+
+
+@frozen
+class StateChanged:
+    """Event: a device moved along one lifecycle edge."""
+
+    device: DeviceId
+    """Which device."""
+    from_state: DeviceState
+    """The state it left."""
+    to_state: DeviceState
+    """The state it entered."""
+    reason: str
+    """Why it moved."""
+    attempt: int
+    """Recovery attempt number, 0 outside recovery."""
+    at: float
+    """Wall-clock time (seconds since the epoch)."""
+
+
+# --- registry -------------------------------------------------------------------------
+
+
+@frozen
+class RegistryEntry:
+    """One device as the registry knows it."""
+
+    device: DeviceId
+    """Its id."""
+    kind: DeviceKind
+    """Its kind."""
+    policy: SharingPolicy
+    """Its sharing policy."""
+    actor_urn: str
+    """The URN of the actor that serves it now; a restart registers a new one."""
+
+
+@frozen
+class Register:
+    """Add or replace devices in the registry (the supervisor sends it)."""
+
+    entries: tuple[RegistryEntry, ...]
+    """The devices to (re)register."""
+
+
+@frozen
+class Unregister:
+    """Remove every device of a board from the registry."""
+
+    board: str
+    """The board instance's name."""
+
+
+@frozen
+class Lookup:
+    """Find a device by id. Answered with a :class:`RegistryEntry`."""
+
+    device: DeviceId
+    """The id to look up, an enum member (hashed, never compared as a string)."""
+
+
+@frozen
+class ListDevices:
+    """List registered devices. Answered with a tuple of :class:`RegistryEntry`."""
+
+    board: str | None = None
+    """Only this board's devices, or all when None."""
+
+
+@frozen
+class ListBoards:
+    """List the names of the registered board instances. Answered with a tuple of str."""
+
+
+# --- boards and supervision -------------------------------------------------------------
+
+
+@frozen
+class BringUp:
+    """Take a board and all its devices from UNKNOWN to CONNECTED. Answered with
+    :class:`BoardStatus`."""
+
+    timeout: float
+    """Seconds the whole bring-up may take."""
+
+
+@frozen
+class GetBoardStatus:
+    """Ask a board actor for its :class:`BoardStatus`."""
+
+
+@frozen
+class BoardStatus:
+    """A board instance at one moment."""
+
+    board: str
+    """The instance's name."""
+    definition: str
+    """The board definition it was built from."""
+    driver: str
+    """The driver plugin that attaches it."""
+    state: DeviceState
+    """The board's own lifecycle state."""
+    reason: str
+    """Why it is in that state."""
+    devices: int
+    """How many devices it has."""
+    restarts: int = 0
+    """Recoveries so far."""
+    quarantined: bool = False
+    """Recovery gave up; only an operator's reset retries it."""
+
+
+@frozen
+class DeviceFault:
+    """A device saw its link fail (lost, hung, protocol garbage); sent to its board."""
+
+    device: DeviceId
+    """The device that saw it."""
+    code: str
+    """The error's code (link_lost, timed_out...)."""
+    message: str
+    """The error's text."""
+
+
+@frozen
+class StartBoard:
+    """Ask the supervisor to start a board actor. Answered with its actor URN."""
+
+    board: str
+    """The instance's name."""
+    definition: str
+    """The board definition's name."""
+
+
+@frozen
+class GetTree:
+    """Ask the supervisor for the URNs of its children. Answered with :class:`Tree`."""
+
+
+@frozen
+class Tree:
+    """The supervisor's children, by URN."""
+
+    registry_urn: str
+    """The registry actor."""
+    boards: tuple[tuple[str, str], ...]
+    """(board name, board actor URN) pairs."""
