@@ -25,12 +25,16 @@ def ask(ref: pykka.ActorRef[Any], message: Any, *, timeout: float) -> Any:
     try:
         return ref.ask(message, timeout=timeout)
     except pykka.Timeout as e:
-        raise TimedOutError(f"{type(message).__name__} to {ref.actor_class.__name__}: "
-                            f"no answer within {timeout:.3g} s",
-                            operation=type(message).__name__, timeout=timeout) from e
+        raise TimedOutError(
+            f"{type(message).__name__} to {ref.actor_class.__name__}: "
+            f"no answer within {timeout:.3g} s",
+            operation=type(message).__name__,
+            timeout=timeout,
+        ) from e
     except pykka.ActorDeadError as e:
-        raise ActorDeadError(f"{ref.actor_class.__name__} is not running ({e})",
-                             actor=ref.actor_urn) from e
+        raise ActorDeadError(
+            f"{ref.actor_class.__name__} is not running ({e})", actor=ref.actor_urn
+        ) from e
 
 
 def stop_all(refs: Iterable[pykka.ActorRef[Any]], *, timeout: float) -> None:

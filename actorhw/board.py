@@ -43,9 +43,17 @@ DEVICE_ASK_TIMEOUT = 5.0
 class BoardActor(pykka.ThreadingActor):
     """Attaches one board through its driver and keeps its devices' lifecycle."""
 
-    def __init__(self, *, name: str, definition: BoardDefinition, ids: type[DeviceId],
-                 driver_class: type[BoardDriver], registry: pykka.ActorRef[Any],
-                 events: EventBus, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        definition: BoardDefinition,
+        ids: type[DeviceId],
+        driver_class: type[BoardDriver],
+        registry: pykka.ActorRef[Any],
+        events: EventBus,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self._name = name
         self._definition = definition
@@ -67,20 +75,26 @@ class BoardActor(pykka.ThreadingActor):
         }
 
     def on_start(self) -> None:
-        self._driver = self._driver_class(board=self._name, definition=self._definition,
-                                          options=self._options)
+        self._driver = self._driver_class(
+            board=self._name, definition=self._definition, options=self._options
+        )
         me = self.actor_ref
         entries = []
         for spec in self._definition.devices:
             device = self._ids[spec.name]
             ref = DeviceActor.start(
-                device=device, spec=spec, peripheral=self._driver.peripheral(spec),
+                device=device,
+                spec=spec,
+                peripheral=self._driver.peripheral(spec),
                 events=self._events,
                 on_fault=lambda d, e: me.tell(DeviceFault(device=d, code=e.code, message=str(e))),
             )
             self._devices[device] = ref
-            entries.append(RegistryEntry(device=device, kind=spec.kind, policy=spec.policy,
-                                         actor_urn=ref.actor_urn))
+            entries.append(
+                RegistryEntry(
+                    device=device, kind=spec.kind, policy=spec.policy, actor_urn=ref.actor_urn
+                )
+            )
         ask(self._registry, Register(entries=tuple(entries)), timeout=DEVICE_ASK_TIMEOUT)
 
     def on_stop(self) -> None:
@@ -102,8 +116,9 @@ class BoardActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
         if handler is None:
-            raise UnsupportedOperationError(f"board {self._name}: unexpected message "
-                                            f"{type(message).__name__}")
+            raise UnsupportedOperationError(
+                f"board {self._name}: unexpected message {type(message).__name__}"
+            )
         return handler(message)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -114,9 +129,13 @@ class BoardActor(pykka.ThreadingActor):
         try:
             if self._state is S.UNKNOWN:
                 if not self._driver.scan(timeout=_left(deadline)):
-                    raise DeviceUnavailableError(f"board {self._name} not found by scan",
-                                                 device=self._name, state="UNKNOWN",
-                                                 reason="scan found nothing", since=time.time())
+                    raise DeviceUnavailableError(
+                        f"board {self._name} not found by scan",
+                        device=self._name,
+                        state="UNKNOWN",
+                        reason="scan found nothing",
+                        since=time.time(),
+                    )
                 self._move_all(S.DISCOVERED, "found by scan")
             if self._state is S.DISCOVERED:
                 self._driver.initialize(timeout=_left(deadline))
@@ -131,8 +150,9 @@ class BoardActor(pykka.ThreadingActor):
         return self._status()
 
     def _device_fault(self, message: DeviceFault) -> None:
-        self._log.bind(code=message.code).warning("fault on {}: {}", message.device,
-                                                  message.message)
+        self._log.bind(code=message.code).warning(
+            "fault on {}: {}", message.device, message.message
+        )
         self._reason = message.message
         if self._state in (S.CONNECTED, S.ACTIVE):
             self._go_down(message.message)
@@ -156,12 +176,16 @@ class BoardActor(pykka.ThreadingActor):
         self._state, self._reason = to, reason
 
     def _status(self) -> BoardStatus:
-        return BoardStatus(board=self._name, definition=self._definition.name,
-                           driver=self._driver_class.name, state=self._state,
-                           reason=self._reason, devices=len(self._devices),
-                           restarts=self._restarts)
+        return BoardStatus(
+            board=self._name,
+            definition=self._definition.name,
+            driver=self._driver_class.name,
+            state=self._state,
+            reason=self._reason,
+            devices=len(self._devices),
+            restarts=self._restarts,
+        )
 
 
 def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
-

@@ -112,7 +112,7 @@ def _line_of(text: str, key_path: tuple[str, ...]) -> int:
                 best = number
             continue
         key = re.match(r'^"?([A-Za-z0-9_-]+)"?\s*=', line)
-        if key and table + (key.group(1),) == key_path[: len(table) + 1]:
+        if key and (*table, key.group(1)) == key_path[: len(table) + 1]:
             if len(key_path) == len(table) + 1:
                 return number
             best = number
@@ -136,8 +136,14 @@ class _Reader:
             f"{self.path}:{line}: key '{key}': {problem}", file=str(self.path), line=line, key=key
         )
 
-    def string(self, table: Mapping[str, Any], path: tuple[str, ...], *, required: bool = True,
-               pattern: re.Pattern[str] | None = None) -> str | None:
+    def string(
+        self,
+        table: Mapping[str, Any],
+        path: tuple[str, ...],
+        *,
+        required: bool = True,
+        pattern: re.Pattern[str] | None = None,
+    ) -> str | None:
         value = table.get(path[-1])
         if value is None:
             if required:
@@ -168,8 +174,9 @@ def _lineno_from_message(message: str) -> int:
     return int(found.group(1)) if found else 1
 
 
-def load_board_file(path: Path, *, bases: Mapping[str, BoardDefinition] | None = None
-                    ) -> BoardDefinition:
+def load_board_file(
+    path: Path, *, bases: Mapping[str, BoardDefinition] | None = None
+) -> BoardDefinition:
     """Load and validate one board file.
 
     Args:
@@ -212,8 +219,16 @@ def load_board_file(path: Path, *, bases: Mapping[str, BoardDefinition] | None =
     if not devices:
         raise reader.fail(("devices",), "a board needs at least one device")
     assert name is not None and enum_name is not None and driver is not None
-    return BoardDefinition(name=name, title=title, enum_name=enum_name, driver=driver,
-                           devices=tuple(devices.values()), source=path, options=options)
+    title = title or name
+    return BoardDefinition(
+        name=name,
+        title=title,
+        enum_name=enum_name,
+        driver=driver,
+        devices=tuple(devices.values()),
+        source=path,
+        options=options,
+    )
 
 
 def _device(reader: _Reader, name: str, spec: Any) -> DeviceSpec:
@@ -221,7 +236,7 @@ def _device(reader: _Reader, name: str, spec: Any) -> DeviceSpec:
     if not _IDENT.match(name) or name.startswith("_"):
         raise reader.fail(path, "a device id must be an identifier not starting with '_'")
     if not isinstance(spec, dict):
-        raise reader.fail(path, "must be an inline table like { kind = \"uart\" }")
+        raise reader.fail(path, 'must be an inline table like { kind = "uart" }')
     kind_name = reader.string(spec, (*path, "kind"))
     try:
         kind = DeviceKind(kind_name)
@@ -234,8 +249,9 @@ def _device(reader: _Reader, name: str, spec: Any) -> DeviceSpec:
         try:
             policy = SharingPolicy(policy_name)
         except ValueError:
-            raise reader.fail((*path, "policy"),
-                              f"unknown policy {policy_name!r}; valid: single, shared") from None
+            raise reader.fail(
+                (*path, "policy"), f"unknown policy {policy_name!r}; valid: single, shared"
+            ) from None
     options = {k: v for k, v in spec.items() if k not in ("kind", "policy")}
     return DeviceSpec(name=name, kind=kind, policy=policy, options=options)
 
@@ -267,21 +283,29 @@ class BoardCatalog:
                 data, reader = parse_board_file(f)
                 board = data.get("board")
                 extends = board.get("extends") if isinstance(board, dict) else None
-                if isinstance(extends, str) and extends not in found and any(
-                    _declares(p, extends) for p in pending if p != f
+                if (
+                    isinstance(extends, str)
+                    and extends not in found
+                    and any(_declares(p, extends) for p in pending if p != f)
                 ):
                     continue
                 definition = load_board_file(f, bases=found)
                 if definition.name in found:
                     other = found[definition.name].source
-                    raise reader.fail(("board", "name"),
-                                      f"board {definition.name!r} is already defined in {other}")
+                    raise reader.fail(
+                        ("board", "name"),
+                        f"board {definition.name!r} is already defined in {other}",
+                    )
                 found[definition.name] = definition
                 pending.remove(f)
                 progress = True
             if not progress:
-                raise BoardDefinitionError(f"boards extend each other in a cycle: {pending}",
-                                           file=str(pending[0]), line=1, key="board.extends")
+                raise BoardDefinitionError(
+                    f"boards extend each other in a cycle: {pending}",
+                    file=str(pending[0]),
+                    line=1,
+                    key="board.extends",
+                )
         return cls(found)
 
     def get(self, name: str) -> BoardDefinition:
@@ -291,7 +315,9 @@ class BoardCatalog:
         except KeyError:
             raise NoSuchBoardError(
                 f"no board named {name!r}; known boards: {', '.join(sorted(self.boards))}",
-                board=name, valid_boards=sorted(self.boards)) from None
+                board=name,
+                valid_boards=sorted(self.boards),
+            ) from None
 
 
 def _declares(path: Path, name: str) -> bool:

@@ -35,9 +35,14 @@ EPILOG = """examples:
 
 def _boards(args: argparse.Namespace, out: Console) -> int:
     catalog = BoardCatalog.discover(args.boards_dir)
-    rows = [
-        {"name": b.name, "title": b.title, "driver": b.driver, "devices": len(b.devices),
-         "source": str(b.source)}
+    rows: list[dict[str, Any]] = [
+        {
+            "name": b.name,
+            "title": b.title,
+            "driver": b.driver,
+            "devices": len(b.devices),
+            "source": str(b.source),
+        }
         for b in sorted(catalog.boards.values(), key=lambda b: b.name)
     ]
     if args.json:
@@ -54,15 +59,24 @@ def _boards(args: argparse.Namespace, out: Console) -> int:
 
 def device_row(info: DeviceInfo) -> dict[str, Any]:
     """A device as plain data, for --json and tables."""
-    return {"id": info.device.name, "board": type(info.device).board, "kind": info.kind.value,
-            "state": info.state.name, "policy": info.policy.name, "owners": list(info.owners),
-            "owners_count": info.owners_count, "open_count": info.open_count,
-            "generation": info.generation, "last_error": info.last_error}
+    return {
+        "id": info.device.name,
+        "board": type(info.device).board,
+        "kind": info.kind.value,
+        "state": info.state.name,
+        "policy": info.policy.name,
+        "owners": list(info.owners),
+        "owners_count": info.owners_count,
+        "open_count": info.open_count,
+        "generation": info.generation,
+        "last_error": info.last_error,
+    }
 
 
 def _devices(args: argparse.Namespace, out: Console) -> int:
-    with Runtime.start(boards=[args.board], boards_dirs=args.boards_dir,
-                       timeout=args.timeout) as rt:
+    with Runtime.start(
+        boards=[args.board], boards_dirs=args.boards_dir, timeout=args.timeout
+    ) as rt:
         rows = [device_row(i) for i in rt.devices(args.board)]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -78,8 +92,9 @@ def _devices(args: argparse.Namespace, out: Console) -> int:
 
 
 def _exec(args: argparse.Namespace, out: Console) -> int:
-    with Runtime.start(boards=[args.board], boards_dirs=args.boards_dir,
-                       timeout=args.timeout) as rt:
+    with Runtime.start(
+        boards=[args.board], boards_dirs=args.boards_dir, timeout=args.timeout
+    ) as rt:
         ids = rt.ids(args.board)
         with rt.lease(Board, ids["BOARD"], owner="actorhw-cli") as board:
             try:
@@ -98,29 +113,44 @@ def _exec(args: argparse.Namespace, out: Console) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="actorhw", description=__doc__.splitlines()[0],
-                                     epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="actorhw",
+        description=__doc__.splitlines()[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log lifecycle events")
-    parser.add_argument("--boards-dir", action="append", default=[], metavar="DIR",
-                        help="an extra folder of board files (repeatable)")
+    parser.add_argument(
+        "--boards-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an extra folder of board files (repeatable)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("boards", help="list board definitions",
-                       epilog="example: actorhw boards --json")
+    p = sub.add_parser(
+        "boards", help="list board definitions", epilog="example: actorhw boards --json"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_boards)
 
-    p = sub.add_parser("devices", help="bring a board up and list its devices",
-                       epilog="example: actorhw devices --board same70-xplained")
+    p = sub.add_parser(
+        "devices",
+        help="bring a board up and list its devices",
+        epilog="example: actorhw devices --board same70-xplained",
+    )
     p.add_argument("--board", required=True, help="a board definition name")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--timeout", type=float, default=30.0, help="bring-up deadline, s")
     p.set_defaults(run=_devices)
 
-    p = sub.add_parser("exec", help="run MicroPython code on a board and print its output",
-                       epilog='example: actorhw exec --board microbit-qemu "print(1+1)"')
+    p = sub.add_parser(
+        "exec",
+        help="run MicroPython code on a board and print its output",
+        epilog='example: actorhw exec --board microbit-qemu "print(1+1)"',
+    )
     p.add_argument("code", help="the code to run")
     p.add_argument("--board", required=True, help="a board definition with a BOARD device")
     p.add_argument("--json", action="store_true", help="print JSON")

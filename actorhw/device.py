@@ -65,9 +65,15 @@ class _Holder:
 class DeviceActor(pykka.ThreadingActor):
     """The actor of one device. Construct through the board actor, not by hand."""
 
-    def __init__(self, *, device: DeviceId, spec: DeviceSpec, peripheral: Peripheral,
-                 events: EventBus, on_fault: Callable[[DeviceId, ActorHwError], None] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        *,
+        device: DeviceId,
+        spec: DeviceSpec,
+        peripheral: Peripheral,
+        events: EventBus,
+        on_fault: Callable[[DeviceId, ActorHwError], None] | None = None,
+    ) -> None:
         super().__init__()
         self._device = device
         self._spec = spec
@@ -97,7 +103,8 @@ class DeviceActor(pykka.ThreadingActor):
         if handler is None:
             raise UnsupportedOperationError(
                 f"{self._device.key}: unexpected message {type(message).__name__}",
-                device=self._device.key)
+                device=self._device.key,
+            )
         return handler(message)
 
     # --- ownership -------------------------------------------------------------------
@@ -109,12 +116,16 @@ class DeviceActor(pykka.ThreadingActor):
             raise DeviceBusyError(
                 f"{self._device.key} is busy: SINGLE device held by {', '.join(owners)} "
                 f"(owners_count={len(owners)})",
-                device=self._device.key, owners=owners, owners_count=len(owners))
+                device=self._device.key,
+                owners=owners,
+                owners_count=len(owners),
+            )
         token = next(_tokens)
         self._holders[token] = _Holder(message.owner)
         self._log.bind(owner=message.owner).debug("acquired by {}", message.owner)
-        return Lease(device=self._device, owner=message.owner, token=token,
-                     generation=self._generation)
+        return Lease(
+            device=self._device, owner=message.owner, token=token, generation=self._generation
+        )
 
     def _release(self, message: Release) -> int:
         holder = self._holder(message.lease)
@@ -132,7 +143,9 @@ class DeviceActor(pykka.ThreadingActor):
         if holder.opened_generation == self._generation:
             raise AlreadyOpenedError(
                 f"{self._device.key} is already opened by this lease ({holder.owner})",
-                device=self._device.key, owner=holder.owner)
+                device=self._device.key,
+                owner=holder.owner,
+            )
         self._require_available("open")
         holder.opened_generation = self._generation
         if self._state is DeviceState.CONNECTED:
@@ -144,7 +157,8 @@ class DeviceActor(pykka.ThreadingActor):
         if holder.opened_generation is None:
             raise NotOpenedError(
                 f"{self._device.key}: device not opened - call open() first",
-                device=self._device.key)
+                device=self._device.key,
+            )
         holder.opened_generation = None
         self._after_close()
         return self._info(None)
@@ -158,18 +172,23 @@ class DeviceActor(pykka.ThreadingActor):
         if holder.opened_generation is None:
             raise NotOpenedError(
                 f"{self._device.key}: device not opened - call open() first",
-                device=self._device.key)
+                device=self._device.key,
+            )
         if holder.opened_generation != self._generation:
             raise DeviceResetError(
                 f"{self._device.key}: device was reset, open it again",
-                device=self._device.key, opened_generation=holder.opened_generation,
-                generation=self._generation)
+                device=self._device.key,
+                opened_generation=holder.opened_generation,
+                generation=self._generation,
+            )
         self._require_available(message.op)
         if message.op not in OPERATIONS[self._spec.kind]:
             raise UnsupportedOperationError(
                 f"{self._device.key} ({self._spec.kind.value}) has no operation "
                 f"{message.op!r}; valid: {', '.join(sorted(OPERATIONS[self._spec.kind]))}",
-                device=self._device.key, op=message.op)
+                device=self._device.key,
+                op=message.op,
+            )
         try:
             result = self._peripheral.perform(message.op, message.args)
         except FAULTS as e:
@@ -206,29 +225,42 @@ class DeviceActor(pykka.ThreadingActor):
 
     def _move(self, to: DeviceState, reason: str, attempt: int = 0) -> None:
         check_transition(self._device.key, self._state, to)
-        event = StateChanged(device=self._device, from_state=self._state, to_state=to,
-                             reason=reason, attempt=attempt, at=time.time())
+        event = StateChanged(
+            device=self._device,
+            from_state=self._state,
+            to_state=to,
+            reason=reason,
+            attempt=attempt,
+            at=time.time(),
+        )
         self._state, self._since, self._reason = to, event.at, reason
         self._log.bind(from_state=event.from_state.name, to_state=to.name, attempt=attempt).info(
-            "{} -> {} ({})", event.from_state.name, to.name, reason)
+            "{} -> {} ({})", event.from_state.name, to.name, reason
+        )
         self._events.publish(event)
 
     # --- helpers ---------------------------------------------------------------------
 
     def _holder(self, lease: Lease) -> _Holder:
         if lease.device is not self._device:
-            raise NotOwnerError(f"lease of {lease.device} presented to {self._device.key}",
-                                device=self._device.key)
+            raise NotOwnerError(
+                f"lease of {lease.device} presented to {self._device.key}", device=self._device.key
+            )
         holder = self._holders.get(lease.token)
         if holder is None:
             raise StaleLeaseError(
                 f"{self._device.key}: lease {lease.token} of {lease.owner!r} is not held "
                 "(released, expired, or from before a restart)",
-                device=self._device.key, owner=lease.owner, token=lease.token)
+                device=self._device.key,
+                owner=lease.owner,
+                token=lease.token,
+            )
         if holder.owner != lease.owner:
             raise NotOwnerError(
                 f"{self._device.key}: {lease.owner!r} is not the owner of lease {lease.token}",
-                device=self._device.key, owner=lease.owner)
+                device=self._device.key,
+                owner=lease.owner,
+            )
         return holder
 
     def _require_available(self, what: str) -> None:
@@ -236,8 +268,11 @@ class DeviceActor(pykka.ThreadingActor):
             raise DeviceUnavailableError(
                 f"{self._device.key} cannot {what}: it is {self._state.name} since "
                 f"{time.strftime('%H:%M:%S', time.localtime(self._since))} ({self._reason})",
-                device=self._device.key, state=self._state.name, reason=self._reason,
-                since=self._since)
+                device=self._device.key,
+                state=self._state.name,
+                reason=self._reason,
+                since=self._since,
+            )
 
     def _owners(self) -> tuple[str, ...]:
         return tuple(h.owner for h in self._holders.values())
@@ -246,7 +281,14 @@ class DeviceActor(pykka.ThreadingActor):
         return sum(1 for h in self._holders.values() if h.opened_generation == self._generation)
 
     def _info(self, _message: GetInfo | None) -> DeviceInfo:
-        return DeviceInfo(device=self._device, kind=self._spec.kind, state=self._state,
-                          policy=self._policy, owners=self._owners(),
-                          owners_count=len(self._holders), open_count=self._open_count(),
-                          generation=self._generation, last_error=self._last_error)
+        return DeviceInfo(
+            device=self._device,
+            kind=self._spec.kind,
+            state=self._state,
+            policy=self._policy,
+            owners=self._owners(),
+            owners_count=len(self._holders),
+            open_count=self._open_count(),
+            generation=self._generation,
+            last_error=self._last_error,
+        )

@@ -50,8 +50,11 @@ class PendingIO:
         try:
             return self.future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:
-            raise TimedOutError(f"{self.what}: no answer within {timeout:.3g} s",
-                                operation=self.what, timeout=timeout) from None
+            raise TimedOutError(
+                f"{self.what}: no answer within {timeout:.3g} s",
+                operation=self.what,
+                timeout=timeout,
+            ) from None
 
 
 class Peripheral:
@@ -71,7 +74,9 @@ class Peripheral:
             raise UnsupportedOperationError(
                 f"{self.spec.name} ({self.spec.kind.value}) has no operation {verb!r}; "
                 f"valid: {', '.join(sorted(OPERATIONS[self.spec.kind]))}",
-                device=self.spec.name, op=verb)
+                device=self.spec.name,
+                op=verb,
+            )
         return method(*args)
 
     def reset(self) -> None:
@@ -87,8 +92,9 @@ class BoardDriver(abc.ABC):
     name: ClassVar[str]
     """The driver's name, as board files write it (``driver = "sim"``)."""
 
-    def __init__(self, *, board: str, definition: BoardDefinition,
-                 options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, *, board: str, definition: BoardDefinition, options: Mapping[str, Any] | None = None
+    ) -> None:
         self.board = board
         self.definition = definition
         self.options = dict(definition.options) | dict(options or {})
@@ -111,8 +117,9 @@ class BoardDriver(abc.ABC):
 
     def power_cycle(self, *, timeout: float) -> None:
         """Cut and restore the board's power, where the driver can."""
-        raise UnsupportedOperationError(f"driver {self.name!r} cannot power-cycle",
-                                        driver=self.name)
+        raise UnsupportedOperationError(
+            f"driver {self.name!r} cannot power-cycle", driver=self.name
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """End of the board's life in this runtime: release every OS resource."""

@@ -101,7 +101,9 @@ class NoSuchDeviceError(ActorHwError):
 
     def __init__(self, message: str, *, device: str, valid_ids: Iterable[str]) -> None:
         valid = sorted(valid_ids)
-        super().__init__(f"{message}; valid ids: {', '.join(valid)}", device=device, valid_ids=valid)
+        super().__init__(
+            f"{message}; valid ids: {', '.join(valid)}", device=device, valid_ids=valid
+        )
 
 
 class NoSuchBoardError(ActorHwError):

@@ -28,8 +28,9 @@ class Overflow(enum.Enum):
 class Subscription:
     """One subscriber's bounded queue. Iterate it, or call :meth:`get`."""
 
-    def __init__(self, bus: EventBus, *, maxsize: int, overflow: Overflow,
-                 block_timeout: float) -> None:
+    def __init__(
+        self, bus: EventBus, *, maxsize: int, overflow: Overflow, block_timeout: float
+    ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._bus = bus
@@ -139,8 +140,13 @@ class EventBus:
         for sub in self._subscribers:
             sub._offer(event)
 
-    def subscribe(self, *, maxsize: int = 4096, overflow: Overflow = Overflow.DROP_OLDEST,
-                  block_timeout: float = 1.0) -> Subscription:
+    def subscribe(
+        self,
+        *,
+        maxsize: int = 4096,
+        overflow: Overflow = Overflow.DROP_OLDEST,
+        block_timeout: float = 1.0,
+    ) -> Subscription:
         """A new subscription that receives every event published from now on."""
         sub = Subscription(self, maxsize=maxsize, overflow=overflow, block_timeout=block_timeout)
         with self._lock:

@@ -40,9 +40,11 @@ class Handle:
         if not isinstance(owner, str) or not owner:
             raise InvalidArgumentError("owner must be a non-empty string", argument="owner")
         if self.lease is not None:
-            raise InvalidArgumentError(f"this handle already holds {self.device.key}; "
-                                       "get another handle for another owner",
-                                       device=self.device.key)
+            raise InvalidArgumentError(
+                f"this handle already holds {self.device.key}; "
+                "get another handle for another owner",
+                device=self.device.key,
+            )
         self.lease = self._rt.acquire(self.device, owner=owner, timeout=self.timeout)
         return self
 
@@ -67,8 +69,10 @@ class Handle:
 
     def _lease(self) -> Lease:
         if self.lease is None:
-            raise NotOwnerError(f"{self.device.key}: this handle holds no lease - "
-                                "call acquire() first", device=self.device.key)
+            raise NotOwnerError(
+                f"{self.device.key}: this handle holds no lease - call acquire() first",
+                device=self.device.key,
+            )
         return self.lease
 
     def _call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
@@ -84,15 +88,17 @@ class Handle:
 
 def _bytes(value: Any, name: str) -> bytes:
     if not isinstance(value, bytes | bytearray | memoryview):
-        raise InvalidArgumentError(f"{name} must be bytes, not {type(value).__name__}",
-                                   argument=name)
+        raise InvalidArgumentError(
+            f"{name} must be bytes, not {type(value).__name__}", argument=name
+        )
     return bytes(value)
 
 
 def _int(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be an int, not {type(value).__name__}",
-                                   argument=name)
+        raise InvalidArgumentError(
+            f"{name} must be an int, not {type(value).__name__}", argument=name
+        )
     return value
 
 
@@ -273,6 +279,6 @@ class Board(Handle):
 
 #: The handle class of every kind.
 HANDLES: Mapping[DeviceKind, type[Handle]] = {
-    h.kind: h for h in (Uart, Gpio, I2c, Spi, Adc, Dac, Pwm, Led, Button, Display,
-                        Accelerometer, Board)
+    h.kind: h
+    for h in (Uart, Gpio, I2c, Spi, Adc, Dac, Pwm, Led, Button, Display, Accelerometer, Board)
 }

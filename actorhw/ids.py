@@ -53,6 +53,6 @@ class DeviceId(enum.Enum):
 
 def make_id_enum(enum_name: str, board: str, names: list[str]) -> type[DeviceId]:
     """Build the id enum of one board instance: a new class, so ids never collide."""
-    cls: type[DeviceId] = DeviceId(enum_name, [(n, n) for n in names])  # type: ignore[assignment]
+    cls: type[DeviceId] = DeviceId(enum_name, [(n, n) for n in names])  # type: ignore[call-arg, assignment]
     cls.board = board
     return cls

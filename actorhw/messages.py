@@ -15,12 +15,10 @@ import attrs
 from actorhw.ids import DeviceId, DeviceKind
 from actorhw.lifecycle import DeviceState, SharingPolicy
 
-frozen = attrs.frozen(kw_only=True)
-
 # --- ownership ------------------------------------------------------------------------
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Lease:
     """Proof that ``owner`` holds ``device``: a token, refused once released."""
 
@@ -34,7 +32,7 @@ class Lease:
     """The device's generation at acquire time; it grows with every reset of the board."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Acquire:
     """Ask a device for ownership. Answered with a :class:`Lease`."""
 
@@ -42,7 +40,7 @@ class Acquire:
     """Who asks; shown in busy errors and listings."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Release:
     """Give a lease back. Answered with the device's new owners_count."""
 
@@ -50,7 +48,7 @@ class Release:
     """The lease to end; stale or foreign leases are refused."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Open:
     """Open the device for this lease: the usage order is acquire, open, use."""
 
@@ -58,7 +56,7 @@ class Open:
     """The lease that opens; each lease opens once."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Close:
     """Close the device for this lease; it stays acquired."""
 
@@ -66,7 +64,7 @@ class Close:
     """The lease that closes."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Use:
     """Perform one operation of the device's kind (``uart.write``, ``gpio.read``...).
 
@@ -81,12 +79,12 @@ class Use:
     """Positional arguments: msgpack values (nested sequences travel as lists)."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class GetInfo:
     """Ask a device for its :class:`DeviceInfo`."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class DeviceInfo:
     """A device's state, policy and owners at one moment."""
 
@@ -113,7 +111,7 @@ class DeviceInfo:
 # --- lifecycle ------------------------------------------------------------------------
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Transition:
     """Move a device along one edge of the lifecycle table. Answered with DeviceInfo."""
 
@@ -125,7 +123,7 @@ class Transition:
     """Recovery attempt number, 0 outside recovery."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class StateChanged:
     """Event: a device moved along one lifecycle edge."""
 
@@ -146,7 +144,7 @@ class StateChanged:
 # --- registry -------------------------------------------------------------------------
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class RegistryEntry:
     """One device as the registry knows it."""
 
@@ -160,7 +158,7 @@ class RegistryEntry:
     """The URN of the actor that serves it now; a restart registers a new one."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Register:
     """Add or replace devices in the registry (the supervisor sends it)."""
 
@@ -168,7 +166,7 @@ class Register:
     """The devices to (re)register."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Unregister:
     """Remove every device of a board from the registry."""
 
@@ -176,7 +174,7 @@ class Unregister:
     """The board instance's name."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Lookup:
     """Find a device by id. Answered with a :class:`RegistryEntry`."""
 
@@ -184,7 +182,7 @@ class Lookup:
     """The id to look up, an enum member (hashed, never compared as a string)."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class ListDevices:
     """List registered devices. Answered with a tuple of :class:`RegistryEntry`."""
 
@@ -192,7 +190,7 @@ class ListDevices:
     """Only this board's devices, or all when None."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class ListBoards:
     """List the names of the registered board instances. Answered with a tuple of str."""
 
@@ -200,7 +198,7 @@ class ListBoards:
 # --- boards and supervision -------------------------------------------------------------
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class BringUp:
     """Take a board and all its devices from UNKNOWN to CONNECTED. Answered with
     :class:`BoardStatus`."""
@@ -209,12 +207,12 @@ class BringUp:
     """Seconds the whole bring-up may take."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class GetBoardStatus:
     """Ask a board actor for its :class:`BoardStatus`."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class BoardStatus:
     """A board instance at one moment."""
 
@@ -236,7 +234,7 @@ class BoardStatus:
     """Recovery gave up; only an operator's reset retries it."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class DeviceFault:
     """A device saw its link fail (lost, hung, protocol garbage); sent to its board."""
 
@@ -248,7 +246,7 @@ class DeviceFault:
     """The error's text."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class StartBoard:
     """Ask the supervisor to start a board actor. Answered with its actor URN."""
 
@@ -258,12 +256,12 @@ class StartBoard:
     """The board definition's name."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class GetTree:
     """Ask the supervisor for the URNs of its children. Answered with :class:`Tree`."""
 
 
-@frozen
+@attrs.frozen(kw_only=True)
 class Tree:
     """The supervisor's children, by URN."""
 

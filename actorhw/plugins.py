@@ -42,11 +42,15 @@ class DriverCatalog:
             extra = "".join(f"\n  {p.message}" for p in self.problems)
             raise DriverError(
                 f"no driver named {name!r}; loaded: {', '.join(sorted(self.drivers))}{extra}",
-                driver=name, file="", problem="not found") from None
+                driver=name,
+                file="",
+                problem="not found",
+            ) from None
 
     @classmethod
-    def discover(cls, extra_dirs: Iterable[Path | str] = (), *,
-                 entry_points: bool = True) -> DriverCatalog:
+    def discover(
+        cls, extra_dirs: Iterable[Path | str] = (), *, entry_points: bool = True
+    ) -> DriverCatalog:
         """Load every driver plugin; collect the problems instead of failing."""
         dirs = [bundled_dir("actors")]
         dirs += [Path(p) for p in os.environ.get(DRIVERS_PATH_ENV, "").split(os.pathsep) if p]
@@ -56,8 +60,13 @@ class DriverCatalog:
 
         def add(driver: type[BoardDriver], origin: str) -> None:
             if driver.name in found and found[driver.name][0] is not driver:
-                problems.append(_problem(origin, f"duplicate driver name {driver.name!r} "
-                                         f"(already defined in {found[driver.name][1]})"))
+                problems.append(
+                    _problem(
+                        origin,
+                        f"duplicate driver name {driver.name!r} "
+                        f"(already defined in {found[driver.name][1]})",
+                    )
+                )
                 return
             found[driver.name] = (driver, origin)
 
@@ -101,14 +110,21 @@ def _drivers_in_file(path: Path) -> list[type[BoardDriver]]:
         sys.modules.pop(module_name, None)
         raise _problem(str(path), f"failed to import: {e!r}") from e
     drivers = [
-        obj for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, BoardDriver) and obj is not BoardDriver
-        and obj.__module__ == module_name and not inspect.isabstract(obj)
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, BoardDriver)
+        and obj is not BoardDriver
+        and obj.__module__ == module_name
+        and not inspect.isabstract(obj)
         and "name" in vars(obj)
     ]
     abstract = [
-        obj for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, BoardDriver) and obj.__module__ == module_name
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, BoardDriver)
+        and obj.__module__ == module_name
         and inspect.isabstract(obj)
     ]
     if not drivers:
@@ -124,8 +140,10 @@ def _checked(obj: object, origin: str) -> type[BoardDriver]:
     if not (inspect.isclass(obj) and issubclass(obj, BoardDriver)):
         raise _problem(origin, f"{obj!r} is not a BoardDriver subclass")
     if inspect.isabstract(obj):
-        raise _problem(origin, f"{obj.__name__} does not implement "
-                               f"{', '.join(sorted(obj.__abstractmethods__))}")
+        raise _problem(
+            origin,
+            f"{obj.__name__} does not implement {', '.join(sorted(obj.__abstractmethods__))}",
+        )
     if not isinstance(getattr(obj, "name", None), str):
         raise _problem(origin, f"{obj.__name__} has no 'name' string")
     return obj

@@ -35,7 +35,9 @@ class RegistryActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
         if handler is None:
-            raise UnsupportedOperationError(f"registry: unexpected message {type(message).__name__}")
+            raise UnsupportedOperationError(
+                f"registry: unexpected message {type(message).__name__}"
+            )
         return handler(message)
 
     def _lookup(self, message: Lookup) -> RegistryEntry:
@@ -48,16 +50,23 @@ class RegistryActor(pykka.ThreadingActor):
         if not isinstance(device, DeviceId):
             return NoSuchDeviceError(
                 f"{device!r} is not a device id (a member of a board's id enum)",
-                device=repr(device), valid_ids=[])
+                device=repr(device),
+                valid_ids=[],
+            )
         board = type(device).board
         known = self._boards.get(board)
         if known is None:
             return NoSuchDeviceError(
                 f"no device {device.key}: board {board!r} is not running "
                 f"(running: {', '.join(self._boards) or 'none'})",
-                device=device.key, valid_ids=[])
-        return NoSuchDeviceError(f"no device {device.key} on board {board!r}",
-                                 device=device.key, valid_ids=[d.name for d in known])
+                device=device.key,
+                valid_ids=[],
+            )
+        return NoSuchDeviceError(
+            f"no device {device.key} on board {board!r}",
+            device=device.key,
+            valid_ids=[d.name for d in known],
+        )
 
     def _register(self, message: Register) -> None:
         for entry in message.entries:

@@ -73,7 +73,8 @@ class Runtime:
         self.drivers = drivers
         self.events = EventBus()
         self._supervisor: pykka.ActorRef[Any] | None = SupervisorActor.start(
-            boards=catalog, drivers=drivers, events=self.events)
+            boards=catalog, drivers=drivers, events=self.events
+        )
         tree = ask(self._supervisor, GetTree(), timeout=DEFAULT_ASK_TIMEOUT)
         self._registry = self._by_urn(tree.registry_urn)
         self._boards: dict[str, pykka.ActorRef[Any]] = {}
@@ -82,9 +83,14 @@ class Runtime:
         self._stop_lock = threading.Lock()
 
     @classmethod
-    def start(cls, boards: Iterable[str | BoardSpec] = (), *,
-              boards_dirs: Sequence[Path | str] = (), drivers_dirs: Sequence[Path | str] = (),
-              timeout: float = 30.0) -> Runtime:
+    def start(
+        cls,
+        boards: Iterable[str | BoardSpec] = (),
+        *,
+        boards_dirs: Sequence[Path | str] = (),
+        drivers_dirs: Sequence[Path | str] = (),
+        timeout: float = 30.0,
+    ) -> Runtime:
         """Start the tree and bring ``boards`` up to CONNECTED, all at once.
 
         Args:
@@ -94,8 +100,9 @@ class Runtime:
             drivers_dirs: extra folders of drv_*.py driver plugins.
             timeout: seconds the whole bring-up may take.
         """
-        rt = cls(catalog=BoardCatalog.discover(boards_dirs),
-                 drivers=DriverCatalog.discover(drivers_dirs))
+        rt = cls(
+            catalog=BoardCatalog.discover(boards_dirs), drivers=DriverCatalog.discover(drivers_dirs)
+        )
         try:
             rt.add_boards(boards, timeout=timeout)
         except BaseException:
@@ -103,14 +110,16 @@ class Runtime:
             raise
         return rt
 
-    def add_boards(self, boards: Iterable[str | BoardSpec], *, timeout: float = 30.0
-                   ) -> list[BoardStatus]:
+    def add_boards(
+        self, boards: Iterable[str | BoardSpec], *, timeout: float = 30.0
+    ) -> list[BoardStatus]:
         """Start more boards and bring them up in parallel; returns their status."""
         specs = [BoardSpec(b) if isinstance(b, str) else b for b in boards]
         for spec in specs:
             if not isinstance(spec, BoardSpec):
-                raise InvalidArgumentError(f"a board is a name or a BoardSpec, not {spec!r}",
-                                           argument="boards")
+                raise InvalidArgumentError(
+                    f"a board is a name or a BoardSpec, not {spec!r}", argument="boards"
+                )
         names: list[str] = []
         for spec in specs:
             name = spec.name or spec.definition
@@ -120,8 +129,11 @@ class Runtime:
             names.append(name)
         started = []
         for spec, name in zip(specs, names, strict=True):
-            urn = ask(self._sup(), StartBoard(board=name, definition=spec.definition),
-                      timeout=DEFAULT_ASK_TIMEOUT)
+            urn = ask(
+                self._sup(),
+                StartBoard(board=name, definition=spec.definition),
+                timeout=DEFAULT_ASK_TIMEOUT,
+            )
             self._boards[name] = self._by_urn(urn)
             started.append(self._boards[name])
         pending = [ref.ask(BringUp(timeout=timeout), block=False) for ref in started]
@@ -168,8 +180,10 @@ class Runtime:
         try:
             return self._boards[board]
         except KeyError:
-            raise NoSuchBoardError(f"no running board {board!r}; running: "
-                                   f"{', '.join(self._boards) or 'none'}", board=board) from None
+            raise NoSuchBoardError(
+                f"no running board {board!r}; running: {', '.join(self._boards) or 'none'}",
+                board=board,
+            ) from None
 
     # --- typed lookup -----------------------------------------------------------------
 
@@ -178,8 +192,7 @@ class Runtime:
     @overload
     def get(self, kind: DeviceId, device: None = None, *, timeout: float = ...) -> Handle: ...
 
-    def get(self, kind: Any, device: Any = None, *,
-            timeout: float = DEFAULT_ASK_TIMEOUT) -> Handle:
+    def get(self, kind: Any, device: Any = None, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> Handle:
         """A handle of ``device``, not yet acquired; its kind is checked.
 
         ``get(Uart, ids.UART0)`` returns a Uart (WrongKindError if UART0 is not a UART);
@@ -191,31 +204,37 @@ class Runtime:
         handle_class = HANDLES[entry.kind]
         if kind is not None:
             if not (isinstance(kind, type) and issubclass(kind, Handle)):
-                raise InvalidArgumentError(f"kind must be a handle class such as Uart, not "
-                                           f"{kind!r}", argument="kind")
+                raise InvalidArgumentError(
+                    f"kind must be a handle class such as Uart, not {kind!r}", argument="kind"
+                )
             if kind.kind is not entry.kind:
                 raise WrongKindError(
                     f"{device.key} is a {entry.kind.value} device, not {kind.kind.value} "
-                    f"(use {handle_class.__name__})", device=device.key,
-                    expected=kind.kind.value, actual=entry.kind.value)
+                    f"(use {handle_class.__name__})",
+                    device=device.key,
+                    expected=kind.kind.value,
+                    actual=entry.kind.value,
+                )
             handle_class = kind
-        return handle_class(self, device, timeout=timeout)
+        handle: Handle = handle_class(self, device, timeout=timeout)
+        return handle
 
     @overload
-    def lease(self, kind: type[H], device: DeviceId, *, owner: str,
-              timeout: float = ...) -> H: ...
+    def lease(self, kind: type[H], device: DeviceId, *, owner: str, timeout: float = ...) -> H: ...
     @overload
-    def lease(self, kind: DeviceId, device: None = None, *, owner: str,
-              timeout: float = ...) -> Handle: ...
+    def lease(
+        self, kind: DeviceId, device: None = None, *, owner: str, timeout: float = ...
+    ) -> Handle: ...
 
-    def lease(self, kind: Any, device: Any = None, *, owner: str,
-              timeout: float = DEFAULT_ASK_TIMEOUT) -> Handle:
+    def lease(
+        self, kind: Any, device: Any = None, *, owner: str, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> Handle:
         """Acquire and open a device; use the handle as a context manager.
 
         On leaving the ``with`` block (also on an exception) the device is closed and
         released.
         """
-        handle = self.get(kind, device, timeout=timeout)
+        handle: Handle = self.get(kind, device, timeout=timeout)
         handle.acquire(owner)
         try:
             handle.open()
@@ -226,8 +245,9 @@ class Runtime:
 
     # --- ownership and use, by id and lease ---------------------------------------------
 
-    def acquire(self, device: DeviceId, *, owner: str,
-                timeout: float = DEFAULT_ASK_TIMEOUT) -> Lease:
+    def acquire(
+        self, device: DeviceId, *, owner: str, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> Lease:
         """Become an owner of ``device``; returns the lease."""
         return self._ask(device, Acquire(owner=owner), timeout)  # type: ignore[no-any-return]
 
@@ -243,8 +263,14 @@ class Runtime:
         """Close the device for ``lease``."""
         return self._ask(_lease(lease).device, Close(lease=lease), timeout)  # type: ignore[no-any-return]
 
-    def use(self, lease: Lease, op: str, args: tuple[Any, ...] = (), *,
-            timeout: float = DEFAULT_ASK_TIMEOUT) -> Any:
+    def use(
+        self,
+        lease: Lease,
+        op: str,
+        args: tuple[Any, ...] = (),
+        *,
+        timeout: float = DEFAULT_ASK_TIMEOUT,
+    ) -> Any:
         """Perform ``op`` on the leased device; waits for board I/O up to ``timeout``."""
         deadline = time.monotonic() + timeout
         result = self._ask(_lease(lease).device, Use(lease=lease, op=op, args=args), timeout)
@@ -256,8 +282,9 @@ class Runtime:
         """The device's state, policy and owners now."""
         return self._ask(device, GetInfo(), timeout)  # type: ignore[no-any-return]
 
-    def devices(self, board: str | None = None, *,
-                timeout: float = DEFAULT_ASK_TIMEOUT) -> list[DeviceInfo]:
+    def devices(
+        self, board: str | None = None, *, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> list[DeviceInfo]:
         """Every device (of ``board``) with id, kind, state, policy and owners."""
         if board is not None:
             self._board_ref(board)
@@ -266,8 +293,9 @@ class Runtime:
         deadline = time.monotonic() + timeout
         return [f.get(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
 
-    def subscribe(self, *, maxsize: int = 4096,
-                  overflow: Overflow = Overflow.DROP_OLDEST) -> Subscription:
+    def subscribe(
+        self, *, maxsize: int = 4096, overflow: Overflow = Overflow.DROP_OLDEST
+    ) -> Subscription:
         """Events from now on: StateChanged and the others of actorhw.messages."""
         return self.events.subscribe(maxsize=maxsize, overflow=overflow)
 
@@ -281,17 +309,22 @@ class Runtime:
             self._routes.pop(device, None)
             raise
 
-    def _route(self, device: DeviceId, *, timeout: float
-               ) -> tuple[RegistryEntry, pykka.ActorRef[Any]]:
+    def _route(
+        self, device: DeviceId, *, timeout: float
+    ) -> tuple[RegistryEntry, pykka.ActorRef[Any]]:
         route = self._routes.get(device) if isinstance(device, DeviceId) else None
         if route is not None and route[1].is_alive():
             return route
         entry: RegistryEntry = ask(self._registry_ref(), Lookup(device=device), timeout=timeout)
         ref = pykka.ActorRegistry.get_by_urn(entry.actor_urn)
         if ref is None:
-            raise DeviceUnavailableError(f"{device.key} is restarting", device=device.key,
-                                         state="RESTARTING", reason="actor restarting",
-                                         since=time.time())
+            raise DeviceUnavailableError(
+                f"{device.key} is restarting",
+                device=device.key,
+                state="RESTARTING",
+                reason="actor restarting",
+                since=time.time(),
+            )
         self._routes[device] = (entry, ref)
         return entry, ref
 
@@ -314,6 +347,7 @@ class Runtime:
 
 def _lease(lease: Any) -> Lease:
     if not isinstance(lease, Lease):
-        raise InvalidArgumentError(f"expected a Lease, not {type(lease).__name__}",
-                                   argument="lease")
+        raise InvalidArgumentError(
+            f"expected a Lease, not {type(lease).__name__}", argument="lease"
+        )
     return lease

@@ -12,7 +12,6 @@ from typing import Any
 import pykka
 
 from actorhw.asks import stop_all
-
 from actorhw.board import BoardActor
 from actorhw.boards import BoardCatalog
 from actorhw.errors import InvalidArgumentError, UnsupportedOperationError
@@ -57,24 +56,34 @@ class SupervisorActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
         if handler is None:
-            raise UnsupportedOperationError(f"supervisor: unexpected message "
-                                            f"{type(message).__name__}")
+            raise UnsupportedOperationError(
+                f"supervisor: unexpected message {type(message).__name__}"
+            )
         return handler(message)
 
     def _start_board(self, message: StartBoard) -> str:
         if message.board in self._boards:
-            raise InvalidArgumentError(f"a board named {message.board!r} is already running",
-                                       board=message.board)
+            raise InvalidArgumentError(
+                f"a board named {message.board!r} is already running", board=message.board
+            )
         definition = self._catalog.get(message.definition)
         driver = self._drivers.get(definition.driver)
         ids = definition.ids(message.board)
         assert self._registry is not None
-        ref = BoardActor.start(name=message.board, definition=definition, ids=ids,
-                               driver_class=driver, registry=self._registry, events=self._events)
+        ref = BoardActor.start(
+            name=message.board,
+            definition=definition,
+            ids=ids,
+            driver_class=driver,
+            registry=self._registry,
+            events=self._events,
+        )
         self._boards[message.board] = ref
         return str(ref.actor_urn)
 
     def _tree(self, _message: GetTree) -> Tree:
         assert self._registry is not None
-        return Tree(registry_urn=self._registry.actor_urn,
-                    boards=tuple((n, r.actor_urn) for n, r in self._boards.items()))
+        return Tree(
+            registry_urn=self._registry.actor_urn,
+            boards=tuple((n, r.actor_urn) for n, r in self._boards.items()),
+        )

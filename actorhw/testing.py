@@ -44,8 +44,10 @@ def no_leaks() -> Iterator[None]:
     threads = leftover_threads(before, grace=LEAK_GRACE)
     problems = []
     if actors:
-        problems.append(f"{len(actors)} actor(s) left running: "
-                        f"{sorted({r.actor_class.__name__ for r in actors})}")
+        problems.append(
+            f"{len(actors)} actor(s) left running: "
+            f"{sorted({r.actor_class.__name__ for r in actors})}"
+        )
     if threads:
         problems.append(f"{len(threads)} thread(s) left running: {[t.name for t in threads]}")
     if problems:

@@ -18,11 +18,11 @@ from actorhw.ids import DeviceKind
 
 
 def _need(value: Any, types: type | tuple[type, ...], what: str) -> None:
-    if not isinstance(value, types) or isinstance(value, bool) and bool not in (
-        types if isinstance(types, tuple) else (types,)
-    ):
-        raise InvalidArgumentError(f"{what} must be {types}, not {type(value).__name__}",
-                                   argument=what)
+    allowed = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in allowed):
+        raise InvalidArgumentError(
+            f"{what} must be {types}, not {type(value).__name__}", argument=what
+        )
 
 
 class SimPeripheral(Peripheral):
@@ -33,8 +33,9 @@ class SimPeripheral(Peripheral):
 
     def perform(self, verb: str, args: tuple[Any, ...]) -> Any:
         if self.board.unplugged:
-            raise LinkLostError(f"simulated board {self.board.board} is unplugged",
-                                board=self.board.board)
+            raise LinkLostError(
+                f"simulated board {self.board.board} is unplugged", board=self.board.board
+            )
         try:
             return super().perform(verb, args)
         except TypeError as e:
@@ -187,7 +188,9 @@ class SimBoardDevice(SimPeripheral):
     def exec(self, code: str, timeout: float) -> str:
         raise UnsupportedOperationError(
             f"the simulated board {self.board.board} does not run code; "
-            "use a board with a MicroPython driver (microbit-qemu)", board=self.board.board)
+            "use a board with a MicroPython driver (microbit-qemu)",
+            board=self.board.board,
+        )
 
 
 _KINDS: dict[DeviceKind, type[SimPeripheral]] = {
