@@ -8,6 +8,7 @@ application or the CLI's ``--verbose`` calls :func:`enable`.  Records are bound 
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 from loguru import logger
 
@@ -16,10 +17,13 @@ logger.disable("actorhw")
 __all__ = ["enable", "logger"]
 
 
-def enable(level: str = "INFO", *, sink: object = None) -> int:
+def enable(level: str = "INFO", *, sink: TextIO | None = None) -> int:
     """Turn actorhw's records on, to stderr or ``sink``; returns the loguru handler id."""
     logger.enable("actorhw")
-    fmt = ("<green>{time:HH:mm:ss.SSS}</green> {level: <7} "
-           "<cyan>{extra[device]}</cyan> {message}")
-    return logger.add(sink or sys.stderr, level=level, format=fmt,  # type: ignore[call-overload]
-                      filter=lambda r: r["extra"].setdefault("device", "-") is not None)
+    fmt = "<green>{time:HH:mm:ss.SSS}</green> {level: <7} <cyan>{extra[device]}</cyan> {message}"
+    return logger.add(
+        sink or sys.stderr,
+        level=level,
+        format=fmt,
+        filter=lambda r: r["extra"].setdefault("device", "-") is not None,
+    )

@@ -269,3 +269,37 @@ class Tree:
     """The registry actor."""
     boards: tuple[tuple[str, str], ...]
     """(board name, board actor URN) pairs."""
+
+
+@attrs.frozen(kw_only=True)
+class Recover:
+    """A board actor's note to itself: try to bring the board back now."""
+
+    attempt: int
+    """1 for the first try after a fault."""
+    hung: bool
+    """The fault was a deadline with no answer: escalate to a power cycle sooner."""
+
+
+@attrs.frozen(kw_only=True)
+class ResetBoard:
+    """An operator's reset: retry a quarantined board. Answered with BoardStatus."""
+
+    timeout: float
+    """Seconds the bring-up may take."""
+
+
+@attrs.frozen(kw_only=True)
+class BoardEvent:
+    """Event: a board faulted, recovered, or was quarantined."""
+
+    board: str
+    """The board instance."""
+    what: str
+    """``fault``, ``recovering``, ``recovered``, ``recovery_failed`` or ``quarantined``."""
+    reason: str
+    """Why."""
+    attempt: int
+    """Recovery attempt number."""
+    at: float
+    """Wall-clock time (seconds since the epoch)."""

@@ -56,5 +56,5 @@ def test_broken_plugin_reported_others_load(tmp_path: Path, source: str, problem
 
 
 def test_unknown_driver_error_lists_loaded() -> None:
-    with pytest.raises(DriverError, match="loaded: .*sim"):
+    with pytest.raises(DriverError, match=r"loaded: .*sim"):
         DriverCatalog.discover().get("nope")
