@@ -31,6 +31,7 @@ from actorhw.messages import (
     DeviceFault,
     GetBoardStatus,
     GetInfo,
+    InjectFault,
     Recover,
     Register,
     RegistryEntry,
@@ -86,6 +87,7 @@ class BoardActor(pykka.ThreadingActor):
             DeviceFault: self._device_fault,
             Recover: self._recover,
             ResetBoard: self._operator_reset,
+            InjectFault: self._inject,
         }
 
     def on_start(self) -> None:
@@ -235,6 +237,14 @@ class BoardActor(pykka.ThreadingActor):
         self._connected_at = time.monotonic()
         self._tracker.failures_in_row = 0
         self._publish("recovered", self._reason, attempt)
+
+    def _inject(self, message: InjectFault) -> None:
+        assert self._driver is not None
+        if message.fault != "unplug":
+            raise UnsupportedOperationError(
+                f"unknown fault {message.fault!r}; valid: unplug", fault=message.fault
+            )
+        self._driver.unplug()
 
     def _operator_reset(self, message: ResetBoard) -> BoardStatus:
         """Forget the restart history and try again, also a quarantined board."""

@@ -219,8 +219,6 @@ class DeviceActor(pykka.ThreadingActor):
         if message.to is DeviceState.ERROR:
             self._last_error = message.reason
         self._move(message.to, message.reason, message.attempt)
-        if message.to is DeviceState.CONNECTED and self._open_count():
-            self._move(DeviceState.ACTIVE, "reopened by its users", message.attempt)
         return self._info(None)
 
     def _move(self, to: DeviceState, reason: str, attempt: int = 0) -> None:

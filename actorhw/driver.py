@@ -121,6 +121,10 @@ class BoardDriver(abc.ABC):
             f"driver {self.name!r} cannot power-cycle", driver=self.name
         )
 
+    def unplug(self) -> None:
+        """Make the link vanish as a pulled cable would (fault injection)."""
+        raise UnsupportedOperationError(f"driver {self.name!r} cannot unplug", driver=self.name)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """End of the board's life in this runtime: release every OS resource."""
 

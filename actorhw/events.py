@@ -10,7 +10,8 @@ from __future__ import annotations
 import collections
 import enum
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from actorhw.errors import TimedOutError
@@ -91,18 +92,21 @@ class Subscription:
             self._cond.notify_all()
             return items
 
-    def wait_for(self, predicate: Any, *, timeout: float) -> Any:
+    def wait_for(self, predicate: Callable[[Any], bool], *, timeout: float) -> Any:
         """The first event that satisfies ``predicate``, skipping others."""
-        import time
+        return self.until(predicate, timeout=timeout)[-1]
 
+    def until(self, predicate: Callable[[Any], bool], *, timeout: float) -> list[Any]:
+        """Every event up to and including the first that satisfies ``predicate``."""
         deadline = time.monotonic() + timeout
+        seen = []
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimedOutError(f"no matching event within {timeout:.3g} s", timeout=timeout)
-            event = self.get(timeout=remaining)
-            if predicate(event):
-                return event
+            seen.append(self.get(timeout=remaining))
+            if predicate(seen[-1]):
+                return seen
 
     def close(self) -> None:
         """Stop receiving; wakes a blocked publisher and a waiting reader."""

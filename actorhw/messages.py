@@ -303,3 +303,11 @@ class BoardEvent:
     """Recovery attempt number."""
     at: float
     """Wall-clock time (seconds since the epoch)."""
+
+
+@attrs.frozen(kw_only=True)
+class InjectFault:
+    """Test and scenario hook: make a board fail as hardware does. Answered with None."""
+
+    fault: str
+    """``unplug``: the link vanishes (the QEMU process is killed, the sim link drops)."""

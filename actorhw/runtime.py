@@ -42,12 +42,14 @@ from actorhw.messages import (
     GetBoardStatus,
     GetInfo,
     GetTree,
+    InjectFault,
     Lease,
     ListDevices,
     Lookup,
     Open,
     RegistryEntry,
     Release,
+    ResetBoard,
     StartBoard,
     Use,
 )
@@ -175,6 +177,17 @@ class Runtime:
     def board_status(self, board: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> BoardStatus:
         """The status of one running board."""
         return ask(self._board_ref(board), GetBoardStatus(), timeout=timeout)  # type: ignore[no-any-return]
+
+    def inject_fault(self, board: str, fault: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> None:
+        """Make ``board`` fail as hardware does (``unplug``); for tests and scenarios."""
+        ask(self._board_ref(board), InjectFault(fault=fault), timeout=timeout)
+
+    def reset_board(self, board: str, *, timeout: float = 30.0) -> BoardStatus:
+        """An operator's reset: forget restart history and retry (also a quarantined board)."""
+        status: BoardStatus = ask(
+            self._board_ref(board), ResetBoard(timeout=timeout), timeout=timeout + 1
+        )
+        return status
 
     def _board_ref(self, board: str) -> pykka.ActorRef[Any]:
         try:

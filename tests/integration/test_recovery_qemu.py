@@ -1,0 +1,98 @@
+"""Recovery of real firmware: unplug and hang, back to CONNECTED by the legal path."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from actorhw import Board, DeviceState, Runtime, StateChanged
+from actorhw.errors import DeviceResetError, LinkLostError, TimedOutError
+from actorhw.links import qemu_available
+from actorhw.messages import BoardEvent
+
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(90)]
+S = DeviceState
+
+
+@pytest.fixture
+def qemu_rt() -> Iterator[Runtime]:
+    reason = qemu_available()
+    if reason is not None:
+        pytest.fail(f"QEMU micro:bit is required: {reason}", pytrace=False)
+    rt = Runtime.start(boards=["microbit-qemu"], timeout=30)
+    try:
+        yield rt
+    finally:
+        rt.stop()
+
+
+def _transitions(events: list[object], device: object) -> list[tuple[S, S]]:
+    return [
+        (e.from_state, e.to_state)
+        for e in events
+        if isinstance(e, StateChanged) and e.device is device
+    ]
+
+
+def test_unplug_during_task_link_lost_then_connected(qemu_rt: Runtime) -> None:
+    ids = qemu_rt.ids("microbit-qemu")
+    with qemu_rt.subscribe() as events, qemu_rt.lease(Board, ids.BOARD, owner="t") as board:
+        running = threading.Event()
+        outcome: list[BaseException] = []
+
+        def task() -> None:
+            running.set()
+            try:
+                board.exec("while True: pass", timeout=10)
+            except BaseException as e:
+                outcome.append(e)
+
+        worker = threading.Thread(target=task)
+        worker.start()
+        assert running.wait(5)
+        started = time.monotonic()
+        qemu_rt.inject_fault("microbit-qemu", "unplug")
+        worker.join(12)
+        assert not worker.is_alive()
+        assert isinstance(outcome[0], LinkLostError)
+        assert time.monotonic() - started < 10  # well within the task's deadline
+        seen_events = events.until(
+            lambda e: isinstance(e, BoardEvent) and e.what == "recovered", timeout=20
+        )
+        recovered = seen_events[-1]
+        seen = _transitions(seen_events, ids.BOARD)
+        assert recovered.attempt == 1
+        info = qemu_rt.info(ids.BOARD)
+        assert (info.state, info.owners) == (S.CONNECTED, ("t",))  # held, not open: reset
+        # the handle opened before the reset must be reopened
+        with pytest.raises(DeviceResetError, match="open it again"):
+            board.exec("print(1)")
+        board.open()
+        assert board.exec("print(1)") == "1\n"
+    # ACTIVE -> ERROR -> DISCONNECTED -> INITIALIZED -> CONNECTED; the lease survives
+    assert seen[0] == (S.CONNECTED, S.ACTIVE)  # the lease opening it
+    assert seen[1:5] == [
+        (S.ACTIVE, S.ERROR),
+        (S.ERROR, S.DISCONNECTED),
+        (S.DISCONNECTED, S.INITIALIZED),
+        (S.INITIALIZED, S.CONNECTED),
+    ]
+
+
+def test_hang_escalates_to_power_cycle_and_connected(qemu_rt: Runtime) -> None:
+    ids = qemu_rt.ids("microbit-qemu")
+    with qemu_rt.subscribe() as events, qemu_rt.lease(Board, ids.BOARD, owner="t") as board:
+        board.exec("marker = 42")
+        with pytest.raises(TimedOutError):
+            board.exec("microbit.temperature()", timeout=1.0)
+        events.wait_for(lambda e: isinstance(e, BoardEvent) and e.what == "recovered", timeout=20)
+        board.open()
+        # a power cycle boots fresh firmware: the board's globals are gone
+        assert "NameError" in board.exec(
+            "try:\n print(marker)\nexcept NameError:\n print('NameError')"
+        )
+    status = qemu_rt.board_status("microbit-qemu")
+    assert (status.state, status.restarts, status.quarantined) == (S.CONNECTED, 1, False)
