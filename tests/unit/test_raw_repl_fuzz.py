@@ -1,0 +1,627 @@
+"""RawReplLink against an in-process fake board: framing, garbage, errors, threads.
+
+Every call runs with a short deadline; the fuzz tests check that whatever the board
+sends, the link answers with the right result or a typed ActorHwError, in bounded time
+and bounded memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import threading
+import time
+
+import pytest
+import serial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actorhw.errors import (
+    ActorHwError,
+    DeviceExceptionError,
+    InvalidArgumentError,
+    LinkLostError,
+    ProtocolError,
+    RawReplError,
+    TimedOutError,
+)
+from actorhw.links import ExecResult, RawReplLink, parse_traceback
+from tests.fakes_serial import (
+    BANNER,
+    FRIENDLY_BANNER,
+    FakeMicroPython,
+    FakeSerial,
+    make_link_port,
+)
+
+FAST = {"resync_timeout": 0.05}
+FUZZ_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+USER_CODE = "print('user code')"
+
+
+def open_link(
+    board: FakeMicroPython | None = None, *, timeout: float = 1.0, **options: object
+) -> tuple[RawReplLink, FakeSerial, FakeMicroPython]:
+    port, board = make_link_port(board)
+    link = RawReplLink.open(port, timeout=timeout, **{**FAST, **options})  # type: ignore[arg-type]
+    return link, port, board
+
+
+def scripted_once(board: FakeMicroPython, answer: bytes) -> None:
+    """The next USER_CODE exec is answered by ``answer`` alone (no ``OK``), then all is normal."""
+    used = False
+
+    def override(code: bytes) -> bytes | None:
+        nonlocal used
+        if code == USER_CODE.encode() and not used:
+            used = True
+            return answer
+        return None
+
+    board.override = override
+
+
+# --- the happy path ------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_exec_returns_stdout_and_stays_in_raw_repl() -> None:
+    link, port, _board = open_link()
+    assert link.in_raw_repl
+    assert link.exec("print(1+1)", timeout=1) == ExecResult(stdout=b"2\r\n", stderr=b"")
+    assert link.exec(b"x = 5", timeout=1) == ExecResult(stdout=b"", stderr=b"")
+    assert link.exec_checked("print(x * 2)", timeout=1) == "10\n"
+    # Entered once: one Ctrl-A from the friendly REPL, one from the paste probe.
+    assert port.written.count(b"\x01") == 2
+    link.close()
+    assert link.closed
+
+
+@pytest.mark.timeout(10)
+def test_enter_raw_repl_polls_a_booting_board() -> None:
+    # The first 8 bytes are swallowed, as by firmware that is still booting.
+    link, _, board = open_link(FakeMicroPython(booting=8), timeout=3)
+    assert link.exec_checked("print('up')", timeout=1) == "up\n"
+    assert board.booting == 0
+
+
+@pytest.mark.timeout(10)
+def test_enter_raw_repl_skips_stale_output_and_extra_banners() -> None:
+    port, _board = make_link_port()
+    port.feed(FRIENDLY_BANNER + b"\x00garbage\xff" + BANNER + BANNER + b"OK\x04\x04>")
+    link = RawReplLink(port, **FAST)  # type: ignore[arg-type]
+    link.enter_raw_repl(timeout=1)
+    assert link.exec_checked("print(42)", timeout=1) == "42\n"
+
+
+@pytest.mark.timeout(10)
+def test_first_exec_enters_raw_repl_by_itself() -> None:
+    port, _ = make_link_port()
+    link = RawReplLink(port, **FAST)  # type: ignore[arg-type]
+    assert not link.in_raw_repl
+    assert link.exec_checked("print(3)", timeout=1) == "3\n"
+    assert link.in_raw_repl
+
+
+@pytest.mark.timeout(10)
+def test_stray_bytes_between_calls_trigger_a_resync() -> None:
+    link, port, _ = open_link()
+    port.feed(b"\r\nsomething the board printed on its own\r\n")
+    assert link.exec_checked("print(4)", timeout=1) == "4\n"
+
+
+@pytest.mark.timeout(10)
+def test_pacing_writes_in_chunks() -> None:
+    link, _port, board = open_link(pacing_s=0.001, chunk_size=16)
+    code = "a = 1\n" * 20 + "print(a)"
+    assert link.exec_checked(code, timeout=2) == "1\n"
+    assert board.execs[-1] == code.encode()
+
+
+@pytest.mark.timeout(10)
+def test_control_bytes_in_code_are_refused() -> None:
+    link, _, _ = open_link()
+    with pytest.raises(InvalidArgumentError):
+        link.exec("print('\x04')", timeout=1)
+    assert link.exec_checked("print(1)", timeout=1) == "1\n"
+
+
+@pytest.mark.timeout(10)
+def test_invalid_settings_are_refused() -> None:
+    port, _ = make_link_port()
+    for bad in ({"pacing_s": -1}, {"chunk_size": 0}, {"max_output": 0}, {"resync_timeout": 0}):
+        with pytest.raises(InvalidArgumentError):
+            RawReplLink(port, **bad)  # type: ignore[arg-type]
+
+
+# --- device exceptions and traceback parsing --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "message"),
+    [
+        (
+            'Traceback (most recent call last):\r\n  File "<stdin>", line 1, in <module>\r\n'
+            "ZeroDivisionError: division by zero\r\n",
+            "ZeroDivisionError",
+            "division by zero",
+        ),
+        (
+            "MemoryError: memory allocation failed, allocating 400000 bytes\n",
+            "MemoryError",
+            "memory allocation failed, allocating 400000 bytes",
+        ),
+        ("MemoryError: \r\n", "MemoryError", ""),
+        ("Traceback ...\nKeyboardInterrupt: \n", "KeyboardInterrupt", ""),
+        ("Traceback ...\n  File x\nOSError: [Errno 2] ENOENT\n\n\n", "OSError", "[Errno 2] ENOENT"),
+        ("Traceback ...\nucollections.FooError: bad\n", "ucollections.FooError", "bad"),
+        ("Traceback ...\nStopIteration\n", "StopIteration", ""),
+        ("", "UnknownError", ""),
+        ("   \r\n", "UnknownError", ""),
+        ("!!! weird last line", "UnknownError", "!!! weird last line"),
+    ],
+)
+@pytest.mark.timeout(5)
+def test_parse_traceback(text: str, name: str, message: str) -> None:
+    assert parse_traceback(text) == (name, message)
+
+
+@pytest.mark.timeout(10)
+def test_exec_checked_raises_device_exception() -> None:
+    link, _, _ = open_link()
+    with pytest.raises(DeviceExceptionError) as info:
+        link.exec_checked("print('before')\n1/0", timeout=1)
+    err = info.value
+    assert err.exc_name == "ZeroDivisionError"  # type: ignore[attr-defined]
+    assert "ZeroDivisionError" in err.traceback_text  # type: ignore[attr-defined]
+    assert err.stdout == "before\n"  # type: ignore[attr-defined]
+    assert err.code == "device_exception"
+    assert err.to_dict()["exc_name"] == "ZeroDivisionError"
+    # Plain exec does not raise: the traceback is in stderr.
+    result = link.exec("1/0", timeout=1)
+    assert not result.ok
+    assert b"ZeroDivisionError" in result.stderr
+
+
+# --- raw-paste detection ------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_old_firmware_answers_paste_probe_with_banner() -> None:
+    link, _, board = open_link(FakeMicroPython(paste="banner"))
+    assert link.raw_paste is False
+    assert link.exec_checked("x = 'y' * 3\n" + "#" * 600 + "\nprint(x)", timeout=1) == "yyy\n"
+    assert board.paste_transfers == 0
+
+
+@pytest.mark.timeout(10)
+def test_paste_unsupported_answer_r0() -> None:
+    link, _, board = open_link(FakeMicroPython(paste="unsupported"))
+    assert link.raw_paste is False
+    assert link.exec_checked("print(7)", timeout=1) == "7\n"
+    assert board.paste_transfers == 0
+
+
+@pytest.mark.timeout(10)
+def test_paste_supported_is_used_for_long_code_only() -> None:
+    link, _port, board = open_link(FakeMicroPython(paste="supported", window=32), chunk_size=64)
+    assert link.raw_paste is True
+    transfers = board.paste_transfers  # the probe itself is one (empty) transfer
+    assert link.exec_checked("print(1)", timeout=1) == "1\n"
+    assert board.paste_transfers == transfers
+    long_code = "v = 0\n" + "v += 1\n" * 40 + "print(v)"
+    assert link.exec_checked(long_code, timeout=1) == "40\n"
+    assert board.paste_transfers == transfers + 1
+    assert board.execs[-1] == long_code.encode()
+    # Device exceptions come back the same way in paste mode.
+    with pytest.raises(DeviceExceptionError) as info:
+        link.exec_checked("#" * 100 + "\n1/0", timeout=1)
+    assert info.value.exc_name == "ZeroDivisionError"  # type: ignore[attr-defined]
+    assert link.exec_checked("print(2)", timeout=1) == "2\n"
+
+
+@pytest.mark.timeout(10)
+def test_paste_probe_garbage_is_a_protocol_error() -> None:
+    board = FakeMicroPython(paste="unsupported")
+    port, _ = make_link_port(board)
+    original = board._raw
+
+    def garbled(p: FakeSerial, c: int) -> None:
+        if board.pending_ctrl_e == 2 and c == 1:
+            board.pending_ctrl_e = 0
+            p.feed(b"Zz")
+            return
+        original(p, c)
+
+    board._raw = garbled  # type: ignore[method-assign]
+    with pytest.raises(ProtocolError):
+        RawReplLink.open(port, timeout=1, **FAST)  # type: ignore[arg-type]
+    assert not port.is_open  # open() closes the port it was given on failure
+
+
+# --- timeouts, interrupts, resets -------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_infinite_loop_times_out_and_link_recovers() -> None:
+    link, _, _board = open_link()
+    start = time.monotonic()
+    with pytest.raises(TimedOutError) as info:
+        link.exec("while True: pass", timeout=0.2)
+    elapsed = time.monotonic() - start
+    assert info.value.resynced is True  # type: ignore[attr-defined]
+    assert 0.2 <= elapsed < 0.2 + link.resync_timeout + 0.5
+    assert link.in_raw_repl
+    assert link.exec_checked("print(9)", timeout=1) == "9\n"
+
+
+@pytest.mark.timeout(10)
+def test_hung_board_times_out_not_resynced_and_stays_bounded() -> None:
+    link, _, _ = open_link()
+    start = time.monotonic()
+    with pytest.raises(TimedOutError) as info:
+        link.exec("import microbit\nmicrobit.temperature()", timeout=0.2)
+    assert info.value.resynced is False  # type: ignore[attr-defined]
+    assert time.monotonic() - start < 0.2 + link.resync_timeout + 0.5
+    assert not link.in_raw_repl
+    start = time.monotonic()
+    with pytest.raises(RawReplError):
+        link.exec("print(1)", timeout=0.2)
+    assert time.monotonic() - start < 0.7
+    with pytest.raises(TimedOutError) as info:
+        link.interrupt(timeout=0.2)
+    assert info.value.resynced is False  # type: ignore[attr-defined]
+    with pytest.raises(TimedOutError):
+        link.soft_reset(timeout=0.2)
+
+
+@pytest.mark.timeout(10)
+def test_interrupt_from_another_thread_ends_the_running_exec() -> None:
+    link, _, board = open_link()
+    outcome: list[ExecResult | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(link.exec("while True: pass", timeout=5))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert board.running.wait(2)
+    start = time.monotonic()
+    link.interrupt(timeout=1)
+    worker.join(2)
+    assert not worker.is_alive()
+    assert time.monotonic() - start < 1
+    (result,) = outcome
+    assert isinstance(result, ExecResult)
+    assert parse_traceback(result.stderr.decode())[0] == "KeyboardInterrupt"
+    assert link.exec_checked("print(5)", timeout=1) == "5\n"
+
+
+@pytest.mark.timeout(10)
+def test_interrupt_when_idle_resyncs() -> None:
+    link, port, _ = open_link()
+    port.feed(b"junk")
+    link.interrupt(timeout=1)
+    assert link.in_raw_repl
+    assert link.exec_checked("print(6)", timeout=1) == "6\n"
+
+
+@pytest.mark.timeout(10)
+def test_soft_reset_clears_state_and_reenters_raw_repl() -> None:
+    link, _, board = open_link()
+    link.exec_checked("token = 17", timeout=1)
+    link.soft_reset(timeout=1)
+    assert board.soft_resets == 1
+    assert link.in_raw_repl
+    with pytest.raises(DeviceExceptionError) as info:
+        link.exec_checked("print(token)", timeout=1)
+    assert info.value.exc_name == "NameError"  # type: ignore[attr-defined]
+
+
+@pytest.mark.timeout(10)
+def test_calls_from_two_threads_are_serialised() -> None:
+    link, _, _ = open_link()
+    errors: list[BaseException] = []
+
+    def worker(tag: int) -> None:
+        try:
+            for i in range(50):
+                assert link.exec_checked(f"print({tag} * 1000 + {i})", timeout=2) == (
+                    f"{tag * 1000 + i}\n"
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(tag,)) for tag in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(8)
+    assert errors == []
+
+
+@pytest.mark.timeout(10)
+def test_busy_link_times_out_waiting_for_the_lock() -> None:
+    link, _, board = open_link()
+    worker = threading.Thread(target=lambda: _swallow(link, "while True: pass", 0.5))
+    worker.start()
+    assert board.running.wait(2)
+    with pytest.raises(TimedOutError) as info:
+        link.exec("print(1)", timeout=0.05)
+    assert info.value.busy is True  # type: ignore[attr-defined]
+    worker.join(3)
+    assert link.exec_checked("print(1)", timeout=1) == "1\n"
+
+
+def _swallow(link: RawReplLink, code: str, timeout: float) -> None:
+    with contextlib.suppress(ActorHwError):
+        link.exec(code, timeout=timeout)
+
+
+# --- the port goes away -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        serial.SerialException(
+            "device reports readiness to read but returned no data "
+            "(device disconnected or multiple access on port?)"
+        ),
+        OSError(errno.EIO, "Input/output error"),
+    ],
+    ids=["serial-exception", "oserror-eio"],
+)
+@pytest.mark.parametrize("where", ["read", "write", "in_waiting"])
+@pytest.mark.timeout(10)
+def test_port_failure_is_link_lost(failure: BaseException, where: str) -> None:
+    link, port, _ = open_link()
+    setattr(port, f"fail_{where}", failure)
+    with pytest.raises(LinkLostError) as info:
+        link.exec("print(1)", timeout=1)
+    assert info.value.__cause__ is failure
+    assert link.lost
+    # Every later call fails at once with the same error.
+    with pytest.raises(LinkLostError):
+        link.exec("print(1)", timeout=1)
+    with pytest.raises(LinkLostError):
+        link.enter_raw_repl(timeout=1)
+
+
+@pytest.mark.timeout(10)
+def test_write_timeout_is_a_timeout_not_a_lost_link() -> None:
+    link, port, _ = open_link()
+    port.fail_write = serial.SerialTimeoutException("Write timeout")
+    with pytest.raises(TimedOutError) as info:
+        link.exec("print(1)", timeout=0.2)
+    assert info.value.resynced is False  # type: ignore[attr-defined]
+    assert not link.lost
+
+
+@pytest.mark.timeout(10)
+def test_close_from_another_thread_ends_the_exec_with_link_lost() -> None:
+    link, _, board = open_link()
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            link.exec("while True: pass", timeout=5)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert board.running.wait(2)
+    start = time.monotonic()
+    link.close()
+    worker.join(2)
+    assert time.monotonic() - start < 1
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], LinkLostError)
+    link.close()  # idempotent
+    with pytest.raises(LinkLostError):
+        link.exec("print(1)", timeout=1)
+
+
+@pytest.mark.timeout(10)
+def test_open_of_a_missing_device_is_link_lost() -> None:
+    with pytest.raises(LinkLostError):
+        RawReplLink.open("/dev/does-not-exist-actorhw", timeout=0.5)
+
+
+@pytest.mark.timeout(10)
+def test_open_of_a_silent_port_is_raw_repl_error() -> None:
+    start = time.monotonic()
+    with pytest.raises(RawReplError):
+        RawReplLink.open("loop://", timeout=0.3)  # echoes what we send: never a banner
+    assert time.monotonic() - start < 1.0
+
+
+@pytest.mark.timeout(10)
+def test_context_manager_closes() -> None:
+    port, _ = make_link_port()
+    with RawReplLink.open(port, timeout=1) as link:  # type: ignore[arg-type]
+        assert link.exec_checked("print(1)", timeout=1) == "1\n"
+    assert link.closed
+    assert not port.is_open
+
+
+# --- fuzz: whatever the board sends ------------------------------------------------------------
+
+
+def _check_typed(link: RawReplLink, timeout: float) -> ExecResult | ActorHwError:
+    start = time.monotonic()
+    try:
+        result: ExecResult | ActorHwError = link.exec(USER_CODE, timeout=timeout)
+    except ActorHwError as exc:
+        result = exc
+    # Bounded: the deadline, plus the resync budget, plus scheduling slack.
+    assert time.monotonic() - start < timeout + 2 * link.resync_timeout + 0.5
+    return result
+
+
+def _well_formed(answer: bytes) -> ExecResult | None:
+    """The result a correct link must return for ``answer``, or None if it is not a frame."""
+    if not answer.startswith(b"OK"):
+        return None
+    first = answer.find(b"\x04", 2)
+    second = answer.find(b"\x04", first + 1) if first >= 0 else -1
+    if second < 0 or answer[second + 1 : second + 2] != b">":
+        return None
+    return ExecResult(stdout=answer[2:first], stderr=answer[first + 1 : second])
+
+
+_PIECES = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from(
+        [b"OK", b"\x04", b">", b"\x04>", BANNER, b"R\x01", b"R\x00", b"\r\n", b"Traceback"]
+    ),
+)
+
+
+@FUZZ_SETTINGS
+@given(answer=st.lists(_PIECES, max_size=12).map(b"".join))
+@pytest.mark.timeout(120)
+def test_fuzz_random_answers_give_result_or_typed_error(answer: bytes) -> None:
+    link, _port, board = open_link(max_output=4096)
+    scripted_once(board, answer)
+    result = _check_typed(link, timeout=0.05)
+    expected = _well_formed(answer)
+    if expected is not None:
+        assert result == expected
+    else:
+        assert isinstance(result, TimedOutError | ProtocolError | RawReplError), result
+    # Whatever happened, the (healthy) board is usable again, and memory stayed bounded.
+    assert link.exec_checked("print('after')", timeout=1) == "after\n"
+    assert len(link._rx) == 0
+    link.close()
+
+
+@FUZZ_SETTINGS
+@given(
+    stdout=st.binary(max_size=300).map(lambda b: b.replace(b"\x04", b"")),
+    stderr=st.binary(max_size=100).map(lambda b: b.replace(b"\x04", b"")),
+    cut=st.integers(min_value=0),
+)
+@pytest.mark.timeout(120)
+def test_fuzz_truncated_frames_time_out_and_resync(stdout: bytes, stderr: bytes, cut: int) -> None:
+    frame = b"OK" + stdout + b"\x04" + stderr + b"\x04>"
+    cut = cut % len(frame)  # strictly shorter than the frame
+    link, _, board = open_link()
+    scripted_once(board, frame[:cut])
+    with pytest.raises(TimedOutError) as info:
+        link.exec(USER_CODE, timeout=0.05)
+    assert info.value.resynced is True  # type: ignore[attr-defined]
+    assert link.exec_checked("print(1)", timeout=1) == "1\n"
+    link.close()
+
+
+@FUZZ_SETTINGS
+@given(
+    stdout=st.binary(max_size=2000).map(lambda b: b.replace(b"\x04", b"")),
+    stderr=st.binary(max_size=300).map(lambda b: b.replace(b"\x04", b"")),
+    pieces=st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=50),
+)
+@pytest.mark.timeout(120)
+def test_fuzz_valid_frames_in_random_pieces(
+    stdout: bytes, stderr: bytes, pieces: list[int]
+) -> None:
+    frame = b"OK" + stdout + b"\x04" + stderr + b"\x04>"
+    link, port, board = open_link()
+    # Deliver the frame in random pieces from another thread, as a slow board would.
+    release = threading.Event()
+    scripted_once(board, b"")
+
+    def deliver() -> None:
+        release.wait(2)
+        offset = 0
+        index = 0
+        while offset < len(frame):
+            size = pieces[index % len(pieces)]
+            port.feed(frame[offset : offset + size])
+            offset += size
+            index += 1
+
+    feeder = threading.Thread(target=deliver)
+    feeder.start()
+    original = board.override
+
+    def override(code: bytes) -> bytes | None:
+        assert original is not None
+        answer = original(code)
+        if answer is not None:
+            release.set()
+        return answer
+
+    board.override = override
+    result = link.exec(USER_CODE, timeout=2)
+    feeder.join(2)
+    assert result == ExecResult(stdout=stdout, stderr=stderr)
+    link.close()
+
+
+@pytest.mark.timeout(20)
+def test_huge_output_is_capped_with_protocol_error() -> None:
+    link, _port, _board = open_link(max_output=64 * 1024)
+    start = time.monotonic()
+    with pytest.raises(ProtocolError) as info:
+        link.exec("while True: print('hello world')", timeout=5)
+    assert time.monotonic() - start < 2
+    assert info.value.resynced is True  # type: ignore[attr-defined]
+    assert info.value.max_output == 64 * 1024  # type: ignore[attr-defined]
+    assert len(link._rx) < 16 * 1024
+    assert link.exec_checked("print(1)", timeout=1) == "1\n"
+
+
+@FUZZ_SETTINGS
+@given(size=st.integers(min_value=1025, max_value=50_000))
+@pytest.mark.timeout(120)
+def test_fuzz_output_over_the_cap(size: int) -> None:
+    link, _, board = open_link(max_output=1024)
+    scripted_once(board, b"OK" + b"x" * size + b"\x04\x04>")
+    with pytest.raises(ProtocolError):
+        link.exec(USER_CODE, timeout=1)
+    assert link.exec_checked("print(2)", timeout=1) == "2\n"
+    link.close()
+
+
+@FUZZ_SETTINGS
+@given(noise=st.binary(min_size=1, max_size=64))
+@pytest.mark.timeout(120)
+def test_fuzz_board_that_only_sends_noise(noise: bytes) -> None:
+    """A board that answers every byte with noise never yields a result or a hang."""
+
+    class NoiseBoard(FakeMicroPython):
+        def on_input(self, port: FakeSerial, data: bytes) -> None:
+            port.feed(noise * len(data))
+
+    port = FakeSerial(NoiseBoard())
+    link = RawReplLink(port, **FAST)  # type: ignore[arg-type]
+    start = time.monotonic()
+    with pytest.raises((RawReplError, ProtocolError)):
+        link.enter_raw_repl(timeout=0.05)
+    with pytest.raises((RawReplError, ProtocolError, TimedOutError)):
+        link.exec(USER_CODE, timeout=0.05)
+    assert time.monotonic() - start < 1.0
+    assert len(link._rx) <= len(BANNER) + 64
+    link.close()
+
+
+@FUZZ_SETTINGS
+@given(junk=st.binary(max_size=500))
+@pytest.mark.timeout(120)
+def test_fuzz_junk_before_the_banner_is_skipped(junk: bytes) -> None:
+    port, _board = make_link_port()
+    port.feed(junk)
+    link = RawReplLink(port, **FAST)  # type: ignore[arg-type]
+    link.enter_raw_repl(timeout=1)
+    assert link.exec_checked("print(8)", timeout=1) == "8\n"
+    link.close()
