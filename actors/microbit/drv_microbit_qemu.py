@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -167,10 +168,8 @@ class MicrobitPin(MicrobitPeripheral):
     def reset(self) -> None:
         # Back to input for the next owner; fire and forget, never block the mailbox.
         if self.board.link is not None:
-            try:
+            with contextlib.suppress(LinkLostError):
                 self.board.run(f"{self._pin}.read_digital()", what="reset")
-            except LinkLostError:
-                pass
 
 
 class MicrobitButton(MicrobitPeripheral):

@@ -67,9 +67,11 @@ def test_release_decrements_owner_count(sim_runtime: Runtime, microbit: type) ->
 
 def test_uart_single_policy_refuses_module_b_at_once(sim_runtime: Runtime, same70: type) -> None:
     rt = sim_runtime
-    with rt.lease(Uart, same70.UART0, owner="module-a"):
-        with pytest.raises(DeviceBusyError, match="held by module-a"):
-            rt.lease(Uart, same70.UART0, owner="module-b", timeout=1.0)
+    with (
+        rt.lease(Uart, same70.UART0, owner="module-a"),
+        pytest.raises(DeviceBusyError, match="held by module-a"),
+    ):
+        rt.lease(Uart, same70.UART0, owner="module-b", timeout=1.0)
 
 
 def test_gpio_shared_policy_two_readers(sim_runtime: Runtime, microbit: type) -> None:
