@@ -188,11 +188,17 @@ class FakeMicroPython:
         self.soft_resets = 0
         self.running = threading.Event()
         self.override: Callable[[bytes], bytes | None] | None = None
+        self.drop: Callable[[int, int], bool] | None = None
+        """Called with (index of the byte since power-on, byte); True drops it."""
+        self.received = 0
         self.lock = threading.RLock()
 
     def on_input(self, port: FakeSerial, data: bytes) -> None:
         with self.lock:
             for value in data:
+                self.received += 1
+                if self.drop is not None and self.drop(self.received, value):
+                    continue  # lost, like a byte that overflows the firmware's ring
                 self._byte(port, value)
 
     def _byte(self, port: FakeSerial, c: int) -> None:

@@ -11,7 +11,6 @@ This module knows nothing of actors.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import os
@@ -52,9 +51,11 @@ MICROBIT_VERIFY_OVER: Final = 60
 The firmware keeps received bytes in a 64-byte ring and silently drops what does not
 fit.  The emulated UART delivers bytes as fast as the interrupt handler takes them, so
 whenever the REPL loop stalls (garbage collection, timer interrupts catching up after
-the host descheduled QEMU) a long write loses a run of bytes: measured on this machine,
-about 1 in 100 writes of 1 KiB, more under load, with pacing or without.  Code that fits
-the ring (plus its Ctrl-D) cannot lose bytes; longer code goes through
+the host descheduled QEMU) a long write loses a run of 1 to ~100 bytes: measured on
+this 2-core machine, between 1 in 150 and 1 in 20 writes of 1 KiB depending on host
+load, with or without pacing (mpremote's 256 bytes per 10 ms too).  A lost run can
+leave valid code that does something else (a ``print`` swallowed into a comment).
+Code that fits the ring (plus its Ctrl-D) cannot lose bytes; longer code goes through
 ``RawReplLink``'s verified two-step send.
 """
 
@@ -123,8 +124,6 @@ wait "$w" 2>/dev/null
 """
 _PID_LINE: Final = re.compile(rb"actorhw-qemu-pid (\d+)")
 
-_live_boards: weakref.WeakSet[QemuMicrobit] = weakref.WeakSet()
-
 
 def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
@@ -137,11 +136,12 @@ def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
     )
 
 
-@atexit.register
-def _power_off_all() -> None:  # pragma: no cover - interpreter exit
-    for board in list(_live_boards):
-        with contextlib.suppress(Exception):
-            board.power_off(timeout=2.0)
+def _unplug(proc: subprocess.Popen[bytes]) -> None:
+    """Last resort for a board that was never powered off (garbage or interpreter exit)."""
+    _close_quietly(proc.stdin)  # the watchdog kills QEMU on EOF
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=2.0)
+    _close_quietly(proc.stdout)
 
 
 class QemuMicrobit:
@@ -174,6 +174,7 @@ class QemuMicrobit:
         self._pty: str | None = None
         self._output = bytearray()
         self._lock = threading.Lock()
+        self._finalizer: weakref.finalize[[subprocess.Popen[bytes]], QemuMicrobit] | None = None
 
     # --- state --------------------------------------------------------------------------
 
@@ -251,7 +252,9 @@ class QemuMicrobit:
             except OSError as exc:
                 raise LinkError(f"cannot start {self.qemu}: {exc}", device=self.name) from exc
             self._proc = proc
-            _live_boards.add(self)
+            # Powered off even if never powered off by hand: when the board is garbage
+            # collected, or at interpreter exit.
+            self._finalizer = weakref.finalize(self, _unplug, proc)
             try:
                 self._pty = self._read_pty(proc, deadline, timeout)
             except BaseException:
@@ -419,7 +422,9 @@ class QemuMicrobit:
         self._proc = None
         self._qemu_pid = None
         self._pty = None
-        _live_boards.discard(self)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
 
 
 def _close_quietly(stream: IO[bytes] | None) -> None:

@@ -71,7 +71,12 @@ _STAGED_NAME: Final = b"_actorhw_src"
 _STAGE_PREFIX: Final = _STAGED_NAME + b"="
 _STAGE_SUFFIX: Final = b"\nprint(len(%s),sum(%s))" % (_STAGED_NAME, _STAGED_NAME)
 _RUN_STAGED: Final = b"try:\n exec(%s)\nfinally:\n del %s" % (_STAGED_NAME, _STAGED_NAME)
-_VERIFY_ATTEMPTS: Final = 4
+_SYNC_ATTEMPTS: Final = 3
+_INTERRUPTED_FRAME_END: Final = b"KeyboardInterrupt: \r\n\x04>"
+_VERIFY_ATTEMPTS: Final = 6
+_RETRY_CHUNK: Final = 32
+_RETRY_PAUSE_S: Final = 0.001
+_RETRY_MAX_PAUSE_S: Final = 0.008
 _UNSAFE_IN_LITERAL: Final = re.compile(rb"[^\x20-\x26\x28-\x5b\x5d-\x7e]")
 _ESCAPES: Final = [b"\\n" if i == 10 else b"\\x%02x" % i for i in range(256)]
 _CONTROL_BYTES: Final = re.compile(rb"[\x01-\x05]")
@@ -198,7 +203,9 @@ class RawReplLink:
         port: an open pyserial port (or anything that fits :class:`SerialPort`).
         name: name of the board in errors (defaults to the port's name).
         pacing_s: pause between ``chunk_size`` pieces of code in plain raw-REPL mode;
-            0 (the default) writes the code in one go, right for ptys and USB CDC.
+            0 (the default) writes the code in one go, right for ptys and USB CDC
+            whose firmware keeps up (for firmware that drops bytes, pacing only lowers
+            the loss rate: use ``verify_over``).
         chunk_size: piece size for pacing, and the size above which raw-paste is used.
         max_output: cap on stdout + stderr of one exec, in bytes; beyond it
             :class:`~actorhw.errors.ProtocolError` is raised.
@@ -210,8 +217,10 @@ class RawReplLink:
             drops input bytes when its receive buffer overflows, like the micro:bit's
             (64-byte buffer; see :class:`~actorhw.links.qemu.QemuMicrobit`).  None (the
             default) sends all code as it is.  Not used when raw-paste mode (which has
-            flow control) is available.  In a traceback of verified code the code's
-            own frames are named ``<string>`` instead of ``<stdin>``.
+            flow control) is available.  Costs one round trip, and the board keeps a
+            copy of the source on its heap while the code runs (if the copy does not
+            fit, the code is sent as it is).  In a traceback of verified code the
+            code's own frames are named ``<string>`` instead of ``<stdin>``.
     """
 
     def __init__(
@@ -589,15 +598,24 @@ class RawReplLink:
             raise ProtocolError(exc.message, **context) from exc
 
     def _exec_frame(
-        self, data: bytes, deadline: float, *, ok_deadline: float | None = None
+        self,
+        data: bytes,
+        deadline: float,
+        *,
+        ok_deadline: float | None = None,
+        pacing: tuple[int, float] | None = None,
     ) -> ExecResult:
-        """Send one piece of code and read its framed answer (no recovery here)."""
+        """Send one piece of code and read its framed answer (no recovery here).
+
+        ``pacing`` (chunk size, pause) overrides the link's own for this send.
+        """
         # From here until the final '>' the board is busy with our code.
         self._in_raw = False
         if self._raw_paste and len(data) > self.chunk_size:
             self._send_raw_paste(data, deadline)
         else:
-            self._send_plain(data, deadline)
+            chunk, pause = pacing or (self.chunk_size, self.pacing_s)
+            self._send_plain(data, deadline, chunk, pause)
             self._expect(b"OK", deadline if ok_deadline is None else ok_deadline)
         cap = self.max_output
         stdout = self._read_until(CTRL_D, deadline, limit=cap)
@@ -616,13 +634,24 @@ class RawReplLink:
         """
         stage = _STAGE_PREFIX + bytes_literal(data) + _STAGE_SUFFIX
         expected = ExecResult(stdout=b"%d %d\r\n" % (len(data), sum(data)), stderr=b"")
-        for _ in range(_VERIFY_ATTEMPTS):
+        last: ExecResult | None = None
+        for attempt in range(_VERIFY_ATTEMPTS):
+            # The first try goes at full speed; when bytes were lost, the next ones go
+            # in small chunks with growing pauses (loss comes in bursts, under load).
+            pacing = None
+            if attempt:
+                pause = max(self.pacing_s, _RETRY_PAUSE_S * 2 ** (attempt - 1))
+                pacing = (_RETRY_CHUNK, min(pause, _RETRY_MAX_PAUSE_S))
             # 'OK' comes as soon as the board has the final Ctrl-D; if that byte was the
             # one dropped, the board waits for more: do not wait for the whole deadline.
-            ok_budget = 0.05 + 100e-6 * len(stage)
+            send_time = 0.0 if pacing is None else pacing[1] * (len(stage) // pacing[0])
+            ok_budget = send_time + 0.05 + 100e-6 * len(stage)
             try:
                 result = self._exec_frame(
-                    stage, deadline, ok_deadline=min(deadline, time.monotonic() + ok_budget)
+                    stage,
+                    deadline,
+                    ok_deadline=min(deadline, time.monotonic() + ok_budget),
+                    pacing=pacing,
                 )
             except _DeadlinePassed:
                 if time.monotonic() >= deadline or not self._recover(deadline):
@@ -631,25 +660,28 @@ class RawReplLink:
                 continue
             if result == expected:
                 return self._exec_frame(_RUN_STAGED, deadline)
+            last = result
             self.damaged_sends += 1
+            if b"KeyboardInterrupt" in result.stderr:
+                return result  # interrupt() from another thread: stop, do not retry
             if b"MemoryError" in result.stderr:
                 # The staged copy does not fit the heap: send the code as it is.
                 return self._exec_frame(data, deadline)
+        answer = "no answer" if last is None else repr(last.stdout[-60:] + last.stderr[-120:])
         raise ProtocolError(
             f"code sent to {self.name} arrived damaged {_VERIFY_ATTEMPTS} times "
-            "(the board drops input bytes)",
+            f"(the board drops input bytes); last answer: {answer}",
             device=self.name,
         )
 
-    def _send_plain(self, data: bytes, deadline: float) -> None:
-        if self.pacing_s <= 0 or len(data) <= self.chunk_size:
+    def _send_plain(self, data: bytes, deadline: float, chunk: int, pause: float) -> None:
+        if pause <= 0 or len(data) <= chunk:
             self._write(data + CTRL_D, deadline)
             return
-        step = self.chunk_size
-        for start in range(0, len(data), step):
+        for start in range(0, len(data), chunk):
             if start:
-                self._pause(self.pacing_s, deadline)
-            self._write(data[start : start + step], deadline)
+                self._pause(pause, deadline)
+            self._write(data[start : start + chunk], deadline)
         self._write(CTRL_D, deadline)
 
     def _send_raw_paste(self, data: bytes, deadline: float) -> None:
@@ -716,10 +748,16 @@ class RawReplLink:
                 self._write(CTRL_C + CTRL_C, deadline)
         # Extra banners (from repeated polls) or a late traceback may still be on the way:
         # a nonce the board has to compute marks the point where the stream is in step.
-        nonce = self._rng.randrange(10**8, 10**9)
-        self._write(b"print(%d+1)" % nonce + CTRL_D, deadline)
-        marker = b"OK%d\r\n" % (nonce + 1) + CTRL_D + CTRL_D + b">"
-        self._read_until(marker, deadline, limit=_BANNER_SEARCH_LIMIT, keep=False)
+        # A Ctrl-C that reached running code after the first one leaves a KeyboardInterrupt
+        # pending, which then hits this check instead: run it again in that case.
+        for _ in range(_SYNC_ATTEMPTS):
+            nonce = self._rng.randrange(10**8, 10**9)
+            self._write(b"print(%d+1)" % nonce + CTRL_D, deadline)
+            marker = b"OK%d\r\n" % (nonce + 1) + CTRL_D + CTRL_D + b">"
+            if self._read_until_either(marker, _INTERRUPTED_FRAME_END, deadline) == 0:
+                break
+        else:
+            raise _DeadlinePassed
         if self._raw_paste is None:
             self._probe_raw_paste(deadline)
         self._in_raw = True
@@ -757,8 +795,7 @@ class RawReplLink:
         if deadline is None:
             deadline = time.monotonic() + self.resync_timeout
         try:
-            self._write(CTRL_C, deadline)
-            self._enter_raw(deadline)
+            self._enter_raw(deadline)  # starts with Ctrl-C twice
         except (_DeadlinePassed, ProtocolError, _Overflow):
             self._rx.clear()
             return False
@@ -873,6 +910,26 @@ class RawReplLink:
                 tail = len(term) - 1
                 if len(rx) > tail:
                     del rx[: len(rx) - tail]
+            rx += self._read_chunk(deadline)
+
+    def _read_until_either(self, first: bytes, second: bytes, deadline: float) -> int:
+        """Skip bytes until ``first`` (returns 0) or ``second`` (returns 1) is consumed.
+
+        Memory stays bounded: only a tail as long as the longer marker is kept.
+        """
+        rx = self._rx
+        keep = max(len(first), len(second)) - 1
+        while True:
+            i = rx.find(first)
+            j = rx.find(second)
+            if i >= 0 and (j < 0 or i <= j):
+                del rx[: i + len(first)]
+                return 0
+            if j >= 0:
+                del rx[: j + len(second)]
+                return 1
+            if len(rx) > keep:
+                del rx[: len(rx) - keep]
             rx += self._read_chunk(deadline)
 
     def _take(self, size: int, deadline: float) -> bytes:

@@ -172,7 +172,7 @@ def test_power_off_during_exec_is_link_lost(microbit_factory: MicrobitFactory) -
     board = booted.board
     booted.link.close()  # use our own handle, wrapped in a spy
     spy = _SpyPort(serial.Serial(board.pty, timeout=0.05), b"while True")
-    link = RawReplLink.open(spy, timeout=5)  # type: ignore[arg-type]
+    link = RawReplLink.open(spy, timeout=5)
     outcome: list[BaseException | ExecResult] = []
 
     def run() -> None:
@@ -273,3 +273,22 @@ def test_power_off_kills_and_reaps_qemu() -> None:
     assert board.pid is None
     # Killed and reaped (by its watchdog shell, which we reaped): no zombie left.
     assert not os.path.exists(f"/proc/{pid}")
+
+
+@pytest.mark.timeout(60)
+def test_long_code_always_arrives_intact(microbit: BootedMicrobit) -> None:
+    """The firmware drops input bytes past its 64-byte ring: long code goes verified."""
+    link = microbit.link
+    assert link.verify_over is not None
+    payload = "".join(f"{i:04d}" for i in range(200))  # position-coded: a gap would show
+    # 'del s': with its 10 KB heap the board cannot also hold the previous copy of s
+    # (verified code costs one more copy of the source while it runs).
+    code = f"s = '{payload}'\nprint(len(s))\nprint(s)\ndel s"
+    for _ in range(40):
+        link.exec_checked("junk = [j for j in range(30)]", timeout=5)  # keep the GC busy
+        assert link.exec_checked(code, timeout=5) == f"800\n{payload}\n"
+    # A device exception in verified code keeps its name and message.
+    with pytest.raises(DeviceExceptionError) as info:
+        link.exec_checked("# " + "padding " * 20 + "\nx = 1 / 0", timeout=5)
+    assert info.value.exc_name == "ZeroDivisionError"  # type: ignore[attr-defined]
+    assert "division by zero" in info.value.traceback_text  # type: ignore[attr-defined]
