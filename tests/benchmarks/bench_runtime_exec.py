@@ -1,0 +1,86 @@
+"""Exec through the whole runtime against the bare pyserial raw-REPL floor, interleaved.
+
+Two QEMU micro:bits: one driven by a Runtime (Board.exec: ask to the device actor,
+PendingIO on the board's I/O thread, raw-REPL link), one by a bare pyserial loop.
+Calls alternate, so both see the same machine noise.
+
+    python tests/benchmarks/bench_runtime_exec.py [calls]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_exec import Bench, make_snippet  # noqa: E402
+
+from actorhw import Board, Runtime  # noqa: E402
+from actorhw.links import QemuMicrobit  # noqa: E402
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(0.95 * (len(ordered) - 1))]
+
+
+def run(calls: int = 300) -> dict[str, float]:
+    """Median seconds per call of each client, for print(1+1) and a 1 KiB snippet."""
+    figures: dict[str, float] = {}
+    with (
+        QemuMicrobit(name="bare") as bare_board,
+        Runtime.start(boards=["microbit-qemu"], timeout=30) as rt,
+    ):
+        bench = Bench(bare_board.power_on(timeout=15))
+        ids = rt.ids("microbit-qemu")
+        with rt.lease(Board, ids.BOARD, owner="bench") as board:
+            snippet = make_snippet(1024)
+            for label, code, n in (("print(1+1)", b"print(1+1)", calls),
+                                   ("1 KiB snippet", snippet, max(30, calls // 5))):  # fmt: skip
+                text = code.decode()
+                expected_out = board.exec(text, timeout=10)
+                expected = b"OK" + expected_out.encode().replace(b"\n", b"\r\n") + b"\x04\x04>"
+                rt_times: list[float] = []
+                bare_times: list[float] = []
+                for _ in range(n):
+                    t0 = time.perf_counter()
+                    out = board.exec(text, timeout=10)
+                    rt_times.append(time.perf_counter() - t0)
+                    assert out == expected_out, out
+                    bare = bench.call_bare(code, expected)
+                    if bare is not None:
+                        bare_times.append(bare)
+                figures[f"{label} runtime median"] = statistics.median(rt_times)
+                figures[f"{label} runtime p95"] = _p95(rt_times)
+                figures[f"{label} bare median"] = statistics.median(bare_times)
+                figures[f"{label} bare p95"] = _p95(bare_times)
+        bench.close()
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    figures = run(int(args[0]) if args else 300)
+    print(f"{'call':<16}{'client':<28}{'median ms':>10}{'p95 ms':>10}{'vs bare':>9}")
+    for label in ("print(1+1)", "1 KiB snippet"):
+        floor = figures[f"{label} bare median"]
+        for client, key in (("actorhw Board.exec (runtime)", "runtime"), ("bare pyserial", "bare")):
+            med = figures[f"{label} {key} median"]
+            p95 = figures[f"{label} {key} p95"]
+            print(
+                f"{label:<16}{client:<28}{med * 1e3:>10.3f}{p95 * 1e3:>10.3f}{med / floor:>8.2f}x"
+            )
+    small = figures["print(1+1) runtime median"]
+    small_ratio = small / figures["print(1+1) bare median"]
+    big_ratio = figures["1 KiB snippet runtime median"] / figures["1 KiB snippet bare median"]
+    print(f"{'PASS' if small <= 1e-3 else 'MISS'}  runtime median <= 1.0 ms: {small * 1e3:.3f} ms")
+    print(f"{'PASS' if small_ratio <= 4 else 'MISS'}  runtime <= 4x bare: {small_ratio:.2f}x")
+    print(f"{'PASS' if big_ratio <= 1.5 else 'MISS'}  1 KiB runtime <= 1.5x bare: {big_ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
