@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_exec import Bench, make_snippet  # noqa: E402
+from bench_exec import Bench, make_snippet
 
-from actorhw import Board, Runtime  # noqa: E402
-from actorhw.links import QemuMicrobit  # noqa: E402
+from actorhw import Board, Runtime
+from actorhw.links import QemuMicrobit
 
 
 def _p95(values: list[float]) -> float:
