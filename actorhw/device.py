@@ -56,6 +56,17 @@ _tokens = itertools.count(1)
 FAULTS = (LinkError, TimedOutError)
 
 
+def is_fault(error: BaseException | None) -> bool:
+    """A link error, or a deadline after which the board did not answer again.
+
+    A timeout the board recovered from at once (it answered Ctrl-C: ``resynced``) ended
+    only the caller's code; the board is fine and is not recovered.
+    """
+    if isinstance(error, TimedOutError) and getattr(error, "resynced", False):
+        return False
+    return isinstance(error, FAULTS)
+
+
 @attrs.define
 class _Holder:
     owner: str
@@ -192,7 +203,8 @@ class DeviceActor(pykka.ThreadingActor):
         try:
             result = self._peripheral.perform(message.op, message.args)
         except FAULTS as e:
-            self._fault(e)
+            if is_fault(e):
+                self._fault(e)
             raise
         if isinstance(result, PendingIO):
             result.future.add_done_callback(self._watch_pending)
@@ -201,7 +213,7 @@ class DeviceActor(pykka.ThreadingActor):
     def _watch_pending(self, future: Any) -> None:
         # Runs on the I/O thread: report faults through the mailbox, never touch state.
         error = future.exception()
-        if isinstance(error, FAULTS) and self._on_fault is not None:
+        if is_fault(error) and self._on_fault is not None:
             self._on_fault(self._device, error)
 
     def _fault(self, error: ActorHwError) -> None:

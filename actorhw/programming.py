@@ -5,6 +5,7 @@ A :class:`MicroPythonDevice` subclass describes what a board does in decorated m
     class Thermostat(MicroPythonDevice):
         @setup(priority=1)
         def init(self):                 # MicroPython, run on the board at connect
+            global readings             # (dropped; it tells linters it is a global)
             readings = []
 
         @task(cache_ms=5000)
@@ -58,6 +59,7 @@ from typing import (
     Protocol,
     Self,
     TypeVar,
+    cast,
     overload,
 )
 
@@ -381,12 +383,13 @@ def _records(output: str) -> tuple[list[_Record], str]:
             rest.append(output[pos:])
             break
         rest.append(output[pos:start])
-        kind, payload = output[start + 1], output[start + 2 : end]
-        if kind in "RE":
-            records.append(_Record(ok=kind == "R", text=payload))
-        else:
-            rest.append(output[start : end + 1])
-        pos = end + 1
+        kind = output[start + 1]
+        if kind in "RE" and _REC_START not in output[start + 1 : end]:
+            records.append(_Record(ok=kind == "R", text=output[start + 2 : end]))
+            pos = end + 1
+        else:  # a stray marker byte the code printed itself: not a record
+            rest.append(output[start])
+            pos = start + 1
     return records, "".join(rest).strip()
 
 
@@ -804,7 +807,7 @@ class Outcome(Generic[T]):
             )
         if self.error is not None:
             raise self.error
-        return self.value  # type: ignore[return-value]
+        return cast(T, self.value)
 
 
 @attrs.frozen
@@ -903,35 +906,57 @@ class _RWLock:
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for their turn now."""
+        with self._cond:
+            return self._waiting
+
+    def wait_until_waiting(self, count: int, *, timeout: float) -> bool:
+        """Block until ``count`` calls wait for their turn; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._waiting >= count, timeout=timeout)
+
+    def _can_enter(self, exclusive: bool) -> bool:
+        # A waiting writer keeps new readers out; writers themselves only need it free.
+        if exclusive:
+            return not self._writer and not self._readers
+        return not self._writer and not self._writers_waiting
 
     @contextlib.contextmanager
     def hold(self, *, exclusive: bool, timeout: float, what: str) -> Iterator[None]:
+        """Hold the lock, shared or exclusive, for the ``with`` block.
+
+        Raises:
+            TimedOutError: the turn did not come within ``timeout`` s.
+        """
         deadline = time.monotonic() + timeout
         with self._cond:
-            if exclusive:
-                self._writers_waiting += 1
+            ok = self._can_enter(exclusive)
+            if not ok:
+                self._waiting += 1
+                self._writers_waiting += exclusive
+                self._cond.notify_all()
                 try:
                     ok = self._cond.wait_for(
-                        lambda: not self._writer and not self._readers,
+                        lambda: self._can_enter(exclusive),
                         timeout=max(0.0, deadline - time.monotonic()),
                     )
                 finally:
-                    self._writers_waiting -= 1
-                if ok:
-                    self._writer = True
-            else:
-                ok = self._cond.wait_for(
-                    lambda: not self._writer and not self._writers_waiting,
-                    timeout=max(0.0, deadline - time.monotonic()),
-                )
-                if ok:
-                    self._readers += 1
+                    self._waiting -= 1
+                    self._writers_waiting -= exclusive
+                    self._cond.notify_all()
             if not ok:
-                self._cond.notify_all()
                 raise TimedOutError(
                     f"{what}: an exclusive call kept the device busy for {timeout:.3g} s",
                     timeout=timeout,
                 )
+            if exclusive:
+                self._writer = True
+            else:
+                self._readers += 1
         try:
             yield
         finally:
@@ -950,6 +975,7 @@ class _Loop:
     runs: int = 0
     errors: int = 0
     last_error: BaseException | None = None
+    ended: bool = False
 
 
 class MicroPythonDevice:
@@ -980,7 +1006,7 @@ class MicroPythonDevice:
     """
 
     task_timeout: ClassVar[float] = 10.0
-    max_exec_bytes: ClassVar[int] = 1536
+    max_exec_bytes: ClassVar[int] = 1024
 
     _tasks: ClassVar[dict[str, Task[Any, Any]]] = {}
     _setups: ClassVar[tuple[Setup, ...]] = ()
@@ -1281,13 +1307,22 @@ class MicroPythonDevice:
     # --- calls -----------------------------------------------------------------------------
 
     def _invoke(
-        self, code: str, *, timeout: float, exclusive: bool, what: str, parse: Callable[[str], T]
+        self,
+        code: str,
+        *,
+        timeout: float,
+        exclusive: bool,
+        what: str,
+        parse: Callable[[str], T],
+        retry_lost: bool = True,
     ) -> T:
         """Run ``code`` (re-syncing first if needed) and parse its output under the lock.
 
-        A call refused because the board was reset (DeviceResetError), or that found
-        the board's definitions gone (NameError and no sentinel), is retried once after
-        a re-sync: in both cases none of the call ran.
+        A call refused because the board was reset (DeviceResetError) is retried once
+        after a re-sync: none of it ran.  So is, with ``retry_lost``, a call that raised
+        NameError on a board whose definitions are gone (the sentinel is missing): the
+        call's function itself was missing, so none of it ran either.  Raw code (exec,
+        a setup run by hand) is not retried that way: part of it may have run.
         """
         retried = False
         while True:
@@ -1304,6 +1339,7 @@ class MicroPythonDevice:
                 except DeviceExceptionError as e:
                     if (
                         retried
+                        or not retry_lost
                         or getattr(e, "exc_name", None) != "NameError"
                         or not self._definitions_lost(board)
                     ):
@@ -1380,6 +1416,7 @@ class MicroPythonDevice:
             exclusive=False,
             what=f"{self.key}.{spec.name}",
             parse=lambda _out: None,
+            retry_lost=False,
         )
 
     def exec(self, code: str, *, timeout: float | None = None) -> str:
@@ -1398,6 +1435,7 @@ class MicroPythonDevice:
             exclusive=False,
             what=f"{self.key}.exec",
             parse=lambda out: out,
+            retry_lost=False,
         )
 
     # --- batches ---------------------------------------------------------------------------
@@ -1524,9 +1562,12 @@ class MicroPythonDevice:
             except Exception as e:
                 error = e
                 log.opt(exception=e).warning("background {} failed: {}", spec.name, e)
-            except BaseException as e:
+            except BaseException as e:  # SystemExit, KeyboardInterrupt: end this loop
                 log.opt(exception=e).error("background {} ends: {!r}", spec.name, e)
-                raise
+                with self._loop_cond:
+                    loop.errors += 1
+                    loop.last_error = e
+                break
             with self._loop_cond:
                 loop.runs += 1
                 if error is not None:
@@ -1538,6 +1579,7 @@ class MicroPythonDevice:
             if self.closing.wait(next_run - now):
                 break
         with self._loop_cond:
+            loop.ended = True
             self._loop_cond.notify_all()
 
     def _join_loops(self, deadline: float) -> None:
@@ -1576,9 +1618,7 @@ class MicroPythonDevice:
                     argument="name",
                 )
             return (
-                self._loop_cond.wait_for(
-                    lambda: loop.runs >= runs or not loop.thread.is_alive(), timeout=timeout
-                )
+                self._loop_cond.wait_for(lambda: loop.runs >= runs or loop.ended, timeout=timeout)
                 and loop.runs >= runs
             )
 

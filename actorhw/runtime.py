@@ -10,9 +10,10 @@ Any thread may call any method of a Runtime; see docs/thread-safety.md.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -33,6 +34,7 @@ from actorhw.errors import (
 from actorhw.events import EventBus, Overflow, Subscription
 from actorhw.handles import HANDLES, Handle
 from actorhw.ids import DeviceId
+from actorhw.log import logger
 from actorhw.messages import (
     Acquire,
     BoardStatus,
@@ -83,6 +85,7 @@ class Runtime:
         # id -> (entry, ref): a cache of registry answers, refreshed when a ref dies.
         self._routes: dict[DeviceId, tuple[RegistryEntry, pykka.ActorRef[Any]]] = {}
         self._stop_lock = threading.Lock()
+        self._stop_callbacks: list[Callable[[], None]] = []
 
     @classmethod
     def start(
@@ -144,8 +147,27 @@ class Runtime:
 
     # --- lifecycle of the runtime -----------------------------------------------------
 
+    def on_stop(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the runtime stops, before any actor stops (device
+        classes run their teardowns there). Returns a function that unregisters it."""
+        self._stop_callbacks.append(callback)
+
+        def unregister() -> None:
+            with contextlib.suppress(ValueError):
+                self._stop_callbacks.remove(callback)
+
+        return unregister
+
     def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:
-        """Stop every actor; devices are closed and released. Safe to call twice."""
+        """Stop every actor; devices are closed and released. Safe to call twice.
+
+        Stop callbacks run first, newest first; their errors are logged, not raised.
+        """
+        for callback in reversed(list(self._stop_callbacks)):
+            try:
+                callback()
+            except Exception as e:
+                logger.opt(exception=e).error("stop callback {} failed: {}", callback, e)
         with self._stop_lock:
             sup, self._supervisor = self._supervisor, None
         if sup is not None and sup.is_alive():
