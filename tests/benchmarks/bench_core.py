@@ -9,13 +9,20 @@ b. a registry Lookup among 2,000 devices vs among 20 (target <= 1.2x);
 c. memory (RSS) and threads per device actor, over a runtime with 2,000 devices.
 
 The machines this runs on are shared and noisy, so a and b are interleaved: every round
-times each of the four measures once, in an order that rotates from round to round,
-and the figures are medians over rounds.  ``run()`` returns them as a dict.
+times the four measures slice by slice, taking turns in an order that rotates from round
+to round; times are medians over rounds and ratios medians of per-round ratios.
+
+By default the run is pinned to one CPU (``--no-pin`` to not): on
+a shared VM, an ask whose actor thread sits on another vCPU pays a cross-CPU wake-up
+(45 or 110 us per pair, depending on where the scheduler happened to put each actor's
+thread), which swamps the software path being compared.  ``run()`` returns the figures
+as a dict.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import itertools
 import json
@@ -26,11 +33,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 import pykka
 
 from actorhw import DeviceId, Runtime
@@ -110,6 +117,22 @@ def paired_ratio(numerator: list[float], denominator: list[float]) -> dict[str, 
     return _summary([a / b for a, b in zip(numerator, denominator, strict=True)])
 
 
+@contextlib.contextmanager
+def pinned(enabled: bool) -> Iterator[int | None]:
+    """Pin this thread, and so every thread it starts (actors inherit it), to one CPU;
+    yields the CPU (None when not pinned) and restores the thread's affinity after."""
+    if not enabled or not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    cpu = max(before)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def _registry(rt: Runtime) -> pykka.ActorRef[Any]:
     # The runtime has no public accessor of its registry actor yet.
     return rt._registry_ref()
@@ -136,11 +159,15 @@ def run(
     pairs: int = 2000,
     lookups: int = 2000,
     seed: int = 2024,
+    pin: bool = True,
 ) -> dict[str, Any]:
     """Measure everything in one runtime; returns the figures (times in ns)."""
     process = psutil.Process()
     rng = random.Random(seed)
-    with tempfile.TemporaryDirectory(prefix="actorhw-bench-") as folder:
+    with (
+        pinned(pin) as cpu,
+        tempfile.TemporaryDirectory(prefix="actorhw-bench-") as folder,
+    ):
         write_board(Path(folder), BIG_BOARD, "BenchBig", devices)
         write_board(Path(folder), SMALL_BOARD, "BenchSmall", small)
 
@@ -155,7 +182,7 @@ def run(
             rt.add_boards([SMALL_BOARD, "same70-xplained"], timeout=60.0)
             echo = Echo.start()
             registry = _registry(rt)
-            uart = rt.ids("same70-xplained").UART0
+            uart = rt.ids("same70-xplained")["UART0"]
             big: list[DeviceId] = list(rt.ids(BIG_BOARD))
             few: list[DeviceId] = list(rt.ids(SMALL_BOARD))
             big_ids = [rng.choice(big) for _ in range(lookups)]
@@ -218,6 +245,7 @@ def run(
             "pairs": pairs,
             "lookups": lookups,
             "cpus": os.cpu_count(),
+            "pinned_cpu": cpu,
             "python": platform.python_version(),
         },
         "pair_ns": {"runtime": figures["runtime_pair"], "bare_pykka": figures["bare_pair"]},
@@ -281,7 +309,13 @@ def report(figures: dict[str, Any]) -> str:
     head = (
         f"actorhw core benchmarks: median of {config['rounds']} interleaved rounds "
         f"({config['pairs']} pairs, {config['lookups']} lookups each); "
-        f"{config['cpus']} CPUs, Python {config['python']}"
+        f"{config['cpus']} CPUs, "
+        + (
+            "not pinned"
+            if config["pinned_cpu"] is None
+            else f"pinned to CPU {config['pinned_cpu']}"
+        )
+        + f", Python {config['python']}"
     )
     lines = [head, f"{'':32}{'median':>16}  {'[min .. max] of rounds, detail':<40}result"]
     lines += [f"{a:<32}{b:>16}  {c:<40}{d}".rstrip() for a, b, c, d in rows]
@@ -293,17 +327,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, for a smoke run")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 15)")
     parser.add_argument("--devices", type=int, help="devices of the big board (default 2000)")
     args = parser.parse_args(argv)
-    options: dict[str, int] = (
+    options: dict[str, Any] = (
         {"devices": 200, "small": 5, "rounds": 3, "pairs": 50, "lookups": 50} if args.quick else {}
     )
     if args.rounds is not None:
         options["rounds"] = args.rounds
     if args.devices is not None:
         options["devices"] = args.devices
-    figures = run(**options)
+    figures = run(pin=not args.no_pin, **options)
     print(json.dumps(figures, indent=2) if args.json else report(figures))
     return 0
 

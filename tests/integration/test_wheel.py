@@ -92,7 +92,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     start = time.perf_counter()
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=base)
-    pip = [sys.executable, "-m", "pip", "--python", venv / "bin" / "python"]
+    pip: list[str | Path] = [sys.executable, "-m", "pip", "--python", venv / "bin" / "python"]
     _run([*pip, "install", "--quiet", wheels[0]], cwd=base)
     timings["venv+install"] = time.perf_counter() - start
 

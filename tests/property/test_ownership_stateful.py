@@ -20,6 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import attrs
@@ -106,6 +107,18 @@ def _describe(outcomes: list[Outcome]) -> str:
     )
 
 
+def _knows_a_lease(machine: OwnershipMachine) -> bool:
+    return bool(machine.held_leases() or machine.stale)
+
+
+def _holds_a_lease(machine: OwnershipMachine) -> bool:
+    return bool(machine.held_leases())
+
+
+def _holds_a_closed_lease(machine: OwnershipMachine) -> bool:
+    return bool(machine.closed_leases())
+
+
 class OwnershipMachine(RuleBasedStateMachine):
     """Racing clients against the model of one SINGLE UART and one SHARED GPIO."""
 
@@ -114,8 +127,8 @@ class OwnershipMachine(RuleBasedStateMachine):
         # One Runtime per run of the machine; teardown() stops it, so nothing leaks.
         self.rt = Runtime.start(boards=["same70-xplained", "microbit"], timeout=WAIT)
         try:
-            self.uart = self.rt.ids("same70-xplained").UART0
-            self.gpio = self.rt.ids("microbit").PIN0
+            self.uart = self.rt.ids("same70-xplained")["UART0"]
+            self.gpio = self.rt.ids("microbit")["PIN0"]
         except BaseException:
             self.rt.stop()
             raise
@@ -173,8 +186,8 @@ class OwnershipMachine(RuleBasedStateMachine):
     def held_leases(self) -> list[Lease]:
         return [h.lease for m in self.models.values() for h in m.held.values()]
 
-    def knows_a_lease(self) -> bool:
-        return bool(self.held_leases() or self.stale)
+    def closed_leases(self) -> list[Lease]:
+        return [h.lease for m in self.models.values() for h in m.held.values() if not h.opened]
 
     def draw_lease(self, data: st.DataObject) -> Lease:
         """A lease to present: held, stale, foreign (someone else's name on a held
@@ -245,9 +258,7 @@ class OwnershipMachine(RuleBasedStateMachine):
             )
             for _ in range(BATCH)
         ]
-        outcomes = self.batch(
-            [lambda d=d, o=o: self.rt.acquire(d, owner=o, timeout=WAIT) for d, o in plan]
-        )
+        outcomes = self.batch([partial(self.rt.acquire, d, owner=o, timeout=WAIT) for d, o in plan])
         new_tokens: set[int] = set()
         for device, model in self.models.items():
             calls = [i for i, (d, _) in enumerate(plan) if d is device]
@@ -282,11 +293,11 @@ class OwnershipMachine(RuleBasedStateMachine):
                 model.acquired += 1
         self.tokens |= new_tokens
 
-    @precondition(lambda self: self.knows_a_lease())
+    @precondition(_knows_a_lease)
     @rule(data=st.data())
     def release(self, data: st.DataObject) -> None:
         leases = [self.draw_lease(data) for _ in range(BATCH)]
-        outcomes = self.batch([lambda x=x: self.rt.release(x, timeout=WAIT) for x in leases])
+        outcomes = self.batch([partial(self.rt.release, x, timeout=WAIT) for x in leases])
         valid = [i for i, x in enumerate(leases) if self.ownership_error(x) is None]
         released = {leases[i].token for i in valid}
         for i, lease in enumerate(leases):
@@ -317,14 +328,14 @@ class OwnershipMachine(RuleBasedStateMachine):
             if won and not model.held:
                 model.reset()
 
-    @precondition(lambda self: self.knows_a_lease())
+    @precondition(_knows_a_lease)
     @rule(data=st.data())
     def open(self, data: st.DataObject) -> None:
         leases = [self.draw_lease(data) for _ in range(BATCH)]
-        outcomes = self.batch([lambda x=x: self.rt.open(x, timeout=WAIT) for x in leases])
+        outcomes = self.batch([partial(self.rt.open, x, timeout=WAIT) for x in leases])
         self.check_open(leases, outcomes, "open")
 
-    @precondition(lambda self: bool(self.held_leases()))
+    @precondition(_holds_a_lease)
     @rule(data=st.data())
     def double_open(self, data: st.DataObject) -> None:
         lease = data.draw(st.sampled_from(self.held_leases()), label="lease")
@@ -350,11 +361,11 @@ class OwnershipMachine(RuleBasedStateMachine):
                 assert info.state is DeviceState.ACTIVE and info.open_count >= 1, info
                 self.models[leases[i].device].held[leases[i].token].opened = True
 
-    @precondition(lambda self: self.knows_a_lease())
+    @precondition(_knows_a_lease)
     @rule(data=st.data())
     def close(self, data: st.DataObject) -> None:
         leases = [self.draw_lease(data) for _ in range(BATCH)]
-        outcomes = self.batch([lambda x=x: self.rt.close(x, timeout=WAIT) for x in leases])
+        outcomes = self.batch([partial(self.rt.close, x, timeout=WAIT) for x in leases])
         opened: list[int] = []
         for i, lease in enumerate(leases):
             error = self.ownership_error(lease)
@@ -393,7 +404,7 @@ class OwnershipMachine(RuleBasedStateMachine):
             return "write", (mode.level,), variant
         return "read", (), variant
 
-    @precondition(lambda self: self.knows_a_lease())
+    @precondition(_knows_a_lease)
     @rule(data=st.data())
     def use(self, data: st.DataObject) -> None:
         mode = Mode(
@@ -405,7 +416,7 @@ class OwnershipMachine(RuleBasedStateMachine):
         ops = [self.draw_op(data, lease.device, mode) for lease in leases]
         outcomes = self.batch(
             [
-                lambda x=x, op=op: self.rt.use(x, op[0], op[1], timeout=WAIT)
+                partial(self.rt.use, x, op[0], op[1], timeout=WAIT)
                 for x, op in zip(leases, ops, strict=True)
             ],
             changes_nothing=True,
@@ -442,12 +453,10 @@ class OwnershipMachine(RuleBasedStateMachine):
                 good[self.gpio]
             ), _describe(outcomes)
 
-    @precondition(
-        lambda self: any(not h.opened for m in self.models.values() for h in m.held.values())
-    )
+    @precondition(_holds_a_closed_lease)
     @rule(data=st.data())
     def use_before_open(self, data: st.DataObject) -> None:
-        closed = [h.lease for m in self.models.values() for h in m.held.values() if not h.opened]
+        closed = self.closed_leases()
         lease = data.draw(st.sampled_from(closed), label="lease")
         op = ("write", (b"x",)) if lease.device is self.uart else ("read", ())
         outcomes = self.batch([lambda: self.rt.use(lease, *op, timeout=WAIT)] * BATCH)
