@@ -144,8 +144,15 @@ class DeviceActor(pykka.ThreadingActor):
         if holder.opened_generation is not None:
             self._after_close()
         if not self._holders:
-            # The last release puts the device back in its power-on state for reuse.
-            self._peripheral.reset()
+            # The last release puts the device back in its power-on state for reuse; a
+            # failed reset must not undo a release that already happened.
+            try:
+                self._peripheral.reset()
+            except Exception as e:
+                self._last_error = f"reset after last release failed: {e}"
+                self._log.opt(exception=e).warning("{}", self._last_error)
+                if isinstance(e, ActorHwError) and is_fault(e):
+                    self._fault(e)
         self._log.bind(owner=holder.owner).debug("released by {}", holder.owner)
         return len(self._holders)
 

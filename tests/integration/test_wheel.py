@@ -137,10 +137,10 @@ SNIPPET = textwrap.dedent(
         with rt.lease(Uart, Same70.UART0, owner="wheel-test") as uart:
             written = uart.write(b"hello wheel")
             echoed = uart.read(64)
-        driver_file = inspect.getfile(rt.drivers.get("sim"))
+        drivers = {name: inspect.getfile(d) for name, d in rt.drivers.drivers.items()}
         problems = [p.message for p in rt.drivers.problems]
     print(json.dumps({
-        "package": actorhw.__file__, "driver_file": driver_file, "problems": problems,
+        "package": actorhw.__file__, "drivers": drivers, "problems": problems,
         "written": written, "echoed": echoed.decode(),
     }))
     """
@@ -155,9 +155,12 @@ def test_runtime_from_the_wheel_loads_the_bundled_sim_driver(
     package = Path(out["package"]).resolve()
     assert package.is_relative_to(installed.site_packages), out
     assert not package.is_relative_to(ROOT), out
-    driver_file = Path(out["driver_file"]).resolve()
-    expected = installed.site_packages / "actorhw" / "_bundled" / "actors" / "sim" / "drv_sim.py"
-    assert driver_file == expected, out
+    actors = installed.site_packages / "actorhw" / "_bundled" / "actors"
+    assert Path(out["drivers"]["sim"]).resolve() == actors / "sim" / "drv_sim.py", out
+    # Every bundled driver plugin imports from the installed wheel alone.
+    assert out["problems"] == [], out
+    for name, file in out["drivers"].items():
+        assert Path(file).resolve().is_relative_to(actors), (name, file)
     assert out["written"] == len(b"hello wheel"), out
     assert out["echoed"] == "hello wheel", out
     print(f"wheel timings (s): {installed.timings}")
