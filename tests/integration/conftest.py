@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import attrs
 import pytest
 
+from actorhw import Runtime
 from actorhw.links import QemuMicrobit, RawReplLink, qemu_available
 
 BOOT_TIMEOUT = 15.0
@@ -68,3 +69,14 @@ def microbit(microbit_factory: MicrobitFactory) -> BootedMicrobit:
     """One freshly booted micro:bit with its link in the raw REPL."""
     (item,) = microbit_factory(1)
     return item
+
+
+@pytest.fixture
+def qemu_rt() -> Iterator[Runtime]:
+    """A Runtime with one QEMU micro:bit board, ``microbit-qemu``; stopped after."""
+    _require_qemu()
+    rt = Runtime.start(boards=["microbit-qemu"], timeout=30)
+    try:
+        yield rt
+    finally:
+        rt.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -13,22 +12,9 @@ import pytest
 from actorhw import Accelerometer, Board, BoardSpec, Button, Display, Gpio, Runtime
 from actorhw.cli import main
 from actorhw.errors import ActorHwError, DeviceExceptionError, TimedOutError
-from actorhw.links import qemu_available
 from actorhw.messages import BoardEvent
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(90)]
-
-
-@pytest.fixture
-def qemu_rt() -> Iterator[Runtime]:
-    reason = qemu_available()
-    if reason is not None:
-        pytest.fail(f"QEMU micro:bit is required: {reason}", pytrace=False)
-    rt = Runtime.start(boards=["microbit-qemu"], timeout=30)
-    try:
-        yield rt
-    finally:
-        rt.stop()
 
 
 def test_exec_output_and_device_exception(qemu_rt: Runtime) -> None:

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from actorhw import Board, DeviceState, Runtime, StateChanged
 from actorhw.errors import DeviceResetError, LinkLostError, TimedOutError
-from actorhw.links import qemu_available
 from actorhw.messages import BoardEvent
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(90)]
 S = DeviceState
-
-
-@pytest.fixture
-def qemu_rt() -> Iterator[Runtime]:
-    reason = qemu_available()
-    if reason is not None:
-        pytest.fail(f"QEMU micro:bit is required: {reason}", pytrace=False)
-    rt = Runtime.start(boards=["microbit-qemu"], timeout=30)
-    try:
-        yield rt
-    finally:
-        rt.stop()
 
 
 def _transitions(events: list[object], device: object) -> list[tuple[S, S]]:
