@@ -13,40 +13,58 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pykka
 
 from actorhw.asks import ask, stop_all
-from actorhw.boards import BoardDefinition
+from actorhw.board_control import BoardControl
+from actorhw.boards import BoardDefinition, DeviceSpec
 from actorhw.device import DeviceActor
-from actorhw.driver import BoardDriver
-from actorhw.errors import ActorHwError, DeviceUnavailableError, UnsupportedOperationError
+from actorhw.driver import BoardDriver, PendingIO, Peripheral
+from actorhw.errors import (
+    ActorDeadError,
+    ActorHwError,
+    DeviceUnavailableError,
+    InvalidArgumentError,
+    UnsupportedOperationError,
+)
 from actorhw.events import EventBus
-from actorhw.ids import DeviceId
-from actorhw.lifecycle import DeviceState, check_transition
+from actorhw.ids import DeviceId, DeviceKind
+from actorhw.lifecycle import TRANSITIONS, DeviceState, check_transition
 from actorhw.log import logger
 from actorhw.messages import (
     BoardEvent,
     BoardStatus,
     BringUp,
+    ChildCrashed,
+    ConnectScript,
+    Crash,
     DeviceFault,
+    DeviceSnapshot,
     GetBoardStatus,
     GetInfo,
     InjectFault,
     Recover,
     Register,
     RegistryEntry,
+    Reregister,
     ResetBoard,
+    Revive,
+    TakeSnapshot,
     Transition,
     Unregister,
 )
 from actorhw.recovery import RecoveryPolicy, RestartTracker
+from actorhw.supervision import SupervisedActor
 
 S = DeviceState
+#: The faults :class:`InjectFault` can cause, as hardware does.
+FAULTS = ("unplug", "hang", "power_cycle", "memory_error")
 #: Deadline of one control ask from the board to one of its devices.
 DEVICE_ASK_TIMEOUT = 5.0
 
 
-class BoardActor(pykka.ThreadingActor):
+class BoardActor(BoardControl, SupervisedActor):
     """Attaches one board through its driver and keeps its devices' lifecycle."""
 
     def __init__(
@@ -60,8 +78,17 @@ class BoardActor(pykka.ThreadingActor):
         events: EventBus,
         options: dict[str, Any] | None = None,
         policy: RecoveryPolicy | None = None,
+        restore: tuple[DeviceSnapshot, ...] = (),
     ) -> None:
         super().__init__()
+        # A restarted board restarts its driver: the hardware's state is gone, so leases
+        # carry over but what they opened must be opened again (a new generation).
+        self._restore = {
+            snap.name: attrs.evolve(snap, generation=snap.generation + 1) for snap in restore
+        }
+        self._specs: dict[DeviceId, DeviceSpec] = {}
+        self._peripherals: dict[DeviceId, Peripheral] = {}
+        self._device_restarts: dict[DeviceId, RestartTracker] = {}
         self._name = name
         self._definition = definition
         self._ids = ids
@@ -88,36 +115,121 @@ class BoardActor(pykka.ThreadingActor):
             Recover: self._recover,
             ResetBoard: self._operator_reset,
             InjectFault: self._inject,
+            ConnectScript: self._set_script,
+            ChildCrashed: self._device_crashed,
+            Crash: lambda m: self.crash(m.reason),
+            Reregister: self._reregister,
+            Revive: self._revive,
         }
+        self._scripts: dict[str, tuple[tuple[str, ...], float]] = {}
+        self._board_io: Peripheral | None = None
+        self._handlers.update(self._control_handlers())  # the device manager's
 
-    def on_start(self) -> None:
+    def started(self) -> None:
         self._driver = self._driver_class(
             board=self._name, definition=self._definition, options=self._options
         )
-        me = self.actor_ref
-        entries = []
         for spec in self._definition.devices:
             device = self._ids[spec.name]
-            ref = DeviceActor.start(
-                device=device,
-                spec=spec,
-                peripheral=self._driver.peripheral(spec),
-                events=self._events,
-                on_fault=lambda d, e: me.tell(DeviceFault(device=d, code=e.code, message=str(e))),
+            peripheral = self._driver.peripheral(spec)
+            if spec.kind is DeviceKind.BOARD and self._board_io is None:
+                self._board_io = peripheral
+            self._specs[device], self._peripherals[device] = spec, peripheral
+            self._device_restarts[device] = RestartTracker(self._policy)
+            self._devices[device] = self._start_device(device, self._restore.get(spec.name))
+        self._register(tuple(self._devices))
+
+    def _start_device(
+        self, device: DeviceId, restore: DeviceSnapshot | None
+    ) -> pykka.ActorRef[Any]:
+        me = self.actor_ref
+
+        def crashed(error: BaseException, snapshot: Any) -> None:
+            if me.is_alive():
+                text = f"{type(error).__name__}: {error}"
+                snaps = (snapshot,) if isinstance(snapshot, DeviceSnapshot) else ()
+                me.tell(ChildCrashed(name=device.name, error=text, snapshots=snaps))
+
+        ref: pykka.ActorRef[Any] = DeviceActor.start_watched(
+            crashed,
+            device=device,
+            spec=self._specs[device],
+            peripheral=self._peripherals[device],
+            events=self._events,
+            on_fault=lambda d, e: me.tell(DeviceFault(device=d, code=e.code, message=str(e))),
+            restore=restore,
+        )
+        return ref
+
+    def _register(self, devices: tuple[DeviceId, ...]) -> None:
+        entries = tuple(
+            RegistryEntry(
+                device=d,
+                kind=self._specs[d].kind,
+                policy=self._specs[d].policy,
+                actor_urn=self._devices[d].actor_urn,
             )
-            self._devices[device] = ref
-            entries.append(
-                RegistryEntry(
-                    device=device, kind=spec.kind, policy=spec.policy, actor_urn=ref.actor_urn
-                )
-            )
-        ask(self._registry, Register(entries=tuple(entries)), timeout=DEVICE_ASK_TIMEOUT)
+            for d in devices
+        )
+        ask(self._registry, Register(entries=entries), timeout=DEVICE_ASK_TIMEOUT)
 
     def on_stop(self) -> None:
         self._shutdown()
 
-    def on_failure(self, *_exc_info: object) -> None:
+    def failed(self) -> None:
         self._shutdown()
+
+    def snapshot(self) -> tuple[DeviceSnapshot, ...]:
+        """Every device's leases, so the board's successor keeps them."""
+        snaps = []
+        for ref in self._devices.values():
+            try:
+                snaps.append(ask(ref, TakeSnapshot(), timeout=DEVICE_ASK_TIMEOUT))
+            except ActorHwError as e:
+                self._log.warning("no snapshot of {}: {}", ref, e)
+        return tuple(snaps)
+
+    # --- supervision of the device actors (one_for_one) --------------------------------
+
+    def _device_crashed(self, message: ChildCrashed) -> None:
+        device = self._ids[message.name]
+        self._publish("actor_crashed", f"{device.key}: {message.error}", 0)
+        tracker = self._device_restarts[device]
+        if self._stopping or tracker.exhausted():
+            reason = f"{device.key} crashed too often; left down: {message.error}"
+            self._log.error("{}", reason)
+            self._publish("quarantined", reason, 0)
+            return
+        tracker.record()
+        ref = self._start_device(device, message.snapshots[0] if message.snapshots else None)
+        self._devices[device] = ref
+        for to in _path(S.UNKNOWN, self._state):
+            ask(
+                ref, Transition(to=to, reason="restarted after a crash"), timeout=DEVICE_ASK_TIMEOUT
+            )
+        self._register((device,))
+        self._publish("actor_restarted", f"{device.key}: {message.error}", 0)
+
+    def _reregister(self, message: Reregister) -> None:
+        registry = pykka.ActorRegistry.get_by_urn(message.registry_urn)
+        if registry is not None:
+            self._registry = registry
+            try:
+                self._register(tuple(self._devices))
+            except ActorDeadError:  # it crashed again: its successor sends a new Reregister
+                self._log.warning("the registry died before {} re-registered", self._name)
+
+    def _revive(self, message: Revive) -> None:
+        """Come up again after this actor's restart; recovery takes over on failure."""
+        try:
+            self._bring_up(BringUp(timeout=message.timeout))
+        except ActorHwError as e:
+            self._publish("recovery_failed", f"after a restart: {e}", 0)
+            if self._state is S.INITIALIZED:
+                self._move_all(S.DISCONNECTED, str(e))
+                self._schedule(hung=False)
+            return
+        self._publish("recovered", "after the board actor restarted", 0)
 
     def _shutdown(self) -> None:
         self._stopping = True
@@ -126,6 +238,7 @@ class BoardActor(pykka.ThreadingActor):
             self._timer.join(DEVICE_ASK_TIMEOUT)
         if self._registry.is_alive():
             self._registry.tell(Unregister(board=self._name))
+        self._stop_stream()
         stop_all(self._devices.values(), timeout=DEVICE_ASK_TIMEOUT)
         if self._driver is not None:
             try:
@@ -162,6 +275,7 @@ class BoardActor(pykka.ThreadingActor):
                 self._move_all(S.INITIALIZED, "initialized")
             if self._state is S.INITIALIZED:
                 self._driver.connect(timeout=_left(deadline))
+                self._run_connect_scripts()
                 self._move_all(S.CONNECTED, "connected")
                 self._connected_at = time.monotonic()
         except ActorHwError as e:
@@ -174,13 +288,16 @@ class BoardActor(pykka.ThreadingActor):
         self._log.bind(code=message.code).warning(
             "fault on {}: {}", message.device, message.message
         )
+        self._fault(message.message, hung=message.code == "timed_out")
+
+    def _fault(self, reason: str, *, hung: bool) -> None:
         if self._state not in (S.CONNECTED, S.ACTIVE) or self._stopping:
             return  # already down or recovering: one fault, one recovery
-        self._publish("fault", message.message, 0)
-        self._go_down(message.message)
+        self._publish("fault", reason, 0)
+        self._go_down(reason)
         if time.monotonic() - self._connected_at > self._policy.stable_after:
             self._tracker.failures_in_row = 0
-        self._schedule(hung=message.code == "timed_out")
+        self._schedule(hung=hung)
 
     def _schedule(self, *, hung: bool) -> None:
         if self._tracker.exhausted():
@@ -203,8 +320,7 @@ class BoardActor(pykka.ThreadingActor):
             self.actor_ref.tell(message)
 
     def _recover(self, message: Recover) -> None:
-        """One try along ERROR -> DISCONNECTED -> INITIALIZED -> CONNECTED, escalating:
-        reconnect (interrupts whatever runs), then power cycle."""
+        """One try along ERROR -> DISCONNECTED -> INITIALIZED -> CONNECTED."""
         if self._stopping or self._quarantined or self._state is not S.DISCONNECTED:
             return
         assert self._driver is not None
@@ -212,19 +328,12 @@ class BoardActor(pykka.ThreadingActor):
         self._restarts += 1
         attempt = message.attempt
         self._publish("recovering", self._reason, attempt)
-        step = self._policy.step_timeout
         try:
             self._move_all(S.INITIALIZED, f"recovery attempt {attempt}", attempt)
-            self._driver.initialize(timeout=step)  # powers a vanished board back on
-            try:
-                if message.hung:
-                    raise _Escalate
-                self._driver.connect(timeout=step)
-            except (_Escalate, ActorHwError) as first:
-                self._log.info("escalating to a power cycle after: {}", first)
-                self._driver.power_cycle(timeout=step)
-                self._driver.connect(timeout=step)
-            self._move_all(S.CONNECTED, f"recovered (attempt {attempt})", attempt)
+            self._driver.initialize(timeout=self._policy.step_timeout)  # a vanished board
+            step = self._escalate(hung=message.hung, attempt=attempt)
+            self._run_connect_scripts()
+            self._move_all(S.CONNECTED, f"recovered by {step} (attempt {attempt})", attempt)
         except ActorHwError as e:
             self._reason = f"recovery attempt {attempt} failed: {e}"
             self._log.warning("{}", self._reason)
@@ -238,13 +347,109 @@ class BoardActor(pykka.ThreadingActor):
         self._tracker.failures_in_row = 0
         self._publish("recovered", self._reason, attempt)
 
-    def _inject(self, message: InjectFault) -> None:
-        assert self._driver is not None
-        if message.fault != "unplug":
-            raise UnsupportedOperationError(
-                f"unknown fault {message.fault!r}; valid: unplug", fault=message.fault
+    def _escalate(self, *, hung: bool, attempt: int) -> str:
+        """Reattach the board, each step bounded in time; returns the step that worked.
+
+        Reconnect (its raw-REPL entry interrupts whatever runs; skipped for a hung board,
+        whose link already sent Ctrl-C in vain), soft reset, power cycle through the
+        driver's power hook, then rediscovery (scan, initialize, connect).
+        """
+        driver, p = self._driver, self._policy
+        assert driver is not None
+
+        def power_cycle() -> None:
+            driver.power_cycle(timeout=p.step_timeout)
+            driver.connect(timeout=p.step_timeout)
+
+        def rediscover() -> None:
+            if not driver.scan(timeout=p.step_timeout):
+                raise DeviceUnavailableError(
+                    f"board {self._name} not found by scan",
+                    device=self._name,
+                    state="DISCONNECTED",
+                    reason="scan found nothing",
+                    since=time.time(),
+                )
+            driver.initialize(timeout=p.step_timeout)
+            driver.connect(timeout=p.step_timeout)
+
+        ladder: list[tuple[str, Callable[[], None]]] = []
+        if not hung:
+            ladder.append(("reconnect", lambda: driver.connect(timeout=p.step_timeout)))
+        ladder += [
+            ("soft reset", lambda: driver.reset(timeout=p.reset_timeout)),
+            ("power cycle", power_cycle),
+            ("rediscovery", rediscover),
+        ]
+        failures = []
+        for step, run in ladder:
+            started = time.monotonic()
+            try:
+                run()
+            except ActorHwError as e:
+                failures.append(f"{step}: {e}")
+                self._log.bind(attempt=attempt).info(
+                    "{} failed after {:.2f} s: {}", step, time.monotonic() - started, e
+                )
+                self._publish("escalation_failed", f"{step}: {e}", attempt)
+                driver.disconnect()
+                continue
+            self._log.bind(attempt=attempt).info(
+                "{} worked in {:.2f} s", step, time.monotonic() - started
             )
-        self._driver.unplug()
+            return step
+        raise DeviceUnavailableError(
+            f"board {self._name}: every recovery step failed: " + "; ".join(failures),
+            device=self._name,
+            state="DISCONNECTED",
+            reason=failures[-1],
+            since=time.time(),
+        )
+
+    def _run_connect_scripts(self) -> None:
+        """Run the registered connect scripts (device classes' definitions and setups),
+        so that host and board agree on the board's state before it is CONNECTED."""
+        if not self._scripts:
+            return
+        if self._board_io is None:
+            raise UnsupportedOperationError(
+                f"board {self._name} has no BOARD device to run connect scripts on",
+                board=self._name,
+            )
+        for key, (codes, timeout) in list(self._scripts.items()):
+            for code in codes:
+                try:
+                    result = self._board_io.perform("exec", (code, timeout))
+                    if isinstance(result, PendingIO):
+                        result.wait(timeout=timeout + 1)
+                except ActorHwError as e:
+                    e.add_note(f"in the connect script {key!r} of board {self._name}")
+                    raise
+
+    def _set_script(self, message: ConnectScript) -> None:
+        if message.codes:
+            self._scripts[message.key] = (message.codes, message.timeout)
+        else:
+            self._scripts.pop(message.key, None)
+
+    def _inject(self, message: InjectFault) -> str | None:
+        assert self._driver is not None
+        fault = message.fault
+        if fault not in FAULTS:
+            raise InvalidArgumentError(
+                f"unknown fault {fault!r}; valid: {', '.join(FAULTS)}", fault=fault
+            )
+        self._publish("fault_injected", fault, 0)
+        if fault == "unplug":
+            self._driver.unplug()
+        elif fault == "hang":
+            self._driver.hang()
+        elif fault == "power_cycle":
+            self._driver.power_cycle(timeout=self._policy.step_timeout)
+            self._fault("power cycled: the board's state was lost", hung=False)
+        else:
+            return self._driver.exhaust_memory(timeout=self._policy.step_timeout)
+        return None
 
     def _operator_reset(self, message: ResetBoard) -> BoardStatus:
         """Forget the restart history and try again, also a quarantined board."""
@@ -299,5 +504,16 @@ def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
-class _Escalate(Exception):
-    """A hung board skips the plain reconnect and goes to a power cycle."""
+def _path(start: DeviceState, goal: DeviceState) -> list[DeviceState]:
+    """The shortest legal path from ``start`` to ``goal`` (states after ``start``)."""
+    paths: dict[DeviceState, list[DeviceState]] = {start: []}
+    frontier = [start]
+    while frontier and goal not in paths:
+        nxt = []
+        for state in frontier:
+            for to in sorted(TRANSITIONS.get(state, ()), key=lambda s: s.name):
+                if to not in paths:
+                    paths[to] = [*paths[state], to]
+                    nxt.append(to)
+        frontier = nxt
+    return paths.get(goal, [])

@@ -96,29 +96,60 @@ class BoardDefinition:
 _ID_ENUMS: dict[tuple[str, str, str, tuple[str, ...]], type[DeviceId]] = {}
 
 
-def _line_of(text: str, key_path: tuple[str, ...]) -> int:
-    """The 1-based line where ``key_path`` is written, or 1 if it cannot be found."""
+def _line_of(text: str, key_path: tuple[str | int, ...]) -> int:
+    """The 1-based line where ``key_path`` is written, or the nearest enclosing line.
+
+    An int in ``key_path`` indexes an array of tables (``[[steps]]``), so
+    ``("steps", 2, "exec")`` is the ``exec`` key of the third ``[[steps]]``; scenario
+    files use that. Returns 1 if nothing of the path can be found.
+    """
     lines = text.splitlines()
-    table: tuple[str, ...] = ()
-    best = 1
+    table: tuple[str | int, ...] = ()
+    arrays: dict[tuple[str | int, ...], int] = {}
+    best, best_len = 1, 0
+
+    def closer(number: int, length: int) -> None:
+        nonlocal best, best_len
+        if length > best_len:
+            best, best_len = number, length
+
+    def common(path: tuple[str | int, ...]) -> int:
+        n = 0
+        for a, b in zip(path, key_path, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
     for number, raw in enumerate(lines, start=1):
         line = raw.split("#", 1)[0].strip()
-        header = re.match(r"^\[\s*([^\]]+?)\s*\]$", line)
+        header = re.match(r"^(\[\[?)\s*([^\]]+?)\s*\]\]?$", line)
         if header:
-            table = tuple(p.strip().strip('"') for p in header.group(1).split("."))
+            parts = [p.strip().strip('"') for p in header.group(2).split(".")]
+            resolved: tuple[str | int, ...] = ()
+            for i, part in enumerate(parts):
+                resolved += (part,)
+                if i < len(parts) - 1 and resolved in arrays:
+                    resolved += (arrays[resolved],)
+            if header.group(1) == "[[":
+                arrays[resolved] = arrays.get(resolved, -1) + 1
+                resolved += (arrays[resolved],)
+            table = resolved
             if table == key_path:
                 return number
-            if key_path[: len(table)] == table and table:
-                best = number
+            if common(table) == len(table):
+                closer(number, len(table))
             continue
         key = re.match(r'^"?([A-Za-z0-9_-]+)"?\s*=', line)
-        if key and (*table, key.group(1)) == key_path[: len(table) + 1]:
-            if len(key_path) == len(table) + 1:
+        if key and common(table) == len(table):
+            path = (*table, key.group(1))
+            if path == key_path:
                 return number
-            best = number
-            inner = key_path[len(table) + 1 :]
-            if inner and re.search(rf"\b{re.escape(inner[0])}\s*=", line):
-                return number
+            if common(path) == len(path):
+                closer(number, len(path))
+                inner = key_path[len(path) :]
+                if inner and re.search(rf"\b{re.escape(str(inner[-1]))}\s*=", line):
+                    return number
     return best
 
 
@@ -129,9 +160,9 @@ class _Reader:
         self.path = path
         self.text = text
 
-    def fail(self, key_path: tuple[str, ...], problem: str) -> BoardDefinitionError:
+    def fail(self, key_path: tuple[str | int, ...], problem: str) -> BoardDefinitionError:
         line = _line_of(self.text, key_path)
-        key = ".".join(key_path)
+        key = ".".join(map(str, key_path))
         return BoardDefinitionError(
             f"{self.path}:{line}: key '{key}': {problem}", file=str(self.path), line=line, key=key
         )

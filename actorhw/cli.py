@@ -19,6 +19,7 @@ from rich.table import Table
 
 from actorhw import log
 from actorhw.boards import BoardCatalog
+from actorhw.console import add_parsers
 from actorhw.errors import ActorHwError
 from actorhw.handles import Board
 from actorhw.messages import DeviceInfo
@@ -30,6 +31,11 @@ EPILOG = """examples:
   actorhw boards
   actorhw devices --board same70-xplained --json
   actorhw exec --board microbit-qemu "print(1+1)"
+  actorhw run scenarios/quickstart.toml --junit report.xml
+  actorhw monitor --board microbit-qemu
+  actorhw bench --quick
+
+every subcommand has --help with examples.
 """
 
 
@@ -157,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, help="bring-up deadline, s")
     p.add_argument("--exec-timeout", type=float, default=10.0, help="the code's deadline, s")
     p.set_defaults(run=_exec)
+    add_parsers(sub)  # run, monitor, bench (actorhw.console)
     return parser
 
 

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-import pykka
 
 from actorhw.boards import DeviceSpec
 from actorhw.driver import OPERATIONS, PendingIO, Peripheral
@@ -39,15 +38,20 @@ from actorhw.log import logger
 from actorhw.messages import (
     Acquire,
     Close,
+    Crash,
     DeviceInfo,
+    DeviceSnapshot,
     GetInfo,
+    HeldLease,
     Lease,
     Open,
     Release,
     StateChanged,
+    TakeSnapshot,
     Transition,
     Use,
 )
+from actorhw.supervision import SupervisedActor
 
 #: Lease tokens are unique in the process, so a lease from before a restart is stale.
 _tokens = itertools.count(1)
@@ -73,7 +77,7 @@ class _Holder:
     opened_generation: int | None = None
 
 
-class DeviceActor(pykka.ThreadingActor):
+class DeviceActor(SupervisedActor):
     """The actor of one device. Construct through the board actor, not by hand."""
 
     def __init__(
@@ -84,6 +88,7 @@ class DeviceActor(pykka.ThreadingActor):
         peripheral: Peripheral,
         events: EventBus,
         on_fault: Callable[[DeviceId, ActorHwError], None] | None = None,
+        restore: DeviceSnapshot | None = None,
     ) -> None:
         super().__init__()
         self._device = device
@@ -107,7 +112,24 @@ class DeviceActor(pykka.ThreadingActor):
             Use: self._use,
             GetInfo: self._info,
             Transition: self._transition,
+            Crash: lambda m: self.crash(m.reason),
+            TakeSnapshot: lambda _m: self.snapshot(),
         }
+        if restore is not None:  # the predecessor crashed: its leases carry over
+            self._generation = restore.generation
+            self._holders = {
+                h.token: _Holder(h.owner, h.opened_generation) for h in restore.holders
+            }
+
+    def snapshot(self) -> DeviceSnapshot:
+        return DeviceSnapshot(
+            name=self._device.name,
+            holders=tuple(
+                HeldLease(token=t, owner=h.owner, opened_generation=h.opened_generation)
+                for t, h in self._holders.items()
+            ),
+            generation=self._generation,
+        )
 
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
@@ -238,6 +260,9 @@ class DeviceActor(pykka.ThreadingActor):
         if message.to is DeviceState.ERROR:
             self._last_error = message.reason
         self._move(message.to, message.reason, message.attempt)
+        if message.to is DeviceState.CONNECTED and self._open_count():
+            # Restored after a crash with leases that still have it open.
+            self._move(DeviceState.ACTIVE, "still opened by its leases", message.attempt)
         return self._info(None)
 
     def _move(self, to: DeviceState, reason: str, attempt: int = 0) -> None:

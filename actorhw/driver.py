@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from actorhw.boards import BoardDefinition, DeviceSpec
 from actorhw.errors import TimedOutError, UnsupportedOperationError
 from actorhw.ids import DeviceKind
+from actorhw.streams import STREAM_COMMANDS, StreamWriter
 
 #: Every operation of every device kind: the contract between handles and peripherals.
 OPERATIONS: Mapping[DeviceKind, frozenset[str]] = {
@@ -30,8 +31,21 @@ OPERATIONS: Mapping[DeviceKind, frozenset[str]] = {
     DeviceKind.BUTTON: frozenset({"is_pressed"}),
     DeviceKind.DISPLAY: frozenset({"show", "clear", "read"}),
     DeviceKind.ACCELEROMETER: frozenset({"read"}),
-    DeviceKind.BOARD: frozenset({"exec"}),
+    # resources: figures read from the board (a dict, see RESOURCE_FIGURES), or a
+    # PendingIO of it; interrupt: stop the code running on the board now (Ctrl-C).
+    DeviceKind.BOARD: frozenset({"exec", "resources", "interrupt"}),
 }
+
+
+#: The keys a BOARD peripheral's ``resources`` operation may return, all optional: a
+#: missing key is a figure the firmware cannot report (unknown, never zero).
+RESOURCE_FIGURES: frozenset[str] = frozenset(
+    {
+        "memory.total", "memory.used", "memory.free", "memory.largest_free_block",
+        "storage.total", "storage.used", "storage.free",
+        "cpu.uptime_s", "cpu.active_threads", "cpu.usage_percent",
+    }
+)  # fmt: skip
 
 
 class PendingIO:
@@ -112,8 +126,12 @@ class BoardDriver(abc.ABC):
     def disconnect(self) -> None:  # noqa: B027 - optional hook
         """Drop the link; the board may be reconnected later. -> DISCONNECTED."""
 
-    def reset(self, *, timeout: float) -> None:  # noqa: B027 - optional hook
-        """Soft-reset the board."""
+    def reset(self, *, timeout: float) -> None:
+        """Soft-reset the board and leave it connected (the escalation's second step).
+
+        The default reconnects; a driver that can soft-reset its board overrides it.
+        """
+        self.connect(timeout=timeout)
 
     def power_cycle(self, *, timeout: float) -> None:
         """Cut and restore the board's power, where the driver can."""
@@ -125,9 +143,62 @@ class BoardDriver(abc.ABC):
         """Make the link vanish as a pulled cable would (fault injection)."""
         raise UnsupportedOperationError(f"driver {self.name!r} cannot unplug", driver=self.name)
 
+    def hang(self) -> None:
+        """Make the board hang for good, as ``microbit.temperature()`` does in QEMU
+        (fault injection): it stops answering, Ctrl-C included, until a power cycle."""
+        raise UnsupportedOperationError(f"driver {self.name!r} cannot hang", driver=self.name)
+
+    def exhaust_memory(self, *, timeout: float) -> str:
+        """Allocate past the board's heap (fault injection); returns the board's error."""
+        raise UnsupportedOperationError(
+            f"driver {self.name!r} cannot exhaust memory", driver=self.name
+        )
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """End of the board's life in this runtime: release every OS resource."""
 
     @abc.abstractmethod
     def peripheral(self, spec: DeviceSpec) -> Peripheral:
         """The peripheral backend for one device of the board."""
+
+    # --- commands and streaming (the seeds' command and acquisition hooks) -----------
+
+    supported_commands: ClassVar[Mapping[str, str]] = {}
+    """The commands :meth:`command` runs, name -> description (the seeds' dict)."""
+
+    stream_channels: ClassVar[Mapping[str, str]] = {}
+    """Channels the acquisition loop streams, name -> description.  A driver with any
+    gets the ``start`` and ``stop`` commands (see :mod:`actorhw.streams`)."""
+
+    @classmethod
+    def commands(cls) -> dict[str, str]:
+        """Every command of the driver: its own and, if it streams, start and stop."""
+        return dict(cls.supported_commands) | (dict(STREAM_COMMANDS) if cls.stream_channels else {})
+
+    def command(self, command: str, args: Mapping[str, Any], *, timeout: float) -> Any:
+        """Run one of :attr:`supported_commands` on the board; returns plain data.
+
+        Called from the board's actor with the board CONNECTED (ACTIVE while it runs).
+        Raise InvalidArgumentError for bad ``args`` (nothing changes); any other error
+        is a failure and moves the board to ERROR.
+        """
+        raise UnsupportedOperationError(
+            f"driver {self.name!r} has no command {command!r}; "
+            f"supported: {', '.join(sorted(self.commands())) or 'none'}",
+            driver=self.name,
+            command=command,
+        )
+
+    def setup_acquisition(  # noqa: B027 - optional hook
+        self, channels: tuple[str, ...], args: Mapping[str, Any], *, timeout: float
+    ) -> None:
+        """Prepare the hardware to stream ``channels`` (the ``start`` command's args)."""
+
+    def acquisition_loop(self, stream: StreamWriter) -> None:
+        """Publish samples with ``stream.publish`` while ``stream.running``; runs on a
+        thread of its own, never in a mailbox.  Raising ends the stream (an ERROR
+        notice) and reports the failure to the board."""
+        raise UnsupportedOperationError(f"driver {self.name!r} does not stream", driver=self.name)
+
+    def cleanup_acquisition(self) -> None:  # noqa: B027 - optional hook
+        """Undo :meth:`setup_acquisition`; called after the loop returned."""

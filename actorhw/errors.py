@@ -223,6 +223,19 @@ class DriverError(ActorHwError):
     code = "driver_error"
 
 
+#: Errors that refuse a request before anything changed (the caller's mistake: a bad
+#: argument, an operation the device lacks, a state the lifecycle table forbids), as
+#: opposed to failures of the hardware; the device manager raises these and reports
+#: the others as ``{"status": "error", ...}`` results.
+REFUSALS: tuple[type[ActorHwError], ...] = (
+    InvalidArgumentError,
+    UnsupportedOperationError,
+    InvalidTransitionError,
+    NoSuchBoardError,
+    NoSuchDeviceError,
+)
+
+
 # --- codec ---------------------------------------------------------------------------
 
 
@@ -260,3 +273,94 @@ class MalformedMessageError(CodecError):
     """The payload decodes but is not a valid message (wrong fields, ext types, ...)."""
 
     code = "malformed_message"
+
+
+# --- jobs and scenarios --------------------------------------------------------------
+
+
+class JobTargetError(ActorHwError):
+    """A job's function raised a non-actorhw exception on one target; the original is
+    the ``__cause__``. Attributes: target, exc_type."""
+
+    code = "job_target_failed"
+
+
+class JobCancelledError(ActorHwError):
+    """A job's target never started: the job was cancelled or its runner closed."""
+
+    code = "job_cancelled"
+
+
+class JobFailedError(ActorHwError):
+    """Some targets of a job failed (JobResult.raise_for_errors); the others' results
+    are kept. Attributes: job, failed (target names), errors (name -> error dict)."""
+
+    code = "job_failed"
+
+
+class ScenarioFileError(ActorHwError):
+    """A scenario file is malformed; raised before anything runs.
+
+    Attributes: file, line, key.
+    """
+
+    code = "invalid_scenario_file"
+
+
+class ScenarioStepError(ActorHwError):
+    """A scenario step's expectation did not hold; says what was expected and what came.
+
+    Attributes: step, expected, actual.
+    """
+
+    code = "scenario_step_failed"
+
+
+# --- resources: limiter, allocation, sessions -------------------------------------------
+
+
+class PreemptedError(ActorHwError):
+    """A Low operation was interrupted on the board to let a High or Critical one run.
+
+    Unlike TimedOutError the operation did nothing wrong; retry it later.
+    Attributes: device, op_id, by_priority.
+    """
+
+    code = "preempted"
+
+
+class LimiterFullError(ActorHwError):
+    """The limiter had no free slot and the operation asked not to wait.
+
+    Attributes: device, active, max_global, max_per_device.
+    """
+
+    code = "too_many_operations"
+
+
+class AllocationRefusedError(ActorHwError):
+    """A board has not that much left: the allocatable amount is its free amount minus
+    a 10% reserve of its total, minus what is already allocated.
+
+    Attributes: device, kind, requested, allocatable (None when the board cannot tell).
+    """
+
+    code = "allocation_refused"
+
+
+class QuotaExceededError(ActorHwError):
+    """A session's allocations would go over its quota; the board may still have room.
+
+    Attributes: session, kind, requested, held, quota.
+    """
+
+    code = "quota_exceeded"
+
+
+class NoSuchSessionError(ActorHwError):
+    """A session that never existed or has ended (heartbeat after expiry, ...).
+
+    Attributes: session.
+    """
+
+    code = "no_such_session"

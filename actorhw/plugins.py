@@ -146,4 +146,27 @@ def _checked(obj: object, origin: str) -> type[BoardDriver]:
         )
     if not isinstance(getattr(obj, "name", None), str):
         raise _problem(origin, f"{obj.__name__} has no 'name' string")
+    missing = _missing_hooks(obj)
+    if missing:
+        raise _problem(origin, f"{obj.__name__} {missing}")
     return obj
+
+
+def _missing_hooks(driver: type[BoardDriver]) -> str:
+    """What a driver declares but does not implement: commands without a command hook,
+    stream channels without an acquisition loop."""
+    for attr in ("supported_commands", "stream_channels"):
+        value = getattr(driver, attr)
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            return f"has a {attr} that is not a dict of names to descriptions: {value!r}"
+    if driver.supported_commands and driver.command is BoardDriver.command:
+        return (
+            f"declares supported_commands ({', '.join(driver.supported_commands)}) "
+            "but does not implement command"
+        )
+    if driver.stream_channels and driver.acquisition_loop is BoardDriver.acquisition_loop:
+        return (
+            f"declares stream_channels ({', '.join(driver.stream_channels)}) "
+            "but does not implement acquisition_loop"
+        )
+    return ""

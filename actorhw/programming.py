@@ -1062,6 +1062,7 @@ class MicroPythonDevice:
         self._conn_lock = threading.Lock()
         self._rw = _RWLock()
         self._synced_generation: int | None = None
+        self._script_key: str | None = None
         self._epoch = 0
         self._nonce = 0
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
@@ -1192,6 +1193,7 @@ class MicroPythonDevice:
         self.close()
 
     def _release_board(self) -> BaseException | None:
+        self._unregister_script()
         board, self._board = self._board, None
         if board is None:
             return None
@@ -1242,7 +1244,8 @@ class MicroPythonDevice:
                 with contextlib.suppress(AlreadyOpenedError):
                     board.open()  # reopen after a reset; refused (ignored) if still open
                 generation = board.info().generation
-                self._sync(board)
+                if not (self._script_key and not self._definitions_lost(board)):
+                    self._sync(board)  # the board did not rerun our connect script
                 self._synced_generation = generation
                 self._epoch += 1
 
@@ -1265,6 +1268,7 @@ class MicroPythonDevice:
             except ActorHwError as e:
                 e.add_note(f"while sending the task definitions of {type(self).__name__}")
                 raise
+        self._register_script(units[:-1])  # without the sentinel: it goes last
         for spec in self._setups:
             error: ActorHwError | None = None
             try:
@@ -1276,6 +1280,28 @@ class MicroPythonDevice:
                 self._log.warning("setup {} failed: {}; running teardowns", spec.name, error)
                 raise _aggregate(error, self._run_teardowns())
         self.syncs += 1
+
+    def _register_script(self, units: list[str]) -> None:
+        """Have the board rerun definitions and setups after every reconnect, before
+        it is CONNECTED again (runtime-leased devices only)."""
+        if self._rt is None or not isinstance(self._device, DeviceId):
+            return
+        board = type(self._device).board
+        key = self._script_key or f"{type(self).__name__}:{self.key}:{id(self)}"
+        # The sentinel is set last: a board whose sentinel matches ran the whole script.
+        codes = _chunks(units, self.max_exec_bytes) + [spec.source for spec in self._setups]
+        codes.append(f"{_SENTINEL}={self._nonce}")
+        timeout = max([self.task_timeout] + [self._timeout(s.timeout_ms) for s in self._setups])
+        self._rt.set_connect_script(board, key, codes, timeout=timeout)
+        self._script_key = key
+
+    def _unregister_script(self) -> None:
+        key, self._script_key = self._script_key, None
+        if key is None or self._rt is None or not isinstance(self._device, DeviceId):
+            return
+        if self._rt.running:
+            with contextlib.suppress(ActorHwError):
+                self._rt.set_connect_script(type(self._device).board, key, (), timeout=0)
 
     def _definitions_lost(self, board: BoardLike) -> bool:
         out = board.exec(f"print(globals().get('{_SENTINEL}'))", timeout=self.task_timeout)

@@ -33,7 +33,9 @@ class RecoveryPolicy:
     stable_after: float = 10.0
     """A board CONNECTED this long counts as stable: the next fault starts afresh."""
     step_timeout: float = 5.0
-    """Deadline of each escalation step (reconnect, power cycle), s."""
+    """Deadline of each escalation step (reconnect, power cycle, rediscovery), s."""
+    reset_timeout: float = 0.5
+    """Deadline of the soft-reset step, s: short, since a hung board never answers it."""
 
 
 class RestartTracker:

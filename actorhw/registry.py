@@ -10,26 +10,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pykka
-
 from actorhw.errors import NoSuchDeviceError, UnsupportedOperationError
 from actorhw.ids import DeviceId
-from actorhw.messages import ListBoards, ListDevices, Lookup, Register, RegistryEntry, Unregister
+from actorhw.messages import (
+    Crash,
+    ListBoards,
+    ListDevices,
+    Lookup,
+    Register,
+    RegistryEntry,
+    Unregister,
+)
+from actorhw.supervision import SupervisedActor
 
 
-class RegistryActor(pykka.ThreadingActor):
+class RegistryActor(SupervisedActor):
     """Knows every device of every running board."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, entries: tuple[RegistryEntry, ...] = ()) -> None:
         super().__init__()
         self._entries: dict[DeviceId, RegistryEntry] = {}
         self._boards: dict[str, dict[DeviceId, RegistryEntry]] = {}
+        self._register(Register(entries=entries))  # a crashed predecessor's entries
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Lookup: self._lookup,
             Register: self._register,
             Unregister: self._unregister,
             ListDevices: self._list,
             ListBoards: lambda _m: tuple(self._boards),
+            Crash: lambda m: self.crash(m.reason),
         }
 
     def on_receive(self, message: Any) -> Any:
@@ -39,6 +48,9 @@ class RegistryActor(pykka.ThreadingActor):
                 f"registry: unexpected message {type(message).__name__}"
             )
         return handler(message)
+
+    def snapshot(self) -> tuple[RegistryEntry, ...]:
+        return tuple(self._entries.values())
 
     def _lookup(self, message: Lookup) -> RegistryEntry:
         try:

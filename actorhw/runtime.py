@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -25,21 +25,29 @@ from actorhw.boards import BoardCatalog
 from actorhw.driver import PendingIO
 from actorhw.errors import (
     ActorDeadError,
+    DeviceExceptionError,
     DeviceUnavailableError,
     InvalidArgumentError,
     NoSuchBoardError,
     RuntimeStoppedError,
+    TimedOutError,
     WrongKindError,
 )
 from actorhw.events import EventBus, Overflow, Subscription
 from actorhw.handles import HANDLES, Handle
 from actorhw.ids import DeviceId
+from actorhw.lifecycle import DeviceState
+from actorhw.limiter import OperationLimiter
 from actorhw.log import logger
+from actorhw.manager import DeviceDriverManager
 from actorhw.messages import (
     Acquire,
+    BoardEvent,
     BoardStatus,
     BringUp,
     Close,
+    ConnectScript,
+    Crash,
     DeviceInfo,
     GetBoardStatus,
     GetInfo,
@@ -49,13 +57,22 @@ from actorhw.messages import (
     ListDevices,
     Lookup,
     Open,
+    OpenSession,
+    Priority,
     RegistryEntry,
     Release,
     ResetBoard,
+    Resolve,
+    ResourceKind,
     StartBoard,
+    StateChanged,
     Use,
 )
+from actorhw.monitor_api import ResourceMonitor
 from actorhw.plugins import DriverCatalog
+from actorhw.recovery import RecoveryPolicy
+from actorhw.sessions import Session, next_session_name, quota_fields
+from actorhw.streams import StreamHub
 from actorhw.supervisor import STOP_TIMEOUT, SupervisorActor
 
 H = TypeVar("H", bound=Handle)
@@ -72,20 +89,31 @@ class BoardSpec:
 class Runtime:
     """The facade of a running actor tree. Build it with :meth:`start`."""
 
-    def __init__(self, *, catalog: BoardCatalog, drivers: DriverCatalog) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: BoardCatalog,
+        drivers: DriverCatalog,
+        recovery: RecoveryPolicy | None = None,
+    ) -> None:
         self.catalog = catalog
         self.drivers = drivers
         self.events = EventBus()
         self._supervisor: pykka.ActorRef[Any] | None = SupervisorActor.start(
-            boards=catalog, drivers=drivers, events=self.events
+            boards=catalog, drivers=drivers, events=self.events, recovery=recovery
         )
         tree = ask(self._supervisor, GetTree(), timeout=DEFAULT_ASK_TIMEOUT)
         self._registry = self._by_urn(tree.registry_urn)
-        self._boards: dict[str, pykka.ActorRef[Any]] = {}
+        self._core: dict[str, pykka.ActorRef[Any]] = {
+            "monitor": self._by_urn(tree.monitor_urn),
+            "limiter": self._by_urn(tree.limiter_urn),
+        }
+        self._boards: dict[str, pykka.ActorRef[Any] | None] = {}
         # id -> (entry, ref): a cache of registry answers, refreshed when a ref dies.
         self._routes: dict[DeviceId, tuple[RegistryEntry, pykka.ActorRef[Any]]] = {}
         self._stop_lock = threading.Lock()
         self._stop_callbacks: list[Callable[[], None]] = []
+        self._manager: DeviceDriverManager | None = None
 
     @classmethod
     def start(
@@ -95,6 +123,7 @@ class Runtime:
         boards_dirs: Sequence[Path | str] = (),
         drivers_dirs: Sequence[Path | str] = (),
         timeout: float = 30.0,
+        recovery: RecoveryPolicy | None = None,
     ) -> Runtime:
         """Start the tree and bring ``boards`` up to CONNECTED, all at once.
 
@@ -104,9 +133,13 @@ class Runtime:
             boards_dirs: extra folders of board files.
             drivers_dirs: extra folders of drv_*.py driver plugins.
             timeout: seconds the whole bring-up may take.
+            recovery: restart intensity and backoff of every board (defaults: 5
+                restarts in 30 s, 0.5 s to 30 s by x2 with 20% jitter).
         """
         rt = cls(
-            catalog=BoardCatalog.discover(boards_dirs), drivers=DriverCatalog.discover(drivers_dirs)
+            catalog=BoardCatalog.discover(boards_dirs),
+            drivers=DriverCatalog.discover(drivers_dirs),
+            recovery=recovery,
         )
         try:
             rt.add_boards(boards, timeout=timeout)
@@ -139,11 +172,25 @@ class Runtime:
                 StartBoard(board=name, definition=spec.definition),
                 timeout=DEFAULT_ASK_TIMEOUT,
             )
-            self._boards[name] = self._by_urn(urn)
+            # None: it crashed already as it started; its successor is resolved by name.
+            self._boards[name] = pykka.ActorRegistry.get_by_urn(urn)
             started.append(self._boards[name])
-        pending = [ref.ask(BringUp(timeout=timeout), block=False) for ref in started]
+        pending = [
+            None if ref is None else ref.ask(BringUp(timeout=timeout), block=False)
+            for ref in started
+        ]
         deadline = time.monotonic() + timeout + 1.0
-        return [f.get(timeout=max(0.0, deadline - time.monotonic())) for f in pending]
+        statuses = []
+        for name, future in zip(names, pending, strict=True):
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                if future is None:
+                    raise pykka.ActorDeadError(name)
+                statuses.append(future.get(timeout=left))
+            except pykka.ActorDeadError:
+                # The board's actor crashed as it started; its successor comes up itself.
+                statuses.append(self.wait_for_board(name, DeviceState.CONNECTED, timeout=left))
+        return statuses
 
     # --- lifecycle of the runtime -----------------------------------------------------
 
@@ -180,6 +227,24 @@ class Runtime:
         self.stop()
 
     @property
+    def monitor(self) -> ResourceMonitor:
+        """Board resources, history, thresholds, allocations (docs/resources.md)."""
+        return ResourceMonitor(self._core_ref("monitor"))
+
+    @property
+    def limiter(self) -> OperationLimiter:
+        """Admits every device operation: limits, priorities, preemption, timeouts."""
+        return OperationLimiter(self._core_ref("limiter"))
+
+    def _core_ref(self, name: str) -> pykka.ActorRef[Any]:
+        """A core service's actor now: after a restart, its successor by stable name."""
+        ref = self._core[name]
+        if not ref.is_alive():
+            ref = self._by_urn(ask(self._sup(), Resolve(name=name), timeout=DEFAULT_ASK_TIMEOUT))
+            self._core[name] = ref
+        return ref
+
+    @property
     def running(self) -> bool:
         """Whether the tree is up."""
         return self._supervisor is not None and self._supervisor.is_alive()
@@ -194,15 +259,82 @@ class Runtime:
 
     def boards(self, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> list[BoardStatus]:
         """The status of every running board."""
-        return [ask(ref, GetBoardStatus(), timeout=timeout) for ref in self._boards.values()]
+        return [self.board_status(name, timeout=timeout) for name in self._boards]
 
     def board_status(self, board: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> BoardStatus:
         """The status of one running board."""
         return ask(self._board_ref(board), GetBoardStatus(), timeout=timeout)  # type: ignore[no-any-return]
 
-    def inject_fault(self, board: str, fault: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> None:
-        """Make ``board`` fail as hardware does (``unplug``); for tests and scenarios."""
-        ask(self._board_ref(board), InjectFault(fault=fault), timeout=timeout)
+    def inject_fault(
+        self, board: str, fault: str, *, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> str | None:
+        """Make ``board`` fail as hardware does; for tests, drills and scenarios.
+
+        ``fault`` is ``unplug`` (the link vanishes), ``hang`` (the firmware stops
+        answering until a power cycle), ``power_cycle`` (the board restarts and loses
+        its state) or ``memory_error`` (code on the board allocates past its heap;
+        returns the MemoryError line the board printed).
+        """
+        result: str | None = ask(self._board_ref(board), InjectFault(fault=fault), timeout=timeout)
+        return result
+
+    def inject_crash(
+        self, target: str | DeviceId, *, reason: str = "injected", timeout: float = 1.0
+    ) -> None:
+        """Crash an actor as a bug would (fault injection): the board ``target`` names,
+        the device actor of a device id, or ``"registry"``. Its supervisor restarts it."""
+        if isinstance(target, DeviceId):
+            ref = self._route(target, timeout=timeout)[1]
+        elif target == "registry":
+            ref = self._registry_ref()
+        else:
+            ref = self._board_ref(target)
+        ref.tell(Crash(reason=reason))
+
+    def wait_for_board(self, board: str, state: DeviceState, *, timeout: float) -> BoardStatus:
+        """Wait until ``board`` is in ``state``; its status then.
+
+        Raises:
+            TimedOutError: not in ``state`` within ``timeout`` s (says where it is).
+        """
+        deadline = time.monotonic() + timeout
+        with self.events.subscribe(maxsize=1024) as sub:
+            while True:
+                try:
+                    status = self.board_status(board, timeout=max(0.1, deadline - time.monotonic()))
+                except ActorDeadError:  # its actor is restarting: an event will come
+                    status = None
+                if status is not None and status.state is state:
+                    return status
+                try:
+                    sub.wait_for(
+                        lambda e: _about(e, board), timeout=max(0.0, deadline - time.monotonic())
+                    )
+                except TimedOutError:
+                    where = "restarting" if status is None else status.state.name
+                    why = "" if status is None else f": {status.reason}"
+                    raise TimedOutError(
+                        f"board {board} not {state.name} within {timeout:g} s; it is {where}{why}",
+                        board=board,
+                        timeout=timeout,
+                    ) from None
+
+    def set_connect_script(
+        self,
+        board: str,
+        key: str,
+        codes: Sequence[str],
+        *,
+        timeout: float,
+        ask_timeout: float = DEFAULT_ASK_TIMEOUT,
+    ) -> None:
+        """Have ``board`` run ``codes`` after every (re)connect, before it is CONNECTED.
+
+        Belay-style device classes register their definitions and setups this way.
+        Empty ``codes`` removes the script of ``key``.
+        """
+        message = ConnectScript(key=key, codes=tuple(codes), timeout=timeout)
+        ask(self._board_ref(board), message, timeout=ask_timeout)
 
     def reset_board(self, board: str, *, timeout: float = 30.0) -> BoardStatus:
         """An operator's reset: forget restart history and retry (also a quarantined board)."""
@@ -212,13 +344,20 @@ class Runtime:
         return status
 
     def _board_ref(self, board: str) -> pykka.ActorRef[Any]:
+        """The board's actor now: a crashed one's successor is found by its stable name."""
         try:
-            return self._boards[board]
+            ref = self._boards[board]
         except KeyError:
             raise NoSuchBoardError(
                 f"no running board {board!r}; running: {', '.join(self._boards) or 'none'}",
                 board=board,
             ) from None
+        if ref is None or not ref.is_alive():
+            ref = self._by_urn(
+                ask(self._sup(), Resolve(name=f"board:{board}"), timeout=DEFAULT_ASK_TIMEOUT)
+            )
+            self._boards[board] = ref
+        return ref
 
     # --- typed lookup -----------------------------------------------------------------
 
@@ -305,13 +444,65 @@ class Runtime:
         args: tuple[Any, ...] = (),
         *,
         timeout: float = DEFAULT_ASK_TIMEOUT,
+        priority: Priority = Priority.NORMAL,
+        wait: bool = True,
+        exclusive: bool = False,
     ) -> Any:
-        """Perform ``op`` on the leased device; waits for board I/O up to ``timeout``."""
+        """Perform ``op`` on the leased device; waits for board I/O up to ``timeout``.
+
+        The operation passes the limiter first (``rt.limiter``): it waits for a slot up
+        to ``timeout`` (or is refused at once with ``wait=False``), runs alone on the
+        device if ``exclusive``, and a Low one may be preempted (PreemptedError).
+        """
+        device = _lease(lease).device
         deadline = time.monotonic() + timeout
-        result = self._ask(_lease(lease).device, Use(lease=lease, op=op, args=args), timeout)
-        if isinstance(result, PendingIO):
-            return result.wait(timeout=max(0.0, deadline - time.monotonic()))
-        return result
+        if op == "interrupt":  # a control operation: it must reach a full board at once
+            return self._ask(device, Use(lease=lease, op=op, args=args), timeout)
+        _entry, ref = self._route(device, timeout=timeout)
+        ticket = self.limiter.admit(
+            device, priority=priority, what=op, wait=wait, exclusive=exclusive,
+            lease=lease, actor_urn=ref.actor_urn, timeout=timeout,
+        )  # fmt: skip
+        try:
+            left = max(0.0, deadline - time.monotonic())
+            result = self._ask(device, Use(lease=lease, op=op, args=args), left)
+            if isinstance(result, PendingIO):
+                left = max(0.0, deadline - time.monotonic())
+                return ticket.wait(result.future, timeout=left)
+            return result
+        except DeviceExceptionError as e:
+            revoked = ticket.revoked_error()
+            if revoked is not None:
+                raise revoked from e
+            self.monitor.observe_error(device, str(getattr(e, "exc_name", "")), e.message)
+            raise
+        finally:
+            self.limiter.finish(ticket)
+
+    def session(
+        self,
+        owner: str,
+        *,
+        ttl: float | None = None,
+        quotas: Mapping[ResourceKind, int] | None = None,
+        watch_thread: bool = True,
+        timeout: float = DEFAULT_ASK_TIMEOUT,
+    ) -> Session:
+        """A session for ``owner``: its leases and allocations are released together when
+        it ends, when the thread that opened it dies (``watch_thread``), or when it
+        misses its heartbeat for ``ttl`` s.  Use it as a context manager."""
+        if not isinstance(owner, str) or not owner:
+            raise InvalidArgumentError("owner must be a non-empty string", argument="owner")
+        if ttl is not None and (not isinstance(ttl, int | float) or ttl <= 0):
+            raise InvalidArgumentError(f"ttl must be > 0 seconds, not {ttl!r}", argument="ttl")
+        message = OpenSession(
+            session=next_session_name(owner),
+            owner=owner,
+            thread_id=threading.get_ident() if watch_thread else 0,
+            ttl=ttl,
+            **quota_fields(quotas),
+        )
+        return Session(self.monitor, self, self.monitor.open_session(message, timeout=timeout))
 
     def info(self, device: DeviceId, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
         """The device's state, policy and owners now."""
@@ -323,7 +514,7 @@ class Runtime:
         """Every device (of ``board``) with id, kind, state, policy and owners."""
         if board is not None:
             self._board_ref(board)
-        entries = ask(self._registry, ListDevices(board=board), timeout=timeout)
+        entries = ask(self._registry_ref(), ListDevices(board=board), timeout=timeout)
         futures = [self._by_urn(e.actor_urn).ask(GetInfo(), block=False) for e in entries]
         deadline = time.monotonic() + timeout
         return [f.get(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
@@ -334,15 +525,59 @@ class Runtime:
         """Events from now on: StateChanged and the others of actorhw.messages."""
         return self.events.subscribe(maxsize=maxsize, overflow=overflow)
 
+    # --- the device manager and data streams (actorhw.manager, actorhw.streams) ---------
+
+    @property
+    def manager(self) -> DeviceDriverManager:
+        """The seeds' DeviceDriverManager API on this runtime's actors."""
+        if self._manager is None:
+            self._manager = DeviceDriverManager(self)
+        return self._manager
+
+    def stream(
+        self,
+        board: str,
+        *,
+        maxsize: int = 4096,
+        overflow: Overflow = Overflow.DROP_OLDEST,
+        block_timeout: float = 1.0,
+    ) -> Subscription:
+        """A bounded queue of ``board``'s StreamData from now on (see actorhw.streams);
+        start the stream with the board's ``start`` command."""
+        self._board_ref(board)
+        return StreamHub.of(self.events).subscribe(
+            board, maxsize=maxsize, overflow=overflow, block_timeout=block_timeout
+        )
+
+    def attach_board(self, definition: str, *, name: str | None = None) -> str:
+        """Start a board's actor without bringing it up (it stays UNKNOWN, for the
+        manager's scan); returns the instance's name."""
+        name = name or definition
+        if name not in self._boards:
+            urn = ask(
+                self._sup(),
+                StartBoard(board=name, definition=definition),
+                timeout=DEFAULT_ASK_TIMEOUT,
+            )
+            self._boards[name] = self._by_urn(urn)
+        return name
+
     # --- routing ------------------------------------------------------------------------
 
     def _ask(self, device: DeviceId, message: Any, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
         _entry, ref = self._route(device, timeout=timeout)
         try:
             return ask(ref, message, timeout=timeout)
         except ActorDeadError:
+            # The actor died before it handled the message (a crash it is restarted
+            # from): the message did nothing, so it is safe to send it once more.
             self._routes.pop(device, None)
-            raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            _entry, ref = self._route(device, timeout=left)
+            return ask(ref, message, timeout=left)
 
     def _route(
         self, device: DeviceId, *, timeout: float
@@ -369,7 +604,11 @@ class Runtime:
         return self._supervisor
 
     def _registry_ref(self) -> pykka.ActorRef[Any]:
-        self._sup()
+        """The registry now: after its restart, its successor by the stable name."""
+        sup = self._sup()
+        if not self._registry.is_alive():
+            urn = ask(sup, Resolve(name="registry"), timeout=DEFAULT_ASK_TIMEOUT)
+            self._registry = self._by_urn(urn)
         return self._registry
 
     @staticmethod
@@ -386,3 +625,12 @@ def _lease(lease: Any) -> Lease:
             f"expected a Lease, not {type(lease).__name__}", argument="lease"
         )
     return lease
+
+
+def _about(event: Any, board: str) -> bool:
+    """Whether ``event`` may mean that ``board``'s state changed."""
+    if isinstance(event, BoardEvent):
+        return event.board == board
+    if isinstance(event, StateChanged):
+        return type(event.device).board == board
+    return False

@@ -12,12 +12,15 @@ from __future__ import annotations
 import ast
 import concurrent.futures
 import contextlib
-from collections.abc import Callable
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
+from actorhw import mpy_resources
 from actorhw.boards import DeviceSpec
 from actorhw.driver import BoardDriver, PendingIO, Peripheral
 from actorhw.errors import (
+    ActorHwError,
     InvalidArgumentError,
     LinkLostError,
     ResultParseError,
@@ -26,6 +29,7 @@ from actorhw.ids import DeviceKind
 from actorhw.links.qemu import QemuMicrobit
 from actorhw.links.raw_repl import RawReplLink
 from actorhw.log import logger
+from actorhw.streams import StreamWriter
 
 T = TypeVar("T")
 
@@ -75,8 +79,17 @@ class MicrobitQemuBoard(BoardDriver):
             io.shutdown(wait=True, cancel_futures=True)
 
     def reset(self, *, timeout: float) -> None:
-        """Soft-reset the firmware and re-enter the raw REPL."""
-        self.submit(lambda link: link.soft_reset(timeout=timeout)).wait(timeout=timeout + 1)
+        """Soft-reset the firmware (Ctrl-D) and reconnect: fresh globals, same process."""
+        deadline = time.monotonic() + timeout
+        if self.link is None or self._io is None:
+            self.connect(timeout=timeout)
+        left = max(0.0, deadline - time.monotonic())
+        self.submit(lambda link: link.soft_reset(timeout=left), what="soft reset").wait(
+            timeout=left + 1
+        )
+        self.submit(
+            lambda link: link.exec_checked("import microbit", timeout=OP_TIMEOUT), what="import"
+        ).wait(timeout=OP_TIMEOUT)
 
     def power_cycle(self, *, timeout: float) -> None:
         """Kill QEMU and boot a new one (a replug); reconnect with :meth:`connect`."""
@@ -86,6 +99,28 @@ class MicrobitQemuBoard(BoardDriver):
     def unplug(self) -> None:
         """Kill QEMU, as pulling the cable would. Reads in progress see link_lost."""
         self.power.power_off()
+
+    def hang(self) -> None:
+        """Call ``microbit.temperature()``: the firmware in QEMU hangs for good.
+
+        Sent on the I/O thread without waiting: the next operation finds the board
+        silent (timed_out, not resynced) and the board's supervisor recovers it.
+        """
+        self.submit(
+            lambda link: link.exec("import microbit\nmicrobit.temperature()", timeout=0.2),
+            what="hang",
+        )
+
+    def exhaust_memory(self, *, timeout: float) -> str:
+        """Allocate past the heap; returns the MemoryError line the board printed."""
+        result = self.submit(
+            lambda link: link.exec(
+                "import gc\ngc.collect()\nbytearray(gc.mem_free() + 1024)", timeout=timeout
+            ),
+            what="exhaust_memory",
+        ).wait(timeout=timeout + 1)
+        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else "no error: the allocation succeeded"
 
     def close(self) -> None:
         self.disconnect()
@@ -121,6 +156,94 @@ class MicrobitQemuBoard(BoardDriver):
     def peripheral(self, spec: DeviceSpec) -> Peripheral:
         return _KINDS[spec.kind](spec, self)
 
+    # --- streaming: accelerometer and pins sampled by the firmware --------------------
+
+    stream_channels: ClassVar[Mapping[str, str]] = {
+        "accelerometer": "(x, y, z) in milli-g from microbit.accelerometer",
+        "pin0": "pin0.read_analog(), 0..1023",
+        "pin1": "pin1.read_analog(), 0..1023",
+        "pin2": "pin2.read_analog(), 0..1023",
+    }
+
+    def setup_acquisition(
+        self, channels: tuple[str, ...], args: Mapping[str, Any], *, timeout: float
+    ) -> None:
+        """Define the sampler on the board: one short call per sample afterwards.
+
+        The definition is longer than the firmware's 64-byte receive ring, so the link
+        sends it verified; the call itself (``_ahs()``) fits the ring many times over.
+        """
+        interval = args.get("interval", 0.0)
+        if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
+            raise InvalidArgumentError(
+                f"interval must be a number >= 0, not {interval!r}", argument="interval"
+            )
+        reads = [
+            "a[0],a[1],a[2]" if c == "accelerometer" else f"microbit.{c}.read_analog()"
+            for c in channels
+        ]
+        code = (
+            f"def {_SAMPLER}():\n"
+            + (" a=microbit.accelerometer.get_values()\n" if "accelerometer" in channels else "")
+            + f" print({','.join(reads)})"
+        )
+        self.run(code, what="stream setup").wait(timeout=timeout)
+        self._acq = (channels, float(interval))
+
+    def acquisition_loop(self, stream: StreamWriter) -> None:
+        """One exec per sample, run in bursts of up to BURST_S on the board's I/O thread:
+        device operations queued there interleave between bursts, and the thread hop
+        is paid once a burst, not once a sample.  Samples are published from here."""
+        channels, interval = self._acq
+        call = f"{_SAMPLER}()"
+
+        def burst(link: RawReplLink) -> list[tuple[float, str]]:
+            end = time.monotonic() + BURST_S
+            taken: list[tuple[float, str]] = []
+            while stream.running:
+                taken.append((time.time(), link.exec_checked(call, timeout=OP_TIMEOUT)))
+                if interval or time.monotonic() >= end:
+                    break
+            return taken
+
+        while stream.running:
+            taken = self.submit(burst, what="sample").wait(timeout=OP_TIMEOUT + BURST_S + 1)
+            for now, text in taken:
+                self._publish_sample(stream, channels, now, text)
+            if interval and stream.wait(interval):
+                return
+
+    def _publish_sample(
+        self, stream: StreamWriter, channels: tuple[str, ...], now: float, text: str
+    ) -> None:
+        try:
+            values = [int(v) for v in text.split()]
+        except ValueError:
+            raise ResultParseError(
+                f"{self.board}: the sampler printed {text[:80]!r}", text=text[:200]
+            ) from None
+        i = 0
+        for channel in channels:
+            if channel == "accelerometer":
+                stream.publish(
+                    channel, tuple(values[i : i + 3]), stream_type=channel, timestamp=now
+                )
+                i += 3
+            else:
+                stream.publish(channel, (values[i],), stream_type="analog", timestamp=now)
+                i += 1
+
+    def cleanup_acquisition(self) -> None:
+        """Forget the sampler on the board (best effort: the link may be gone)."""
+        with contextlib.suppress(ActorHwError):
+            self.run(f"del {_SAMPLER}", what="stream cleanup").wait(timeout=OP_TIMEOUT)
+
+
+#: The name of the sampler function that setup_acquisition defines on the board.
+_SAMPLER = "_ahs"
+#: Longest run of samples taken on the I/O thread before other work gets a turn.
+BURST_S = 0.005
+
 
 def _qemu_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: options[k] for k in ("firmware", "qemu") if k in options}
@@ -148,6 +271,34 @@ class MicrobitBoardDevice(MicrobitPeripheral):
         if not isinstance(code, str):
             raise InvalidArgumentError("code must be a str", argument="code")
         return self.board.submit(lambda link: link.exec_checked(code, timeout=timeout))
+
+    def resources(self) -> PendingIO:
+        """Heap, storage and uptime from the firmware, in one exec on the I/O thread.
+
+        Capabilities are probed once per connection (a new link probes again).
+        """
+
+        def read(link: RawReplLink) -> dict[str, Any]:
+            if self._caps is None or self._caps[0] is not link:
+                caps = mpy_resources.parse_capabilities(
+                    link.exec_checked(mpy_resources.PROBE_CODE, timeout=OP_TIMEOUT)
+                )
+                self._caps = (link, caps)
+            caps = self._caps[1]
+            out = link.exec_checked(mpy_resources.figures_code(caps), timeout=OP_TIMEOUT)
+            return mpy_resources.parse_figures(out, caps)
+
+        return self.board.submit(read, what="resources")
+
+    def interrupt(self) -> bool:
+        """Ctrl-C to the code running now; from the device's mailbox, not the I/O thread."""
+        link = self.board.link
+        if link is None:
+            return False
+        link.interrupt(timeout=OP_TIMEOUT)
+        return True
+
+    _caps: tuple[RawReplLink, dict[str, bool]] | None = None
 
 
 class MicrobitPin(MicrobitPeripheral):

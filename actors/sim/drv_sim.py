@@ -9,12 +9,20 @@ makes every operation fail as a vanished link would, for fault tests.
 from __future__ import annotations
 
 import math
-from typing import Any
+import random
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from actorhw.boards import DeviceSpec
 from actorhw.driver import BoardDriver, Peripheral
-from actorhw.errors import InvalidArgumentError, LinkLostError, UnsupportedOperationError
+from actorhw.errors import (
+    InvalidArgumentError,
+    LinkLostError,
+    TimedOutError,
+    UnsupportedOperationError,
+)
 from actorhw.ids import DeviceKind
+from actorhw.streams import StreamWriter
 
 
 def _need(value: Any, types: type | tuple[type, ...], what: str) -> None:
@@ -35,6 +43,12 @@ class SimPeripheral(Peripheral):
         if self.board.unplugged:
             raise LinkLostError(
                 f"simulated board {self.board.board} is unplugged", board=self.board.board
+            )
+        if self.board.hung:
+            raise TimedOutError(
+                f"simulated board {self.board.board} is hung: no answer, Ctrl-C included",
+                board=self.board.board,
+                resynced=False,
             )
         try:
             return super().perform(verb, args)
@@ -192,6 +206,32 @@ class SimBoardDevice(SimPeripheral):
             board=self.board.board,
         )
 
+    def resources(self) -> dict[str, Any]:
+        """Plausible figures of a small MicroPython board; the heap use grows with each
+        query (and falls back every 64), so trends and thresholds have something to see.
+        No file-system total: like the micro:bit, the sim cannot tell it."""
+        self.queries = getattr(self, "queries", 0) + 1
+        used = SIM_HEAP_BASE + 256 * (self.queries % 64)
+        free = SIM_HEAP_TOTAL - used
+        return {
+            "memory.total": SIM_HEAP_TOTAL,
+            "memory.used": used,
+            "memory.free": free,
+            "memory.largest_free_block": free * 3 // 4,
+            "storage.used": 4096,
+            "cpu.uptime_s": float(self.queries),
+            "cpu.active_threads": 1,
+        }
+
+    def interrupt(self) -> bool:
+        """Nothing runs long on the sim: there is nothing to interrupt."""
+        return False
+
+
+#: The simulated board's heap, in bytes, and what the firmware itself uses of it.
+SIM_HEAP_TOTAL = 65536
+SIM_HEAP_BASE = 8192
+
 
 _KINDS: dict[DeviceKind, type[SimPeripheral]] = {
     DeviceKind.UART: SimUart,
@@ -214,13 +254,96 @@ class SimBoard(BoardDriver):
 
     name = "sim"
     unplugged = False
+    hung = False
 
     def connect(self, *, timeout: float) -> None:
+        if self.hung:
+            raise TimedOutError(
+                f"simulated board {self.board} is hung; it needs a power cycle",
+                board=self.board,
+                resynced=False,
+            )
         self.unplugged = False
+
+    def reset(self, *, timeout: float) -> None:
+        """A soft reset does not reach a hung board; it reconnects an unplugged one."""
+        self.connect(timeout=timeout)
+
+    def power_cycle(self, *, timeout: float) -> None:
+        """Clear every simulated fault, as cutting the power would."""
+        self.unplugged = self.hung = False
 
     def unplug(self) -> None:
         """Make every operation fail with link_lost, as a pulled cable would."""
         self.unplugged = True
 
+    def hang(self) -> None:
+        """Make every operation time out until a power cycle, as a hung firmware would."""
+        self.hung = True
+
+    def exhaust_memory(self, *, timeout: float) -> str:
+        """The simulated board has no heap; report what a MicroPython board says."""
+        return "MemoryError: memory allocation failed (simulated board)"
+
     def peripheral(self, spec: DeviceSpec) -> Peripheral:
         return _KINDS[spec.kind](spec, self)
+
+    # --- commands and streaming --------------------------------------------------------
+
+    supported_commands: ClassVar[Mapping[str, str]] = {
+        "status": "the board's link state and stream settings",
+        "echo": "answer the command's args (a round trip through the board's mailbox)",
+    }
+    stream_channels: ClassVar[Mapping[str, str]] = {
+        "sine": "a sine wave in -1..1, `period` samples long (default 100)",
+        "counter": "1, 2, 3, ... one per sample",
+        "noise": "uniform noise in 0..1 from a seeded generator (`seed`, default 0)",
+    }
+
+    def command(self, command: str, args: Mapping[str, Any], *, timeout: float) -> Any:
+        self._check_link()
+        if command == "echo":
+            return dict(args)
+        if command == "status":
+            return {"board": self.board, "unplugged": self.unplugged, "hung": self.hung}
+        return super().command(command, args, timeout=timeout)
+
+    def setup_acquisition(
+        self, channels: tuple[str, ...], args: Mapping[str, Any], *, timeout: float
+    ) -> None:
+        self._check_link()
+        interval, period = args.get("interval", 0.0), args.get("period", 100)
+        _need(interval, (float, int), "interval")
+        _need(period, int, "period")
+        if interval < 0 or period < 1:
+            raise InvalidArgumentError(
+                f"interval must be >= 0 and period >= 1, not {interval!r}, {period!r}",
+                argument="interval" if interval < 0 else "period",
+            )
+        self._acq = (channels, float(interval), period, random.Random(args.get("seed", 0)))
+
+    def acquisition_loop(self, stream: StreamWriter) -> None:
+        channels, interval, period, rng = self._acq
+        step = 2 * math.pi / period
+        publish, n = stream.publish, 0
+        while stream.running:
+            if self.unplugged or self.hung:
+                self._check_link()
+            n += 1
+            for channel in channels:
+                if channel == "counter":
+                    publish("counter", (n,), stream_type="counter")
+                elif channel == "sine":
+                    publish("sine", (math.sin(n * step),), stream_type="sine")
+                else:
+                    publish("noise", (rng.random(),), stream_type="noise")
+            if interval and stream.wait(interval):
+                return
+
+    def _check_link(self) -> None:
+        if self.unplugged:
+            raise LinkLostError(f"simulated board {self.board} is unplugged", board=self.board)
+        if self.hung:
+            raise TimedOutError(
+                f"simulated board {self.board} is hung", board=self.board, resynced=False
+            )

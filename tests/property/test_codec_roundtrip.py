@@ -46,6 +46,11 @@ FIELD_STRATEGIES: dict[Any, st.SearchStrategy[Any]] = {
     int: INT64,
     float: FLOATS,
     tuple[Any, ...]: st.lists(ARG_VALUES, max_size=4).map(tuple),
+    dict[str, Any]: st.dictionaries(st.text(max_size=8), ARG_VALUES, max_size=3),
+    int | None: st.none() | INT64,
+    float | None: st.none() | FLOATS,
+    tuple[int, ...]: st.lists(INT64, max_size=4).map(tuple),
+    tuple[float, ...]: st.lists(FLOATS, max_size=4).map(tuple),
 }
 """Field types whose default hypothesis strategy holds values msgpack cannot carry."""
 

@@ -1,0 +1,111 @@
+"""The resource monitor on the simulated board: figures, unknowns, history, trends,
+thresholds and the MemoryError event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from actorhw import Runtime
+from actorhw.errors import InvalidArgumentError
+from actorhw.messages import (
+    ResourceStatusChanged,
+    ResourceThresholdExceeded,
+)
+from actorhw.monitor import MONITOR_OWNER
+
+pytestmark = pytest.mark.timeout(20)
+WAIT = 5.0
+
+
+@pytest.fixture
+def rt() -> Iterator[Runtime]:
+    with Runtime.start(boards=["microbit"]) as rt:
+        yield rt
+
+
+def test_status_comes_from_the_board_and_unknown_stays_none(rt: Runtime) -> None:
+    ids = rt.ids("microbit")
+    status = rt.monitor.status(ids.BOARD)
+    memory = status.memory
+    assert memory.total is not None and memory.used is not None and memory.free is not None
+    assert memory.used + memory.free == memory.total
+    assert memory.largest_free_block is not None and memory.largest_free_block <= memory.free
+    # The sim, like the micro:bit, cannot tell its file system's size: unknown, not 0.
+    assert status.storage.total is None and status.storage.free is None
+    assert status.cpu.usage_percent is None
+    assert MONITOR_OWNER in rt.info(ids.BOARD).owners
+
+
+def test_only_boards_are_sampled(rt: Runtime) -> None:
+    ids = rt.ids("microbit")
+    with pytest.raises(InvalidArgumentError, match="BOARD"):
+        rt.monitor.status(ids.PIN0)
+    with pytest.raises(InvalidArgumentError, match="interval"):
+        rt.monitor.start(ids.BOARD, interval=0)
+    with pytest.raises(InvalidArgumentError, match="valid: memory.total"):
+        rt.monitor.set_threshold(ids.BOARD, "memory.bogus", 1)
+
+
+def test_monitoring_fills_a_bounded_history_and_gives_a_trend(rt: Runtime) -> None:
+    ids = rt.ids("microbit")
+    with rt.subscribe() as sub:
+        rt.monitor.start(ids.BOARD, interval=0.02)
+        # Wait for samples through the event stream: the first one changes the level.
+        sub.wait_for(lambda e: isinstance(e, ResourceStatusChanged), timeout=WAIT)
+    for _ in range(200):
+        if len(rt.monitor.history(ids.BOARD)) >= 4:
+            break
+        rt.monitor.status(ids.BOARD)  # each status is a sample too
+    rt.monitor.stop(ids.BOARD)
+    history = rt.monitor.history(ids.BOARD)
+    assert len(history) >= 4
+    assert [s.at for s in history] == sorted(s.at for s in history)
+    assert rt.monitor.history(ids.BOARD, limit=2) == history[-2:]
+    trend = rt.monitor.trend(ids.BOARD, "memory.used", window=3600)
+    assert trend.samples == len(history) and trend.last == history[-1].memory.used
+    # The sim's heap grows 256 bytes per sample: the rate is positive.
+    assert trend.rate_per_s is not None and trend.rate_per_s > 0
+
+
+def test_threshold_is_edge_triggered_and_changes_the_level(rt: Runtime) -> None:
+    ids = rt.ids("microbit")
+    first = rt.monitor.status(ids.BOARD)
+    assert first.memory.used is not None
+    rt.monitor.set_threshold(ids.BOARD, "memory.used", first.memory.used)  # next is above
+    with rt.subscribe() as sub:
+        second = rt.monitor.status(ids.BOARD)
+        third = rt.monitor.status(ids.BOARD)
+        events = sub.drain()
+    exceeded = [e for e in events if isinstance(e, ResourceThresholdExceeded)]
+    assert len(exceeded) == 1, events  # one event per crossing, not per sample
+    assert exceeded[0].value == second.memory.used and exceeded[0].threshold == first.memory.used
+    assert third.memory.used is not None and third.memory.used > first.memory.used
+    (changed,) = [e for e in events if isinstance(e, ResourceStatusChanged)]
+    assert changed.to_level == "exceeded" and "memory.used" in changed.reason
+
+
+def test_a_memory_error_on_the_board_is_a_threshold_event(rt: Runtime) -> None:
+    ids = rt.ids("microbit")
+    with rt.subscribe() as sub:
+        rt.monitor.observe_error(
+            ids.BOARD, "MemoryError", "memory allocation failed, allocating 100000 bytes"
+        )
+        rt.monitor.observe_error(ids.BOARD, "ValueError", "not memory")
+        event = sub.wait_for(lambda e: isinstance(e, ResourceThresholdExceeded), timeout=WAIT)
+    assert event.metric == "memory.error" and event.value == 100000
+
+
+def test_an_unplugged_board_is_unreachable(rt: Runtime) -> None:
+    ids = rt.ids("microbit")
+    rt.monitor.status(ids.BOARD)
+    with rt.subscribe() as sub:
+        rt.inject_fault("microbit", "unplug")
+        with pytest.raises(Exception, match="unplugged|unavailable|cannot"):
+            rt.monitor.status(ids.BOARD)
+        event = sub.wait_for(
+            lambda e: isinstance(e, ResourceStatusChanged) and e.to_level == "unreachable",
+            timeout=WAIT,
+        )
+    assert event.device is ids.BOARD
