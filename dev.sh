@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up and run actorhw on a fresh Debian machine.
-#   ./dev.sh demo          set up .venv and run the quickstart demo on simulated boards
+#   ./dev.sh demo          set up .venv and run the quickstart demo and scenario (simulated)
 #   ./dev.sh test [ARGS]   set up .venv, QEMU and the micro:bit firmware; run every check
 #   ./dev.sh bench         run the benchmarks and print their figures
 set -euo pipefail
@@ -46,6 +46,7 @@ case "${1:-}" in
   demo)
     ensure_venv
     .venv/bin/python docs/examples/quickstart.py
+    .venv/bin/actorhw run scenarios/quickstart.toml
     ;;
   test)
     shift

@@ -36,6 +36,9 @@ from actorhw.scenario import (
 
 Handler = Callable[[argparse.Namespace, Console], int]
 
+#: Deadline of one board's memory sample in the monitor's table, in s.
+MEMORY_TIMEOUT = 3.0
+
 RUN_EPILOG = """examples:
   actorhw run scenarios/quickstart.toml
   actorhw run scenarios/*.toml --junit report.xml
@@ -116,22 +119,30 @@ def _run_live(scenario: Any, err: Console, args: argparse.Namespace) -> Scenario
 
 def _summary(reports: list[ScenarioReport], out: Console) -> None:
     table = Table(title="scenarios")
-    for column in ("scenario", "result", "passed", "failed", "skipped", "time", "first failure"):
+    for column in ("scenario", "result", "passed", "failed", "skipped", "time"):
         table.add_column(column)
     for report in reports:
         counts = report.counts()
-        failure = report.error or next((s.message for s in report.steps if s.message), "")
-        result = "PASS" if report.passed else "FAIL"
         table.add_row(
             report.name,
-            f"[{'green' if report.passed else 'red'}]{result}[/]",
+            "[green]PASS[/]" if report.passed else "[red]FAIL[/]",
             str(counts["passed"]),
             str(counts["failed"]),
             str(counts["skipped"]),
             f"{report.elapsed:.1f} s",
-            failure,
         )
     out.print(table)
+    for report in reports:
+        problems = [report.error] if report.error else []
+        problems += ["interrupted"] if report.interrupted else []
+        problems += [
+            f"{s.name}: {s.message}"
+            for top in report.steps
+            for s in (top.children or (top,))
+            if s.status == "failed"
+        ]
+        for problem in problems:
+            out.print(f"FAILED {report.file}: {problem}", markup=False, soft_wrap=True)
 
 
 # --- monitor ------------------------------------------------------------------------------
@@ -160,52 +171,43 @@ def _monitor_row(info: DeviceInfo, memory: dict[str, Any] | None) -> dict[str, A
 
 
 def _memory_by_board(rt: Runtime) -> dict[str, dict[str, Any]]:
-    """Memory figures from the resource monitor, where the runtime has one."""
-    sample = getattr(rt, "resources", None)
-    if not callable(sample):
-        return {}
+    """Each board's memory from the resource monitor (boards that can tell)."""
     out: dict[str, dict[str, Any]] = {}
     for status in rt.boards():
-        try:
-            figures = sample(status.board)
-        except ActorHwError:
+        board = rt.ids(status.board).__members__.get("BOARD")
+        if board is None:
             continue
-        plain = _plain(figures)
-        if isinstance(plain, dict):
-            out[status.board] = plain
+        try:
+            memory = rt.monitor.status(board, timeout=MEMORY_TIMEOUT).memory
+        except ActorHwError:
+            continue  # no figures (a simulated board, a board recovering): shown as "-"
+        out[status.board] = attrs.asdict(memory)
     return out
 
 
-def _plain(value: Any) -> Any:
-    if attrs.has(type(value)):
-        return {k: _plain(v) for k, v in attrs.asdict(value, recurse=False).items()}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, int | float | str | bool) or value is None:
-        return value
-    return str(value)
-
-
 def _memory_text(memory: dict[str, Any] | None) -> str:
-    if not memory:
+    if not memory or memory.get("free") is None:
         return "-"
-    free = memory.get("heap_free") or memory.get("mem_free") or memory.get("free")
-    total = memory.get("heap_total") or memory.get("total")
-    if free is None:
-        return "?"
-    return f"{free} B free" + (f" of {total}" if total else "")
+    total = memory.get("total")
+    return f"{memory['free']} B free" + (f" of {total}" if total else "")
 
 
 def monitor_table(rows: list[dict[str, Any]]) -> Table:
     """The monitor's table of ``rows``."""
     table = Table(title=f"devices at {time.strftime('%H:%M:%S')}")
-    for column in ("device", "kind", "state", "owners", "memory", "last error"):
+    table.add_column("board", no_wrap=True)
+    table.add_column("device", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("state", no_wrap=True)
+    for column in ("owners", "memory", "last error"):
         table.add_column(column)
     for row in rows:
+        board, _, name = row["device"].partition(".")
         owners = f"{row['owners_count']}: {', '.join(row['owners'])}" if row["owners"] else "0"
         style = "red" if row["state"] in ("ERROR", "DISCONNECTED") else ""
         table.add_row(
-            row["device"],
+            board,
+            name,
             row["kind"],
             f"[{style}]{row['state']}[/]" if style else row["state"],
             owners,

@@ -241,6 +241,8 @@ class DeviceActor(SupervisedActor):
 
     def _watch_pending(self, future: Any) -> None:
         # Runs on the I/O thread: report faults through the mailbox, never touch state.
+        if future.cancelled():  # a preempted call cancelled before it started
+            return
         error = future.exception()
         if is_fault(error) and self._on_fault is not None:
             self._on_fault(self._device, error)

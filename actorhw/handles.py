@@ -75,8 +75,11 @@ class Handle:
             )
         return self.lease
 
-    def _call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
-        return self._rt.use(self._lease(), op, args, timeout=timeout or self.timeout)
+    def _call(
+        self, op: str, *args: Any, timeout: float | None = None, **limits: Any
+    ) -> Any:
+        # limits: priority, wait, exclusive for the operation limiter (Runtime.use).
+        return self._rt.use(self._lease(), op, args, timeout=timeout or self.timeout, **limits)
 
     def __enter__(self) -> Self:
         return self
@@ -265,16 +268,24 @@ class Board(Handle):
 
     kind = DeviceKind.BOARD
 
-    def exec(self, code: str, *, timeout: float = 10.0) -> str:
+    def exec(
+        self, code: str, *, timeout: float = 10.0, priority: Any = None, exclusive: bool = False
+    ) -> str:
         """Run ``code`` on the board and return what it printed.
+
+        ``priority`` (a :class:`~actorhw.messages.Priority`, default NORMAL) and
+        ``exclusive`` (run alone on the board) go to the operation limiter.
 
         Raises DeviceExceptionError (with the board's traceback) if the code raised,
         TimedOutError if it did not finish within ``timeout`` s (the board is
-        interrupted).
+        interrupted), PreemptedError if a higher priority preempted it.
         """
         if not isinstance(code, str):
             raise InvalidArgumentError("code must be a str", argument="code")
-        return str(self._call("exec", code, float(timeout), timeout=timeout + 2.0))
+        limits: dict[str, Any] = {"exclusive": exclusive}
+        if priority is not None:
+            limits["priority"] = priority
+        return str(self._call("exec", code, float(timeout), timeout=timeout + 2.0, **limits))
 
 
 #: The handle class of every kind.

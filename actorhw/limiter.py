@@ -145,9 +145,7 @@ class OperationLimiterActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         if self._check_interval is not None:
-            self._ticker = threading.Thread(
-                target=self._tick, name="limiter-timeouts", daemon=True
-            )
+            self._ticker = threading.Thread(target=self._tick, name="limiter-timeouts", daemon=True)
             self._ticker.start()
 
     def on_stop(self) -> None:
@@ -453,4 +451,3 @@ class OperationLimiter:
     def check_timeouts(self, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> int:
         """Interrupt operations past the operation timeout now; returns how many."""
         return ask(self._ref, CheckTimeouts(), timeout=timeout)  # type: ignore[no-any-return]
-

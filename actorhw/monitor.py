@@ -181,7 +181,9 @@ class ResourceMonitorActor(pykka.ThreadingActor):
         watch = self._watches.get(device)
         if watch is None:
             if not isinstance(device, DeviceId):
-                raise InvalidArgumentError(f"expected a DeviceId, not {device!r}", argument="device")
+                raise InvalidArgumentError(
+                    f"expected a DeviceId, not {device!r}", argument="device"
+                )
             watch = _Watch(device, collections.deque(maxlen=self._history))
             self._watches[device] = watch
         return watch
@@ -258,9 +260,13 @@ class ResourceMonitorActor(pykka.ThreadingActor):
                     watch.over.add(metric)
                     self._events.publish(
                         ResourceThresholdExceeded(
-                            device=watch.device, metric=metric, value=value, threshold=limit,
-                            reason=f"{metric} = {value:g}, threshold {limit:g}", at=status.at,
-                        )  # fmt: skip
+                            device=watch.device,
+                            metric=metric,
+                            value=value,
+                            threshold=limit,
+                            reason=f"{metric} = {value:g}, threshold {limit:g}",
+                            at=status.at,
+                        )
                     )
             else:
                 watch.over.discard(metric)
@@ -271,9 +277,12 @@ class ResourceMonitorActor(pykka.ThreadingActor):
         if level != watch.level:
             self._events.publish(
                 ResourceStatusChanged(
-                    device=watch.device, from_level=watch.level, to_level=level,
-                    reason=reason, at=time.time(),
-                )  # fmt: skip
+                    device=watch.device,
+                    from_level=watch.level,
+                    to_level=level,
+                    reason=reason,
+                    at=time.time(),
+                )
             )
             watch.level = level
 

@@ -194,7 +194,9 @@ class ResourceMonitor:
 
     # --- sessions and allocations -----------------------------------------------------------
 
-    def open_session(self, message: OpenSession, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> SessionInfo:
+    def open_session(
+        self, message: OpenSession, *, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> SessionInfo:
         """Start keeping a session's books."""
         return self._ask(message, timeout)  # type: ignore[no-any-return]
 
@@ -204,12 +206,16 @@ class ResourceMonitor:
     ) -> Allocation:  # fmt: skip
         """Reserve part of a board for ``session``, against a fresh sample of it."""
         if not isinstance(kind, ResourceKind):
-            raise InvalidArgumentError(f"kind must be a ResourceKind, not {kind!r}", argument="kind")
+            raise InvalidArgumentError(
+                f"kind must be a ResourceKind, not {kind!r}", argument="kind"
+            )
         deadline = time.monotonic() + timeout
         message = Allocate(session=session, device=device, kind=kind, amount=amount)
         return _wait(self._ask(message, timeout), deadline, f"allocate on {device.key}")  # type: ignore[no-any-return]
 
-    def release_allocation(self, allocation: Allocation, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> None:
+    def release_allocation(
+        self, allocation: Allocation, *, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> None:
         """Give an allocation back."""
         self._ask(ReleaseAllocation(allocation_id=allocation.allocation_id), timeout)
 
@@ -223,15 +229,21 @@ class ResourceMonitor:
         """Keep ``session`` alive."""
         self._ask(Heartbeat(session=session), timeout)
 
-    def track_lease(self, session: str, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> None:
+    def track_lease(
+        self, session: str, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> None:
         """Make ``session`` own ``lease``."""
         self._ask(TrackLease(session=session, lease=lease), timeout)
 
-    def untrack_lease(self, session: str, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> None:
+    def untrack_lease(
+        self, session: str, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> None:
         """``session`` released ``lease`` itself."""
         self._ask(UntrackLease(session=session, lease=lease), timeout)
 
-    def end_session(self, session: str, *, reason: str = "ended", timeout: float = 10.0) -> SessionEnded:
+    def end_session(
+        self, session: str, *, reason: str = "ended", timeout: float = 10.0
+    ) -> SessionEnded:
         """Release all ``session`` holds."""
         return self._ask(EndSession(session=session, reason=reason), timeout)  # type: ignore[no-any-return]
 

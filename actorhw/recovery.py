@@ -34,7 +34,7 @@ class RecoveryPolicy:
     """A board CONNECTED this long counts as stable: the next fault starts afresh."""
     step_timeout: float = 5.0
     """Deadline of each escalation step (reconnect, power cycle, rediscovery), s."""
-    reset_timeout: float = 0.5
+    reset_timeout: float = 0.3
     """Deadline of the soft-reset step, s: short, since a hung board never answers it."""
 
 

@@ -10,6 +10,7 @@ Any thread may call any method of a Runtime; see docs/thread-safety.md.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import threading
 import time
@@ -25,6 +26,7 @@ from actorhw.boards import BoardCatalog
 from actorhw.driver import PendingIO
 from actorhw.errors import (
     ActorDeadError,
+    ActorHwError,
     DeviceExceptionError,
     DeviceUnavailableError,
     InvalidArgumentError,
@@ -468,7 +470,12 @@ class Runtime:
             result = self._ask(device, Use(lease=lease, op=op, args=args), left)
             if isinstance(result, PendingIO):
                 left = max(0.0, deadline - time.monotonic())
-                return ticket.wait(result.future, timeout=left)
+                try:
+                    return ticket.wait(result.future, timeout=left)
+                except ActorHwError:
+                    if ticket.revoked_error() is not None:
+                        self._stop_revoked(lease, result.future)
+                    raise
             return result
         except DeviceExceptionError as e:
             revoked = ticket.revoked_error()
@@ -478,6 +485,16 @@ class Runtime:
             raise
         finally:
             self.limiter.finish(ticket)
+
+    def _stop_revoked(self, lease: Lease, future: concurrent.futures.Future[Any]) -> None:
+        """A preempted or timed-out call may have started on the board only after the
+        limiter's interrupt: cancel it if it has not started, else interrupt it again
+        until it ends (bounded)."""
+        deadline = time.monotonic() + DEFAULT_ASK_TIMEOUT
+        while not future.cancel() and not future.done() and time.monotonic() < deadline:
+            with contextlib.suppress(ActorHwError):
+                self._ask(lease.device, Use(lease=lease, op="interrupt"), 1.0)
+            concurrent.futures.wait([future], timeout=0.2)
 
     def session(
         self,

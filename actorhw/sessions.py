@@ -16,6 +16,7 @@ minus what other allocations on the board already hold.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -260,10 +261,9 @@ class Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        # An expired session, or one whose owner was declared gone, holds nothing left.
+        with contextlib.suppress(NoSuchSessionError):
             self.end()
-        except NoSuchSessionError:
-            pass  # it expired or its owner was declared gone: nothing left to release
 
 
 def quota_fields(quotas: Mapping[ResourceKind, int] | None) -> dict[str, int | None]:

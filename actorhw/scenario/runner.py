@@ -241,6 +241,7 @@ def run_scenario(
     on_event: Callable[[StepEvent], None] | None = None,
     stop: threading.Event | None = None,
     boards_dirs: Sequence[Path | str] = (),
+    runtime: Runtime | None = None,
 ) -> ScenarioReport:
     """Bring the boards up, run the steps, tear down; never raises for a step.
 
@@ -249,6 +250,9 @@ def run_scenario(
         on_event: called with a StepEvent as each step starts and ends.
         stop: set it to stop between steps (the teardown still runs).
         boards_dirs: extra folders of board files.
+        runtime: run on this running Runtime instead of a fresh one: boards it does not
+            run yet are added, and it is left running (the scenario's leases and
+            allocations are still released).
 
     Raises:
         KeyboardInterrupt: after the teardown, if Ctrl-C came during the run.
@@ -281,12 +285,18 @@ def run_scenario(
     )
     ctx: _Context | None = None
     try:
+        specs = [BoardSpec(b.definition, n) for b in scenario.boards for n in b.names]
         try:
-            rt = Runtime.start(
-                boards=[BoardSpec(b.definition, n) for b in scenario.boards for n in b.names],
-                boards_dirs=boards_dirs,
-                timeout=scenario.bringup_timeout,
-            )
+            if runtime is None:
+                rt = Runtime.start(
+                    boards=specs, boards_dirs=boards_dirs, timeout=scenario.bringup_timeout
+                )
+            else:
+                running = {status.board for status in runtime.boards()}
+                missing = [spec for spec in specs if spec.name not in running]
+                if missing:
+                    runtime.add_boards(missing, timeout=scenario.bringup_timeout)
+                rt = runtime
         except ActorHwError as e:
             error = f"bring-up failed: {e}"
             return report()
@@ -309,7 +319,7 @@ def run_scenario(
         stop.set()
         raise
     finally:
-        _teardown(scenario, ctx, rt, emit, total)
+        _teardown(scenario, ctx, rt if runtime is None else None, emit, total)
     return report()
 
 

@@ -35,6 +35,11 @@ T = TypeVar("T")
 
 #: Deadline of one peripheral operation on the board (pins, buttons, display).
 OP_TIMEOUT = 2.0
+#: Deadline of an interrupt when nothing runs (Ctrl-C, then the raw prompt back).
+INTERRUPT_TIMEOUT = 0.5
+#: How long the link waits for the raw prompt after a Ctrl-C that ends a late task: the
+#: firmware answers in milliseconds unless hung, and a hung board waits for recovery.
+RESYNC_TIMEOUT = 0.3
 #: Deadline for the firmware to answer after power-on.
 BOOT_TIMEOUT = 10.0
 
@@ -61,7 +66,9 @@ class MicrobitQemuBoard(BoardDriver):
     def connect(self, *, timeout: float) -> None:
         """Open the one link on the board's pty and enter the raw REPL."""
         self.disconnect()
-        self.link = self.power.open_link(timeout=min(timeout, BOOT_TIMEOUT))
+        self.link = self.power.open_link(
+            timeout=min(timeout, BOOT_TIMEOUT), resync_timeout=RESYNC_TIMEOUT
+        )
         self._io = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"io-{self.board}"
         )
@@ -295,7 +302,7 @@ class MicrobitBoardDevice(MicrobitPeripheral):
         link = self.board.link
         if link is None:
             return False
-        link.interrupt(timeout=OP_TIMEOUT)
+        link.interrupt(timeout=INTERRUPT_TIMEOUT)
         return True
 
     _caps: tuple[RawReplLink, dict[str, bool]] | None = None

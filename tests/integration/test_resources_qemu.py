@@ -23,7 +23,9 @@ def test_memory_figures_agree_with_mem_info_on_the_board(qemu_rt: Runtime) -> No
     status = qemu_rt.monitor.status(ids.BOARD, timeout=WAIT)
     with qemu_rt.lease(Board, ids.BOARD, owner="t") as board:
         out = board.exec("import micropython\nmicropython.mem_info()", timeout=WAIT)
-    total, used, free = (int(x) for x in re.search(r"GC: total: (\d+), used: (\d+), free: (\d+)", out).groups())  # type: ignore[union-attr]  # noqa: E501
+    total, _used, free = (
+        int(x) for x in re.search(r"GC: total: (\d+), used: (\d+), free: (\d+)", out).groups()
+    )  # type: ignore[union-attr]
     max_free = int(re.search(r"max free sz: (\d+)", out).group(1))  # type: ignore[union-attr]
     memory = status.memory
     assert memory.total == total  # the heap's size does not move
@@ -67,7 +69,10 @@ def test_a_memory_error_on_the_board_raises_a_threshold_event(qemu_rt: Runtime) 
 def test_high_preempts_a_low_exec_and_the_board_is_interrupted(qemu_rt: Runtime) -> None:
     ids = qemu_rt.ids("microbit-qemu")
     qemu_rt.limiter.configure(max_global=1)
-    with qemu_rt.lease(Board, ids.BOARD, owner="t") as board, concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with (
+        qemu_rt.lease(Board, ids.BOARD, owner="t") as board,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
         assert board.lease is not None
         lease = board.lease
         low = pool.submit(

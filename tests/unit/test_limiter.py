@@ -15,6 +15,7 @@ import pykka
 import pytest
 
 from actorhw import Runtime
+from actorhw import limiter as limiter_module
 from actorhw.asks import ask
 from actorhw.errors import (
     InvalidArgumentError,
@@ -23,7 +24,6 @@ from actorhw.errors import (
     TimedOutError,
 )
 from actorhw.events import EventBus
-from actorhw import limiter as limiter_module
 from actorhw.limiter import OperationLimiter, OperationLimiterActor, Ticket
 from actorhw.messages import Admit, OperationPreempted, Priority
 

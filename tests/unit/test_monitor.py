@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from actorhw import Runtime
-from actorhw.errors import InvalidArgumentError
+from actorhw.errors import ActorHwError, InvalidArgumentError
 from actorhw.messages import (
     ResourceStatusChanged,
     ResourceThresholdExceeded,
@@ -44,7 +44,7 @@ def test_only_boards_are_sampled(rt: Runtime) -> None:
         rt.monitor.status(ids.PIN0)
     with pytest.raises(InvalidArgumentError, match="interval"):
         rt.monitor.start(ids.BOARD, interval=0)
-    with pytest.raises(InvalidArgumentError, match="valid: memory.total"):
+    with pytest.raises(InvalidArgumentError, match=r"valid: memory\.total"):
         rt.monitor.set_threshold(ids.BOARD, "memory.bogus", 1)
 
 
@@ -102,7 +102,7 @@ def test_an_unplugged_board_is_unreachable(rt: Runtime) -> None:
     rt.monitor.status(ids.BOARD)
     with rt.subscribe() as sub:
         rt.inject_fault("microbit", "unplug")
-        with pytest.raises(Exception, match="unplugged|unavailable|cannot"):
+        with pytest.raises(ActorHwError, match=r"unplugged|unavailable|cannot"):
             rt.monitor.status(ids.BOARD)
         event = sub.wait_for(
             lambda e: isinstance(e, ResourceStatusChanged) and e.to_level == "unreachable",

@@ -203,3 +203,16 @@ def test_quarantine_after_the_intensity_and_an_operator_reset(tmp_path: Path) ->
             assert rt.reset_board("broken", timeout=WAIT).state is S.CONNECTED
             led.open()
             led.on()
+
+
+def test_the_supervision_docs_example_prints_what_the_docs_say(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import runpy
+
+    runpy.run_path(str(Path(__file__).parents[2] / "docs/examples/supervision.py"))
+    out = capsys.readouterr().out
+    assert "during the fault: link_lost" in out
+    assert "after recovery: device_was_reset" in out
+    assert "LED on after reopen: True" in out
+    assert "owners after the restart: ('demo',)" in out
