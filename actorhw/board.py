@@ -8,6 +8,7 @@ port) run here, never in a device's mailbox.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -156,7 +157,9 @@ class BoardActor(BoardControl, SupervisedActor):
             spec=self._specs[device],
             peripheral=self._peripherals[device],
             events=self._events,
-            on_fault=lambda d, e: me.tell(DeviceFault(device=d, code=e.code, message=str(e))),
+            on_fault=lambda d, e: _tell_if_alive(
+                me, DeviceFault(device=d, code=e.code, message=str(e))
+            ),
             restore=restore,
         )
         return ref
@@ -502,6 +505,12 @@ class BoardActor(BoardControl, SupervisedActor):
 
 def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
+
+
+def _tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> None:
+    """Tell, unless the actor already stopped (I/O that ends after its board did)."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
 
 
 def _path(start: DeviceState, goal: DeviceState) -> list[DeviceState]:

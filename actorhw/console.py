@@ -81,14 +81,21 @@ def cmd_run(args: argparse.Namespace, out: Console) -> int:
                 reports.append(_run_live(scenario, err, args))
             else:
                 reports.append(run_scenario(scenario, boards_dirs=args.boards_dir))
-    finally:
-        if args.junit and reports:
-            Path(args.junit).write_text(junit_xml(reports), encoding="utf-8")
+    except KeyboardInterrupt:
+        # the interrupted scenario has torn down; report the ones that finished
+        _report(reports, args, out)
+        raise
+    _report(reports, args, out)
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def _report(reports: list[ScenarioReport], args: argparse.Namespace, out: Console) -> None:
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(reports), encoding="utf-8")
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
-    else:
+    elif reports:
         _summary(reports, out)
-    return 0 if all(r.passed for r in reports) else 1
 
 
 def _run_live(scenario: Any, err: Console, args: argparse.Namespace) -> ScenarioReport:
@@ -314,11 +321,11 @@ def cmd_bench(args: argparse.Namespace, out: Console) -> int:
         if not args.json:
             for line in lines:
                 style = "green" if "PASS" in line else "red" if "MISS" in line else ""
-                out.print(line, style=style or None, markup=False, highlight=False)
+                out.print(line, style=style or None, markup=False, highlight=False, soft_wrap=True)
             if done.returncode:
                 out.print(f"[red]{script.name} exited with {done.returncode}[/]")
                 for line in results[-1]["stderr"]:
-                    out.print(line, markup=False)
+                    out.print(line, markup=False, highlight=False, soft_wrap=True)
     if args.json:
         print(json.dumps(results, indent=2))
     else:

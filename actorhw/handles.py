@@ -75,9 +75,7 @@ class Handle:
             )
         return self.lease
 
-    def _call(
-        self, op: str, *args: Any, timeout: float | None = None, **limits: Any
-    ) -> Any:
+    def _call(self, op: str, *args: Any, timeout: float | None = None, **limits: Any) -> Any:
         # limits: priority, wait, exclusive for the operation limiter (Runtime.use).
         return self._rt.use(self._lease(), op, args, timeout=timeout or self.timeout, **limits)
 

@@ -1357,7 +1357,11 @@ class MicroPythonDevice:
             epoch = self._epoch
             with self._rw.hold(exclusive=exclusive, timeout=self.lock_timeout, what=what):
                 try:
-                    out = board.exec(code, timeout=timeout)
+                    if exclusive and isinstance(board, Board):
+                        # Alone on the board for every caller: the operation limiter.
+                        out = board.exec(code, timeout=timeout, exclusive=True)
+                    else:
+                        out = board.exec(code, timeout=timeout)
                 except DeviceResetError:
                     if retried:
                         raise

@@ -310,6 +310,8 @@ def run_scenario(
             results.append(result)
             emit(StepEvent(scenario=scenario.name, index=index, total=total, step=step.name,
                            status=result.status, message=result.message))  # fmt: skip
+            if stop.is_set():
+                raise _Interrupted
             if result.status != PASSED:
                 break
     except _Interrupted:

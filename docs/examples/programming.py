@@ -48,7 +48,8 @@ class Thermostat(MicroPythonDevice):
     @teardown
     def safe_shutdown(self):
         """MicroPython, run on close, on runtime stop, and after a failed setup."""
-        microbit.display.clear()
+        global readings
+        readings = None  # free the board's heap (about 10 KB on the micro:bit)
 
 
 with Runtime.start(boards=["microbit-qemu"]) as rt:

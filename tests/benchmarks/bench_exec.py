@@ -187,7 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=300, help="timed print(1+1) per client")
     parser.add_argument("--snippet-calls", type=int, default=60, help="timed 1 KiB snippets")
+    parser.add_argument("--quick", action="store_true", help="60 calls and 15 snippets")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.calls, args.snippet_calls = 60, 15
 
     reason = qemu_available()
     if reason is not None:

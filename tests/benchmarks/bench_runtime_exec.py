@@ -62,8 +62,10 @@ def run(calls: int = 300) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    figures = run(int(args[0]) if args else 300)
+    args = list(sys.argv[1:] if argv is None else argv)
+    quick = "--quick" in args
+    calls = [a for a in args if a != "--quick"]
+    figures = run(int(calls[0]) if calls else 60 if quick else 300)
     print(f"{'call':<16}{'client':<28}{'median ms':>10}{'p95 ms':>10}{'vs bare':>9}")
     for label in ("print(1+1)", "1 KiB snippet"):
         floor = figures[f"{label} bare median"]

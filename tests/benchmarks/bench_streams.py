@@ -181,6 +181,7 @@ def bench_qemu(rounds: int, seconds: float) -> bool:
         f"   runtime stream     {stream:>10,.0f} samples/s  ratio {ratio:.2f}x"
         f"         target >= {QEMU_TARGET}x  {_verdict(ok)}"
     )
+    print(f"   per-round ratios   {', '.join(f'{r:.2f}' for r in ratios)} (stream / bare)")
     return ok
 
 

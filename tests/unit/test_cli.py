@@ -148,9 +148,16 @@ def test_run_ctrl_c_releases_and_exits_130(
 
         return real(scenario, **{**kwargs, "on_event": on_event})
 
-    monkeypatch.setattr(console, "run_scenario", interrupted)
-    assert main(["run", str(SCENARIOS / "quickstart.toml"), "--no-progress"]) == 130
-    assert "interrupted" in capsys.readouterr().err
+    junit = tmp_path / "report.xml"
+    quickstart = str(SCENARIOS / "quickstart.toml")
+    argv = ["run", quickstart, quickstart, "--no-progress", "--junit", str(junit)]
+    calls = iter([real, interrupted])  # the second scenario gets Ctrl-C at its third step
+    monkeypatch.setattr(console, "run_scenario", lambda *a, **k: next(calls)(*a, **k))
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert "interrupted" in captured.err
+    assert "PASS" in captured.out  # the summary of the scenario that finished
+    assert len(ET.parse(junit).getroot()) == 1  # and its JUnit suite
     assert seen[-1].status == "teardown"  # the no_leaks fixture checks the runtime stopped
 
 

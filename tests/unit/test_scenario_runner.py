@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from actorhw import Runtime
-from actorhw.scenario import StepEvent, junit_xml, load_scenario, run_scenario
+from actorhw.scenario import Scenario, StepEvent, junit_xml, load_scenario, run_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,7 +37,7 @@ def rt() -> Iterator[Runtime]:
         runtime.stop()
 
 
-def scenario(tmp_path: Path, body: str, head: str = HEAD) -> object:
+def scenario(tmp_path: Path, body: str, head: str = HEAD) -> Scenario:
     path = tmp_path / "case.toml"
     path.write_text(head + body, encoding="utf-8")
     return load_scenario(path)
@@ -77,7 +77,7 @@ expect = { value = 4 }
 [[steps]]
 release = "u"
 """
-    report = run_scenario(scenario(tmp_path, body), runtime=rt)  # type: ignore[arg-type]
+    report = run_scenario(scenario(tmp_path, body), runtime=rt)
     assert not report.passed
     assert [s.status for s in report.steps] == ["passed", "passed", "failed", "skipped"]
     failed = report.steps[2]
@@ -92,7 +92,7 @@ release = "u"
 def test_unexpected_error_is_a_failure_with_its_code(tmp_path: Path, rt: Runtime) -> None:
     body = '\n[[steps]]\nname = "no open"\ncommand = "read"\non = "u"\nargs = [1]\n'
     body = '\n[[steps]]\nacquire = "lab.UART0"\nas = "u"\n' + body
-    report = run_scenario(scenario(tmp_path, body), runtime=rt)  # type: ignore[arg-type]
+    report = run_scenario(scenario(tmp_path, body), runtime=rt)
     failed = report.steps[1]
     assert failed.status == "failed" and failed.code == "operation_not_permitted"
     assert "unexpected error" in failed.message and "call open() first" in failed.message
@@ -100,7 +100,7 @@ def test_unexpected_error_is_a_failure_with_its_code(tmp_path: Path, rt: Runtime
 
 def test_expected_error_that_does_not_come(tmp_path: Path, rt: Runtime) -> None:
     body = '\n[[steps]]\nacquire = "lab.UART0"\nexpect = { error = "device_or_resource_busy" }\n'
-    report = run_scenario(scenario(tmp_path, body), runtime=rt)  # type: ignore[arg-type]
+    report = run_scenario(scenario(tmp_path, body), runtime=rt)
     assert "expected error device_or_resource_busy, but the step succeeded" in (
         report.steps[0].message
     )
@@ -134,7 +134,7 @@ command = "read"
 on = "adc"
 expect = { max = -1 }
 """
-    report = run_scenario(scenario(tmp_path, body), runtime=rt)  # type: ignore[arg-type]
+    report = run_scenario(scenario(tmp_path, body), runtime=rt)
     assert [s.status for s in report.steps] == ["passed"] * 4 + ["failed"]
     assert report.steps[3].name == "owners was 1"
     assert "expected a value at most -1, got" in report.steps[4].message
@@ -160,7 +160,7 @@ on = "u"
 args = [{ bytes = "${board}" }]
 expect = { value = 5 }
 """
-    report = run_scenario(scenario(tmp_path, body, head), runtime=rt)  # type: ignore[arg-type]
+    report = run_scenario(scenario(tmp_path, body, head), runtime=rt)
     (group,) = report.steps
     assert group.status == "passed"
     assert len(group.children) == 9
@@ -181,7 +181,7 @@ args = [{ bytes = "${board}" }]
 expect = { value = 5 }
 """
     with rt.lease(_start(rt, "lab-2").UART0, owner="x"):
-        report = run_scenario(scenario(tmp_path, body, head), runtime=rt)  # type: ignore[arg-type]
+        report = run_scenario(scenario(tmp_path, body, head), runtime=rt)
     (group,) = report.steps
     assert group.status == "failed"
     by_name = {c.name: c for c in group.children}
@@ -217,7 +217,7 @@ release = "u"
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_scenario(scenario(tmp_path, body), runtime=rt, on_event=interrupt)  # type: ignore[arg-type]
+        run_scenario(scenario(tmp_path, body), runtime=rt, on_event=interrupt)
     assert seen[-1] == "teardown"
     assert rt.info(rt.ids("lab").UART0).owners_count == 0
 
@@ -230,7 +230,7 @@ def test_stop_event_ends_between_steps(tmp_path: Path, rt: Runtime) -> None:
         if event.index == 0 and event.status == "passed":
             stop.set()
 
-    report = run_scenario(scenario(tmp_path, body), runtime=rt, on_event=on_event, stop=stop)  # type: ignore[arg-type]
+    report = run_scenario(scenario(tmp_path, body), runtime=rt, on_event=on_event, stop=stop)
     assert report.interrupted and not report.passed
     assert [s.status for s in report.steps] == ["passed", "skipped"]
     assert rt.info(rt.ids("lab").UART0).owners_count == 0
@@ -239,16 +239,18 @@ def test_stop_event_ends_between_steps(tmp_path: Path, rt: Runtime) -> None:
 def test_exec_on_a_simulated_board_fails_clearly(tmp_path: Path) -> None:
     body = '\n[[steps]]\nexec = "print(1)"\non = "lab.BOARD"\n'
     head = HEAD.replace("same70-xplained", "microbit")
-    report = run_scenario(scenario(tmp_path, body, head))  # type: ignore[arg-type]
+    report = run_scenario(scenario(tmp_path, body, head))
     assert report.passed is False
     assert report.steps[0].code == "operation_not_supported"
     assert "does not run code" in report.steps[0].message
 
 
 def test_junit_xml(tmp_path: Path, rt: Runtime) -> None:
-    body = '\n[[steps]]\nacquire = "lab.UART0"\nexpect = { owners_count = 2 }\n\n[[steps]]\nopen = "x"\n'
-    body = body.replace('open = "x"', 'expect = { state = "CONNECTED" }\nboard = "lab"')
-    report = run_scenario(scenario(tmp_path, body), runtime=rt)  # type: ignore[arg-type]
+    body = (
+        '\n[[steps]]\nacquire = "lab.UART0"\nexpect = { owners_count = 2 }\n\n'
+        '[[steps]]\nexpect = { state = "CONNECTED" }\nboard = "lab"\n'
+    )
+    report = run_scenario(scenario(tmp_path, body), runtime=rt)
     root = ET.fromstring(junit_xml([report]))
     (suite,) = root
     assert suite.get("failures") == "1" and suite.get("skipped") == "1"
