@@ -471,8 +471,8 @@ class BoardActor(BoardControl, SupervisedActor):
         """Every device to DISCONNECTED through legal edges (ACTIVE goes via ERROR)."""
         for ref in self._devices.values():
             info = ask(ref, GetInfo(), timeout=DEVICE_ASK_TIMEOUT)
-            if info.state is S.ACTIVE:
-                ask(ref, Transition(to=S.ERROR, reason=reason), timeout=DEVICE_ASK_TIMEOUT)
+            # An ACTIVE device (or one opened meanwhile) passes through ERROR: the device
+            # decides in its own mailbox, so a user's open or close cannot race this.
             if info.state in (S.ACTIVE, S.CONNECTED, S.INITIALIZED):
                 ask(ref, Transition(to=S.DISCONNECTED, reason=reason), timeout=DEVICE_ASK_TIMEOUT)
         self._state, self._reason = S.DISCONNECTED, reason

@@ -255,12 +255,19 @@ class DeviceActor(SupervisedActor):
     # --- lifecycle -------------------------------------------------------------------
 
     def _transition(self, message: Transition) -> DeviceInfo:
-        check_transition(self._device.key, self._state, message.to)
+        going_down = message.to is DeviceState.DISCONNECTED and self._state is DeviceState.ACTIVE
+        if not going_down:  # ACTIVE -> DISCONNECTED goes through ERROR below
+            check_transition(self._device.key, self._state, message.to)
         if self._state is DeviceState.DISCONNECTED and message.to is DeviceState.INITIALIZED:
             # The board lost its state: leases stay, but what they opened must be reopened.
             self._generation += 1
         if message.to is DeviceState.ERROR:
             self._last_error = message.reason
+        if message.to is DeviceState.DISCONNECTED and self._state is DeviceState.ACTIVE:
+            # A fault takes a device in use down through ERROR; decided here, in its own
+            # mailbox, since a user may open or close it while the board goes down.
+            self._last_error = message.reason
+            self._move(DeviceState.ERROR, message.reason, message.attempt)
         self._move(message.to, message.reason, message.attempt)
         if message.to is DeviceState.CONNECTED and self._open_count():
             # Restored after a crash with leases that still have it open.
