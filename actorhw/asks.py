@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -35,6 +36,13 @@ def ask(ref: pykka.ActorRef[Any], message: Any, *, timeout: float) -> Any:
         raise ActorDeadError(
             f"{ref.actor_class.__name__} is not running ({e})", actor=ref.actor_urn
         ) from e
+
+
+def tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> None:
+    """Tell ``message``, unless the actor already stopped (a timer or I/O thread that
+    ends after its actor did): then the message has no one left to matter to."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
 
 
 def stop_all(refs: Iterable[pykka.ActorRef[Any]], *, timeout: float) -> None:

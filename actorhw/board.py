@@ -8,7 +8,6 @@ port) run here, never in a device's mailbox.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import Any
 import attrs
 import pykka
 
-from actorhw.asks import ask, stop_all
+from actorhw.asks import ask, stop_all, tell_if_alive
 from actorhw.board_control import BoardControl
 from actorhw.boards import BoardDefinition, DeviceSpec
 from actorhw.device import DeviceActor
@@ -31,7 +30,7 @@ from actorhw.errors import (
 )
 from actorhw.events import EventBus
 from actorhw.ids import DeviceId, DeviceKind
-from actorhw.lifecycle import TRANSITIONS, DeviceState, check_transition
+from actorhw.lifecycle import DeviceState, check_transition, legal_path
 from actorhw.log import logger
 from actorhw.messages import (
     BoardEvent,
@@ -56,7 +55,7 @@ from actorhw.messages import (
     Unregister,
 )
 from actorhw.recovery import RecoveryPolicy, RestartTracker
-from actorhw.supervision import SupervisedActor
+from actorhw.supervision import SupervisedActor, report_to
 
 S = DeviceState
 #: The faults :class:`InjectFault` can cause, as hardware does.
@@ -145,19 +144,13 @@ class BoardActor(BoardControl, SupervisedActor):
     ) -> pykka.ActorRef[Any]:
         me = self.actor_ref
 
-        def crashed(error: BaseException, snapshot: Any) -> None:
-            if me.is_alive():
-                text = f"{type(error).__name__}: {error}"
-                snaps = (snapshot,) if isinstance(snapshot, DeviceSnapshot) else ()
-                me.tell(ChildCrashed(name=device.name, error=text, snapshots=snaps))
-
         ref: pykka.ActorRef[Any] = DeviceActor.start_watched(
-            crashed,
+            report_to(me, device.name),
             device=device,
             spec=self._specs[device],
             peripheral=self._peripherals[device],
             events=self._events,
-            on_fault=lambda d, e: _tell_if_alive(
+            on_fault=lambda d, e: tell_if_alive(
                 me, DeviceFault(device=d, code=e.code, message=str(e))
             ),
             restore=restore,
@@ -206,7 +199,7 @@ class BoardActor(BoardControl, SupervisedActor):
         tracker.record()
         ref = self._start_device(device, message.snapshots[0] if message.snapshots else None)
         self._devices[device] = ref
-        for to in _path(S.UNKNOWN, self._state):
+        for to in legal_path(S.UNKNOWN, self._state):
             ask(
                 ref, Transition(to=to, reason="restarted after a crash"), timeout=DEVICE_ASK_TIMEOUT
             )
@@ -314,13 +307,9 @@ class BoardActor(BoardControl, SupervisedActor):
             return
         delay = self._tracker.delay()
         message = Recover(attempt=self._tracker.failures_in_row + 1, hung=hung)
-        self._timer = threading.Timer(delay, self._tell_if_running, args=(message,))
+        self._timer = threading.Timer(delay, tell_if_alive, args=(self.actor_ref, message))
         self._timer.daemon = True
         self._timer.start()
-
-    def _tell_if_running(self, message: Recover) -> None:
-        if self.actor_ref.is_alive():
-            self.actor_ref.tell(message)
 
     def _recover(self, message: Recover) -> None:
         """One try along ERROR -> DISCONNECTED -> INITIALIZED -> CONNECTED."""
@@ -505,24 +494,3 @@ class BoardActor(BoardControl, SupervisedActor):
 
 def _left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
-
-
-def _tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> None:
-    """Tell, unless the actor already stopped (I/O that ends after its board did)."""
-    with contextlib.suppress(pykka.ActorDeadError):
-        ref.tell(message)
-
-
-def _path(start: DeviceState, goal: DeviceState) -> list[DeviceState]:
-    """The shortest legal path from ``start`` to ``goal`` (states after ``start``)."""
-    paths: dict[DeviceState, list[DeviceState]] = {start: []}
-    frontier = [start]
-    while frontier and goal not in paths:
-        nxt = []
-        for state in frontier:
-            for to in sorted(TRANSITIONS.get(state, ()), key=lambda s: s.name):
-                if to not in paths:
-                    paths[to] = [*paths[state], to]
-                    nxt.append(to)
-        frontier = nxt
-    return paths.get(goal, [])

@@ -71,6 +71,21 @@ def recovery_path(state: DeviceState) -> tuple[DeviceState, ...]:
     return paths[state]
 
 
+def legal_path(start: DeviceState, goal: DeviceState) -> list[DeviceState]:
+    """The shortest legal path from ``start`` to ``goal`` (states after ``start``)."""
+    paths: dict[DeviceState, list[DeviceState]] = {start: []}
+    frontier = [start]
+    while frontier and goal not in paths:
+        nxt = []
+        for state in frontier:
+            for to in sorted(TRANSITIONS.get(state, ()), key=lambda s: s.name):
+                if to not in paths:
+                    paths[to] = [*paths[state], to]
+                    nxt.append(to)
+        frontier = nxt
+    return paths.get(goal, [])
+
+
 class SharingPolicy(enum.Enum):
     """How many owners a device may have at once; fixed when the device is built."""
 

@@ -240,10 +240,7 @@ class Runtime:
 
     def _core_ref(self, name: str) -> pykka.ActorRef[Any]:
         """A core service's actor now: after a restart, its successor by stable name."""
-        ref = self._core[name]
-        if not ref.is_alive():
-            ref = self._by_urn(ask(self._sup(), Resolve(name=name), timeout=DEFAULT_ASK_TIMEOUT))
-            self._core[name] = ref
+        ref = self._core[name] = self._live(name, self._core[name])
         return ref
 
     @property
@@ -293,11 +290,14 @@ class Runtime:
             ref = self._board_ref(target)
         ref.tell(Crash(reason=reason))
 
-    def wait_for_board(self, board: str, state: DeviceState, *, timeout: float) -> BoardStatus:
-        """Wait until ``board`` is in ``state``; its status then.
+    def wait_for_board(
+        self, board: str, state: DeviceState, *, timeout: float, restarts: int = 0
+    ) -> BoardStatus:
+        """Wait until ``board`` is in ``state`` (having recovered at least ``restarts``
+        times); its status then.
 
         Raises:
-            TimedOutError: not in ``state`` within ``timeout`` s (says where it is).
+            TimedOutError: not there within ``timeout`` s (says where it is).
         """
         deadline = time.monotonic() + timeout
         with self.events.subscribe(maxsize=1024) as sub:
@@ -306,17 +306,22 @@ class Runtime:
                     status = self.board_status(board, timeout=max(0.1, deadline - time.monotonic()))
                 except ActorDeadError:  # its actor is restarting: an event will come
                     status = None
-                if status is not None and status.state is state:
+                if status is not None and status.state is state and status.restarts >= restarts:
                     return status
                 try:
                     sub.wait_for(
                         lambda e: _about(e, board), timeout=max(0.0, deadline - time.monotonic())
                     )
                 except TimedOutError:
-                    where = "restarting" if status is None else status.state.name
-                    why = "" if status is None else f": {status.reason}"
+                    wanted = f"{state.name} with {restarts}+ restarts" if restarts else state.name
+                    where = (
+                        "restarting"
+                        if status is None
+                        else f"{status.state.name} after {status.restarts} restarts: "
+                        f"{status.reason}"
+                    )
                     raise TimedOutError(
-                        f"board {board} not {state.name} within {timeout:g} s; it is {where}{why}",
+                        f"board {board} not {wanted} within {timeout:g} s; it is {where}",
                         board=board,
                         timeout=timeout,
                     ) from None
@@ -354,11 +359,7 @@ class Runtime:
                 f"no running board {board!r}; running: {', '.join(self._boards) or 'none'}",
                 board=board,
             ) from None
-        if ref is None or not ref.is_alive():
-            ref = self._by_urn(
-                ask(self._sup(), Resolve(name=f"board:{board}"), timeout=DEFAULT_ASK_TIMEOUT)
-            )
-            self._boards[board] = ref
+        ref = self._boards[board] = self._live(f"board:{board}", ref)
         return ref
 
     # --- typed lookup -----------------------------------------------------------------
@@ -622,11 +623,15 @@ class Runtime:
 
     def _registry_ref(self) -> pykka.ActorRef[Any]:
         """The registry now: after its restart, its successor by the stable name."""
-        sup = self._sup()
-        if not self._registry.is_alive():
-            urn = ask(sup, Resolve(name="registry"), timeout=DEFAULT_ASK_TIMEOUT)
-            self._registry = self._by_urn(urn)
+        self._sup()  # a stopped runtime says so, even if the registry's ref looks alive
+        self._registry = self._live("registry", self._registry)
         return self._registry
+
+    def _live(self, name: str, ref: pykka.ActorRef[Any] | None) -> pykka.ActorRef[Any]:
+        """``ref`` if its actor runs, else the successor the supervisor knows by ``name``."""
+        if ref is not None and ref.is_alive():
+            return ref
+        return self._by_urn(ask(self._sup(), Resolve(name=name), timeout=DEFAULT_ASK_TIMEOUT))
 
     @staticmethod
     def _by_urn(urn: str) -> pykka.ActorRef[Any]:

@@ -19,8 +19,10 @@ from typing import Any
 import attrs
 import pykka
 
+from actorhw.asks import tell_if_alive
 from actorhw.errors import ActorHwError
 from actorhw.log import logger
+from actorhw.messages import ChildCrashed, DeviceSnapshot, RegistryEntry
 
 #: Called from the crashing actor's thread with (error, snapshot of its state or None).
 CrashWatcher = Callable[[BaseException, Any], None]
@@ -48,6 +50,25 @@ class ChildSpec:
     start: Callable[[CrashWatcher, Any], pykka.ActorRef[Any]]
     """Start the child: (watcher, snapshot from the crashed one or None) -> its ref."""
     restart: Restart = Restart.PERMANENT
+
+
+def report_to(parent: pykka.ActorRef[Any], name: str) -> CrashWatcher:
+    """A watcher that tells ``parent`` a :class:`~actorhw.messages.ChildCrashed` for the
+    child ``name``, with the leases and registry entries its snapshot carries."""
+
+    def watcher(error: BaseException, snapshot: Any) -> None:
+        items = snapshot if isinstance(snapshot, tuple) else (snapshot,)
+        tell_if_alive(
+            parent,
+            ChildCrashed(
+                name=name,
+                error=f"{type(error).__name__}: {error}",
+                snapshots=tuple(i for i in items if isinstance(i, DeviceSnapshot)),
+                entries=tuple(i for i in items if isinstance(i, RegistryEntry)),
+            ),
+        )
+
+    return watcher
 
 
 class ActorCrashError(ActorHwError):

@@ -30,7 +30,6 @@ from actorhw.messages import (
     ChildCrashed,
     DeviceSnapshot,
     GetTree,
-    RegistryEntry,
     Reregister,
     Resolve,
     Revive,
@@ -41,7 +40,7 @@ from actorhw.monitor import ResourceMonitorActor
 from actorhw.plugins import DriverCatalog
 from actorhw.recovery import RecoveryPolicy, RestartTracker
 from actorhw.registry import RegistryActor
-from actorhw.supervision import ChildSpec, CrashWatcher, Restart
+from actorhw.supervision import ChildSpec, CrashWatcher, Restart, report_to
 
 #: Seconds a child may take to stop before the supervisor stops waiting for it.
 STOP_TIMEOUT = 5.0
@@ -121,25 +120,9 @@ class SupervisorActor(pykka.ThreadingActor):
         stop_all(reversed([self._refs[s.name] for s in self._core]), timeout=STOP_TIMEOUT)
 
     def _start(self, spec: ChildSpec, snapshot: Any) -> pykka.ActorRef[Any]:
-        ref = spec.start(self._watcher(spec.name), snapshot)
+        ref = spec.start(report_to(self.actor_ref, spec.name), snapshot)
         self._refs[spec.name] = ref
         return ref
-
-    def _watcher(self, name: str) -> CrashWatcher:
-        me = self.actor_ref
-
-        def watcher(error: BaseException, snapshot: Any) -> None:
-            if me.is_alive():
-                error_text = f"{type(error).__name__}: {error}"
-                items = snapshot if isinstance(snapshot, tuple) else ()
-                snaps = tuple(i for i in items if isinstance(i, DeviceSnapshot))
-                entries = tuple(i for i in items if isinstance(i, RegistryEntry))
-                crashed = ChildCrashed(
-                    name=name, error=error_text, snapshots=snaps, entries=entries
-                )
-                me.tell(crashed)
-
-        return watcher
 
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))

@@ -465,7 +465,8 @@ def _do(step: Step, ctx: _Context) -> Any:
     if action == "wait":
         state = DeviceState[step.target]
         if step.board:
-            return _wait_board(rt, ctx.sub(step.board), state, step.restarts, timeout=timeout)
+            rt.wait_for_board(ctx.sub(step.board), state, timeout=timeout, restarts=step.restarts)
+            return state.name
         subject = ctx.subject(step)
         assert isinstance(subject, DeviceId)
         return _wait_device(rt, subject, state, timeout=timeout)
@@ -474,28 +475,6 @@ def _do(step: Step, ctx: _Context) -> Any:
     if action in ("measure", "threshold"):
         return _measure(step, ctx)
     return None  # expect: the checks do the work
-
-
-def _wait_board(
-    rt: Runtime, board: str, state: DeviceState, restarts: int, *, timeout: float
-) -> str:
-    """Wait until ``board`` is in ``state`` having recovered at least ``restarts`` times."""
-    deadline = time.monotonic() + timeout
-    with rt.subscribe(maxsize=1024) as events:
-        while True:
-            status = rt.board_status(board, timeout=max(0.1, deadline - time.monotonic()))
-            if status.state is state and status.restarts >= restarts:
-                return state.name
-            try:
-                events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except TimedOutError:
-                raise TimedOutError(
-                    f"board {board} not {state.name} with {restarts}+ restarts within "
-                    f"{timeout:g} s; it is {status.state.name} after {status.restarts} "
-                    f"restarts: {status.reason}",
-                    board=board,
-                    timeout=timeout,
-                ) from None
 
 
 def _wait_device(rt: Runtime, device: DeviceId, state: DeviceState, *, timeout: float) -> str:

@@ -7,7 +7,13 @@ import itertools
 import pytest
 
 from actorhw.errors import InvalidTransitionError
-from actorhw.lifecycle import TRANSITIONS, DeviceState, check_transition, recovery_path
+from actorhw.lifecycle import (
+    TRANSITIONS,
+    DeviceState,
+    check_transition,
+    legal_path,
+    recovery_path,
+)
 
 pytestmark = pytest.mark.timeout(10)
 S = DeviceState
@@ -61,3 +67,13 @@ def test_device_actor_refuses_illegal_transition(sim_runtime: object) -> None:
     with pytest.raises(InvalidTransitionError, match="CONNECTED -> UNKNOWN"):
         ask(ref, Transition(to=S.UNKNOWN, reason="test"), timeout=5)
     assert sim_runtime.info(ids.UART0).state is S.CONNECTED
+
+
+@pytest.mark.parametrize("goal", list(DeviceState))
+def test_legal_path_from_unknown_takes_only_legal_edges(goal: DeviceState) -> None:
+    path = legal_path(DeviceState.UNKNOWN, goal)
+    state = DeviceState.UNKNOWN
+    for step in path:
+        check_transition("x", state, step)
+        state = step
+    assert state is goal
