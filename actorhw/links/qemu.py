@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Final, Self
 
-from actorhw.errors import LinkError, TimedOutError
+from actorhw.core.errors import LinkError, TimedOutError
 from actorhw.links.raw_repl import RawReplLink
 
 __all__ = [

@@ -35,7 +35,7 @@ from typing import Final, Protocol, Self
 import attrs
 import serial
 
-from actorhw.errors import (
+from actorhw.core.errors import (
     DeviceExceptionError,
     InvalidArgumentError,
     LinkLostError,

@@ -16,11 +16,11 @@ from typing import Any
 
 import attrs
 
-from actorhw.boards import BoardCatalog, _line_of, _lineno_from_message
-from actorhw.errors import ActorHwError, ScenarioFileError
-from actorhw.lifecycle import DeviceState
-from actorhw.messages import ResourceKind
-from actorhw.monitor_api import METRICS
+from actorhw.core.errors import ActorHwError, ScenarioFileError
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.messages import ResourceKind
+from actorhw.core.resources import METRICS
+from actorhw.drivers.definitions import BoardCatalog, _line_of, _lineno_from_message
 from actorhw.scenario.model import UNSET, BoardUp, BytesData, Expect, Scenario, Step
 
 #: The actions a step may have, exactly one per step (``expect`` alone is a check).

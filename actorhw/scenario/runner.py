@@ -18,8 +18,12 @@ from typing import Any
 
 import attrs
 
-from actorhw import monitor_api
-from actorhw.errors import (
+from actorhw.api.handles import Board, Handle
+from actorhw.api.jobs import JobRunner
+from actorhw.api.runtime import BoardSpec, Runtime
+from actorhw.api.sessions import Session
+from actorhw.core import resources as monitor_api
+from actorhw.core.errors import (
     ActorHwError,
     InvalidArgumentError,
     NoSuchDeviceError,
@@ -27,17 +31,13 @@ from actorhw.errors import (
     TimedOutError,
     WrongKindError,
 )
-from actorhw.handles import Board, Handle
-from actorhw.ids import DeviceId
-from actorhw.jobs import JobRunner
-from actorhw.lifecycle import DeviceState
-from actorhw.log import logger
-from actorhw.messages import Allocation, ResourceKind, ResourceThresholdExceeded, StateChanged
-from actorhw.programming import literal, parse_result
-from actorhw.runtime import BoardSpec, Runtime
+from actorhw.core.ids import DeviceId
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.log import logger
+from actorhw.core.messages import Allocation, ResourceKind, ResourceThresholdExceeded, StateChanged
+from actorhw.programming.classes import literal, parse_result
 from actorhw.scenario.loader import VAR
 from actorhw.scenario.model import UNSET, BytesData, Expect, Scenario, Step
-from actorhw.sessions import Session
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 

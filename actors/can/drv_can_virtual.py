@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import can
 
-from actorhw.boards import DeviceSpec
-from actorhw.driver import BoardDriver, Peripheral
-from actorhw.errors import InvalidArgumentError, LinkLostError
-from actorhw.streams import StreamWriter
+from actorhw.core.errors import InvalidArgumentError, LinkLostError
+from actorhw.drivers.board_driver import BoardDriver, Peripheral
+from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.streams import StreamWriter
 
 #: Seconds one ``recv`` of the acquisition loop waits, so that stop is seen that fast.
 POLL_S = 0.05

@@ -16,20 +16,20 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from actorhw import mpy_resources
-from actorhw.boards import DeviceSpec
-from actorhw.driver import BoardDriver, PendingIO, Peripheral
-from actorhw.errors import (
+from actorhw.core.errors import (
     ActorHwError,
     InvalidArgumentError,
     LinkLostError,
     ResultParseError,
 )
-from actorhw.ids import DeviceKind
+from actorhw.core.ids import DeviceKind
+from actorhw.core.log import logger
+from actorhw.drivers import mpy_resources
+from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
+from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.streams import StreamWriter
 from actorhw.links.qemu import QemuMicrobit
 from actorhw.links.raw_repl import RawReplLink
-from actorhw.log import logger
-from actorhw.streams import StreamWriter
 
 T = TypeVar("T")
 

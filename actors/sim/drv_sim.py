@@ -13,16 +13,16 @@ import random
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from actorhw.boards import DeviceSpec
-from actorhw.driver import BoardDriver, Peripheral
-from actorhw.errors import (
+from actorhw.core.errors import (
     InvalidArgumentError,
     LinkLostError,
     TimedOutError,
     UnsupportedOperationError,
 )
-from actorhw.ids import DeviceKind
-from actorhw.streams import StreamWriter
+from actorhw.core.ids import DeviceKind
+from actorhw.drivers.board_driver import BoardDriver, Peripheral
+from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.streams import StreamWriter
 
 
 def _need(value: Any, types: type | tuple[type, ...], what: str) -> None:

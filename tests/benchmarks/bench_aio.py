@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-from actorhw.aio import AsyncRuntime
+from actorhw.api.aio import AsyncRuntime
 
 TARGET_CALL_ADDED_US = 200.0
 """a: microseconds an await may add to the blocking call it wraps."""

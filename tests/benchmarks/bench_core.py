@@ -41,8 +41,8 @@ import psutil  # type: ignore[import-untyped]
 import pykka
 
 from actorhw import DeviceId, Runtime
-from actorhw.asks import DEFAULT_ASK_TIMEOUT, ask
-from actorhw.messages import Lookup
+from actorhw.core.messages import Lookup
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask
 
 TARGET_PAIR_RATIO = 1.5
 """a: Runtime acquire+release pair / bare pykka ask pair."""

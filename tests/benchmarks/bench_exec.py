@@ -33,7 +33,7 @@ from typing import Any
 
 import serial
 
-from actorhw.errors import ActorHwError
+from actorhw.core.errors import ActorHwError
 from actorhw.links import MICROBIT_VERIFY_OVER, QemuMicrobit, RawReplLink, qemu_available
 
 SMALL_CODE = b"print(1+1)"

@@ -25,11 +25,11 @@ import sys
 import time
 
 from actorhw import Runtime
-from actorhw.errors import ActorHwError
-from actorhw.events import Subscription
-from actorhw.handles import Board
-from actorhw.messages import BoardEvent
-from actorhw.recovery import RecoveryPolicy
+from actorhw.api.handles import Board
+from actorhw.core.errors import ActorHwError
+from actorhw.core.events import Subscription
+from actorhw.core.messages import BoardEvent
+from actorhw.core.recovery import RecoveryPolicy
 
 BOARD = "microbit-qemu"
 WAIT = 30.0

@@ -22,8 +22,8 @@ import time
 from typing import Any
 
 from actorhw import Board, Runtime
-from actorhw.driver import PendingIO
-from actorhw.messages import Lease, Use
+from actorhw.core.messages import Lease, Use
+from actorhw.drivers.board_driver import PendingIO
 
 
 def _plain_use(rt: Runtime, lease: Lease, op: str) -> Any:

@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from actorhw import Runtime
-from actorhw.events import Overflow, Subscription
+from actorhw.core.events import Overflow, Subscription
+from actorhw.core.messages import StreamAction
 from actorhw.links import QemuMicrobit, qemu_available
 from actorhw.links.raw_repl import SerialPort
-from actorhw.messages import StreamAction
 
 SIM_BOARD = "same70-xplained"
 QEMU_BOARD = "microbit-qemu"

@@ -19,10 +19,10 @@ import time
 import pytest
 
 from actorhw import Runtime
-from actorhw.errors import ActorHwError
-from actorhw.handles import Board
-from actorhw.lifecycle import DeviceState
-from actorhw.recovery import RecoveryPolicy
+from actorhw.api.handles import Board
+from actorhw.core.errors import ActorHwError
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.recovery import RecoveryPolicy
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(180)]
 

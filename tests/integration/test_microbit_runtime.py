@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from actorhw import Accelerometer, Board, BoardSpec, Button, Display, Gpio, Runtime
-from actorhw.cli import main
-from actorhw.errors import ActorHwError, DeviceExceptionError, TimedOutError
-from actorhw.messages import BoardEvent
+from actorhw.cli.main import main
+from actorhw.core.errors import ActorHwError, DeviceExceptionError, TimedOutError
+from actorhw.core.messages import BoardEvent
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(90)]
 

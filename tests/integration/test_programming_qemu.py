@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from actorhw import Board, DeviceId, Runtime
-from actorhw.errors import DeviceExceptionError, ResultParseError, TimedOutError
+from actorhw.core.errors import DeviceExceptionError, ResultParseError, TimedOutError
+from actorhw.core.messages import BoardEvent
 from actorhw.links import qemu_available
-from actorhw.messages import BoardEvent
-from actorhw.programming import MicroPythonDevice, background, setup, task, teardown
+from actorhw.programming.classes import MicroPythonDevice, background, setup, task, teardown
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(60)]
 

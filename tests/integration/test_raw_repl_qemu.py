@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import serial
 
-from actorhw.errors import DeviceExceptionError, LinkLostError, TimedOutError
+from actorhw.core.errors import DeviceExceptionError, LinkLostError, TimedOutError
 from actorhw.links import ExecResult, QemuMicrobit, RawReplLink
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from actorhw import Board, DeviceState, Runtime, StateChanged
-from actorhw.errors import DeviceResetError, LinkLostError, TimedOutError
-from actorhw.messages import BoardEvent
+from actorhw.core.errors import DeviceResetError, LinkLostError, TimedOutError
+from actorhw.core.messages import BoardEvent
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(90)]
 S = DeviceState

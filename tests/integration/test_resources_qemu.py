@@ -10,9 +10,9 @@ import time
 import pytest
 
 from actorhw import Board, Runtime
-from actorhw.errors import AllocationRefusedError, DeviceExceptionError, PreemptedError
-from actorhw.messages import Priority, ResourceKind, ResourceThresholdExceeded
-from actorhw.sessions import RESERVE
+from actorhw.core.errors import AllocationRefusedError, DeviceExceptionError, PreemptedError
+from actorhw.core.messages import Priority, ResourceKind, ResourceThresholdExceeded
+from actorhw.tree.books import RESERVE
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(60)]
 WAIT = 10.0

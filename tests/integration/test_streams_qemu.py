@@ -8,9 +8,9 @@ import itertools
 import pytest
 
 from actorhw import Board, Display, Runtime
-from actorhw.events import Overflow
-from actorhw.lifecycle import DeviceState
-from actorhw.messages import StateChanged, StreamAction, StreamData
+from actorhw.core.events import Overflow
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.messages import StateChanged, StreamAction, StreamData
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(90)]
 

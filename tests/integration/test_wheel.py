@@ -109,7 +109,8 @@ def test_wheel_holds_the_bundled_plugins_and_boards(installed: Installed) -> Non
     assert "actorhw/_bundled/boards/same70-xplained.toml" in names
     for board in BUNDLED_BOARDS:
         assert f"actorhw/_bundled/boards/{board}.toml" in names
-    assert "actorhw/runtime.py" in names
+    assert "actorhw/api/runtime.py" in names
+    assert "actorhw/py.typed" in names
     # The bundled trees live inside the package, never as top-level packages.
     assert not any(n.startswith(("actors/", "boards/", "tests/")) for n in names), sorted(names)
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorhw import messages
-from actorhw.codec import MESSAGE_TYPES, Codec
-from actorhw.ids import DeviceId, make_id_enum
+from actorhw.core import messages
+from actorhw.core.codec import MESSAGE_TYPES, Codec
+from actorhw.core.ids import DeviceId, make_id_enum
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -36,7 +36,7 @@ from hypothesis.stateful import (
 )
 
 from actorhw import DeviceId, DeviceInfo, DeviceState, Lease, Runtime, SharingPolicy
-from actorhw.errors import (
+from actorhw.core.errors import (
     ActorHwError,
     AlreadyOpenedError,
     DeviceBusyError,

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import pytest
 
 from actorhw import DeviceState, Runtime, StateChanged
-from actorhw.aio import AWAIT_GRACE, AsyncRuntime
-from actorhw.errors import (
+from actorhw.api.aio import AWAIT_GRACE, AsyncRuntime
+from actorhw.core.errors import (
     DeviceBusyError,
     InvalidArgumentError,
     NoSuchBoardError,
@@ -21,9 +21,9 @@ from actorhw.errors import (
     UnsupportedOperationError,
     WrongKindError,
 )
-from actorhw.events import Overflow
-from actorhw.ids import DeviceId
-from actorhw.messages import DeviceInfo, Lease, StreamAction
+from actorhw.core.events import Overflow
+from actorhw.core.ids import DeviceId
+from actorhw.core.messages import DeviceInfo, Lease, StreamAction
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from actorhw.boards import BoardCatalog, load_board_file
-from actorhw.errors import BoardDefinitionError, NoSuchBoardError
-from actorhw.ids import DeviceKind
-from actorhw.lifecycle import SharingPolicy
+from actorhw.core.errors import BoardDefinitionError, NoSuchBoardError
+from actorhw.core.ids import DeviceKind
+from actorhw.core.lifecycle import SharingPolicy
+from actorhw.drivers.definitions import BoardCatalog, load_board_file
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -9,10 +9,10 @@ import can
 import pytest
 
 from actorhw import Runtime
-from actorhw.errors import InvalidArgumentError
-from actorhw.events import Overflow
-from actorhw.lifecycle import DeviceState
-from actorhw.messages import StreamAction
+from actorhw.core.errors import InvalidArgumentError
+from actorhw.core.events import Overflow
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.messages import StreamAction
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from actorhw import console
-from actorhw.cli import main
+from actorhw.cli import console
+from actorhw.cli.main import main
 from actorhw.scenario import StepEvent
 
 pytestmark = pytest.mark.timeout(30)

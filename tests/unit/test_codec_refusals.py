@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actorhw.codec import MESSAGE_TYPES, SCHEMA_VERSION, Codec
-from actorhw.errors import (
+from actorhw.core.codec import MESSAGE_TYPES, SCHEMA_VERSION, Codec
+from actorhw.core.errors import (
     CodecError,
     MalformedMessageError,
     MessageTooLargeError,
@@ -18,9 +18,9 @@ from actorhw.errors import (
     TruncatedMessageError,
     UnknownMessageTypeError,
 )
-from actorhw.ids import DeviceId, DeviceKind, make_id_enum
-from actorhw.lifecycle import DeviceState, SharingPolicy
-from actorhw.messages import (
+from actorhw.core.ids import DeviceId, DeviceKind, make_id_enum
+from actorhw.core.lifecycle import DeviceState, SharingPolicy
+from actorhw.core.messages import (
     DeviceInfo,
     GetInfo,
     Lease,

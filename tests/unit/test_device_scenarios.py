@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from actorhw import DeviceState, Gpio, I2c, Runtime, SharingPolicy, Spi, Uart
-from actorhw.errors import (
+from actorhw.core.errors import (
     AlreadyOpenedError,
     DeviceBusyError,
     NoSuchDeviceError,
@@ -15,7 +15,7 @@ from actorhw.errors import (
     StaleLeaseError,
     WrongKindError,
 )
-from actorhw.messages import Lease
+from actorhw.core.messages import Lease
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -158,7 +158,7 @@ def test_type_safe_device_retrieval(sim_runtime: Runtime, same70: type) -> None:
 
 
 def test_device_not_found_lists_valid_ids(sim_runtime: Runtime, same70: type) -> None:
-    from actorhw.boards import BoardCatalog
+    from actorhw.drivers.definitions import BoardCatalog
 
     # a board file that has I2C2 ... but a running board that lacks it
     catalog = BoardCatalog.discover()
@@ -172,7 +172,7 @@ def test_device_not_found_lists_valid_ids(sim_runtime: Runtime, same70: type) ->
 
 
 def test_unknown_id_of_running_board_lists_its_ids(sim_runtime: Runtime) -> None:
-    from actorhw.ids import make_id_enum
+    from actorhw.core.ids import make_id_enum
 
     # an enum that claims to be same70's but holds an id the board does not have
     fake = make_id_enum("Same70", "same70-xplained", ["I2C9"])
@@ -184,7 +184,7 @@ def test_unknown_id_of_running_board_lists_its_ids(sim_runtime: Runtime) -> None
 
 def test_ids_of_two_boards_never_compare_equal(sim_runtime: Runtime) -> None:
     same70 = sim_runtime.ids("same70-xplained")
-    from actorhw.boards import BoardCatalog
+    from actorhw.drivers.definitions import BoardCatalog
 
     stm = BoardCatalog.discover().get("stm32f4-discovery").ids()
     assert same70.LED_GREEN != stm.LED_GREEN
@@ -253,7 +253,7 @@ def test_release_of_open_lease_closes_it(sim_runtime: Runtime, same70: type) -> 
 def test_wrong_argument_types_are_refused_without_effect(
     sim_runtime: Runtime, same70: type
 ) -> None:
-    from actorhw.errors import InvalidArgumentError
+    from actorhw.core.errors import InvalidArgumentError
 
     with sim_runtime.lease(Uart, same70.UART0, owner="a") as uart:
         with pytest.raises(InvalidArgumentError):
@@ -266,7 +266,7 @@ def test_wrong_argument_types_are_refused_without_effect(
 
 
 def test_unknown_operation_lists_valid_ones(sim_runtime: Runtime, same70: type) -> None:
-    from actorhw.errors import UnsupportedOperationError
+    from actorhw.core.errors import UnsupportedOperationError
 
     with sim_runtime.lease(Uart, same70.UART0, owner="a") as uart:
         assert uart.lease is not None

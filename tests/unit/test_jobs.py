@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from actorhw import Led, Runtime, Uart
-from actorhw.errors import (
+from actorhw.api.jobs import JobRunner, acquire_all, global_order, holding, release_all, run_job
+from actorhw.core.errors import (
     DeviceBusyError,
     JobCancelledError,
     JobFailedError,
@@ -18,9 +19,8 @@ from actorhw.errors import (
     LinkLostError,
     TimedOutError,
 )
-from actorhw.ids import DeviceId
-from actorhw.jobs import JobRunner, acquire_all, global_order, holding, release_all, run_job
-from actorhw.messages import JobProgress
+from actorhw.core.ids import DeviceId
+from actorhw.core.messages import JobProgress
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from actorhw.errors import InvalidTransitionError
-from actorhw.lifecycle import (
+from actorhw.core.errors import InvalidTransitionError
+from actorhw.core.lifecycle import (
     TRANSITIONS,
     DeviceState,
     check_transition,
@@ -58,8 +58,8 @@ def test_recovery_paths_are_legal_and_end_connected(start: DeviceState) -> None:
 
 def test_device_actor_refuses_illegal_transition(sim_runtime: object) -> None:
     from actorhw import Runtime
-    from actorhw.asks import ask
-    from actorhw.messages import Transition
+    from actorhw.core.messages import Transition
+    from actorhw.tree.asks import ask
 
     assert isinstance(sim_runtime, Runtime)
     ids = sim_runtime.ids("same70-xplained")

@@ -15,17 +15,18 @@ import pykka
 import pytest
 
 from actorhw import Runtime
-from actorhw import limiter as limiter_module
-from actorhw.asks import ask
-from actorhw.errors import (
+from actorhw.api.limiter import OperationLimiter
+from actorhw.core.errors import (
     InvalidArgumentError,
     LimiterFullError,
     PreemptedError,
     TimedOutError,
 )
-from actorhw.events import EventBus
-from actorhw.limiter import OperationLimiter, OperationLimiterActor, Ticket
-from actorhw.messages import Admit, OperationPreempted, Priority
+from actorhw.core.events import EventBus
+from actorhw.core.messages import Admit, OperationPreempted, Priority
+from actorhw.tree import limiter as limiter_module
+from actorhw.tree.asks import ask
+from actorhw.tree.limiter import OperationLimiterActor, Ticket
 
 pytestmark = pytest.mark.timeout(20)
 WAIT = 5.0
@@ -59,7 +60,7 @@ class Kit:
 
 @pytest.fixture
 def kit() -> Iterator[Kit]:
-    from actorhw.boards import BoardCatalog
+    from actorhw.drivers.definitions import BoardCatalog
 
     ids = BoardCatalog.discover(()).get("microbit").ids("lim")
     events, clock = EventBus(), Clock()

@@ -7,17 +7,17 @@ from collections.abc import Iterator
 import pytest
 
 from actorhw import Runtime
-from actorhw.errors import (
+from actorhw.api.manager import DeviceDriverManager
+from actorhw.core.errors import (
     DriverError,
     InvalidArgumentError,
     InvalidTransitionError,
     NoSuchBoardError,
     UnsupportedOperationError,
 )
-from actorhw.events import Subscription
-from actorhw.lifecycle import DeviceState
-from actorhw.manager import DeviceDriverManager
-from actorhw.messages import StateChanged
+from actorhw.core.events import Subscription
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.messages import StateChanged
 
 pytestmark = pytest.mark.timeout(30)
 

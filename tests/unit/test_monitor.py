@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from actorhw import Runtime
-from actorhw.errors import ActorHwError, InvalidArgumentError
-from actorhw.messages import (
+from actorhw.core.errors import ActorHwError, InvalidArgumentError
+from actorhw.core.messages import (
     ResourceStatusChanged,
     ResourceThresholdExceeded,
 )
-from actorhw.monitor import MONITOR_OWNER
+from actorhw.tree.monitor import MONITOR_OWNER
 
 pytestmark = pytest.mark.timeout(20)
 WAIT = 5.0

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from actorhw.errors import DriverError
-from actorhw.plugins import DriverCatalog
+from actorhw.core.errors import DriverError
+from actorhw.drivers.plugins import DriverCatalog
 
 pytestmark = pytest.mark.timeout(20)
 
 GOOD = """
-from actorhw.driver import BoardDriver, Peripheral
+from actorhw.drivers.board_driver import BoardDriver, Peripheral
 
 class Mine(BoardDriver):
     name = "mine"
@@ -64,7 +64,7 @@ def test_unknown_driver_error_lists_loaded() -> None:
 # --- the three sources and the seeds' hooks --------------------------------------------
 
 STREAMING = """
-from actorhw.driver import BoardDriver, Peripheral
+from actorhw.drivers.board_driver import BoardDriver, Peripheral
 
 class Streaming(BoardDriver):
     name = "streaming"

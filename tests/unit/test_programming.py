@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from actorhw.errors import (
+from actorhw.core.errors import (
     AlreadyOpenedError,
     DeviceExceptionError,
     DeviceResetError,
@@ -27,7 +27,7 @@ from actorhw.errors import (
     StaleLeaseError,
     TimedOutError,
 )
-from actorhw.programming import (
+from actorhw.programming.classes import (
     Background,
     MicroPythonDevice,
     Setup,
@@ -510,7 +510,7 @@ def test_cache_keeps_the_board_counter_still(board: FakeBoard) -> None:
 
 
 def test_cache_expires(board: FakeBoard, monkeypatch: pytest.MonkeyPatch) -> None:
-    import actorhw.programming as programming
+    import actorhw.programming.classes as programming
 
     now = [1000.0]
     clock = types.SimpleNamespace(monotonic=lambda: now[0])

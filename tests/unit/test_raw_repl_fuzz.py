@@ -18,7 +18,7 @@ import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actorhw.errors import (
+from actorhw.core.errors import (
     ActorHwError,
     DeviceExceptionError,
     InvalidArgumentError,

@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from actorhw.errors import ScenarioFileError
+from actorhw.core.errors import ScenarioFileError
 from actorhw.scenario import load_scenario
 from actorhw.scenario.model import UNSET, BytesData
 

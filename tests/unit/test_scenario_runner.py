@@ -191,7 +191,7 @@ expect = { value = 5 }
 
 
 def _start(rt: Runtime, board: str) -> type:
-    from actorhw.runtime import BoardSpec
+    from actorhw.api.runtime import BoardSpec
 
     rt.add_boards([BoardSpec("same70-xplained", board)], timeout=10.0)
     return rt.ids(board)

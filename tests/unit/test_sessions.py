@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from actorhw import Runtime
-from actorhw.errors import (
+from actorhw.core.errors import (
     AllocationRefusedError,
     DeviceBusyError,
     InvalidArgumentError,
     NoSuchSessionError,
     QuotaExceededError,
 )
-from actorhw.messages import (
+from actorhw.core.messages import (
     CpuStatus,
     MemoryStatus,
     ResourceKind,
@@ -24,7 +24,7 @@ from actorhw.messages import (
     SessionEnded,
     StorageStatus,
 )
-from actorhw.sessions import RESERVE, allocatable
+from actorhw.tree.books import RESERVE, allocatable
 
 pytestmark = pytest.mark.timeout(20)
 WAIT = 5.0

@@ -11,12 +11,12 @@ from typing import Any, ClassVar
 import pytest
 
 from actorhw import Runtime
-from actorhw.errors import InvalidArgumentError, TimedOutError
-from actorhw.events import EventBus, Overflow
-from actorhw.handles import Led
-from actorhw.lifecycle import DeviceState
-from actorhw.messages import StreamAction, StreamData, StreamSource
-from actorhw.streams import StreamControl, StreamHub, StreamWriter
+from actorhw.api.handles import Led
+from actorhw.core.errors import InvalidArgumentError, TimedOutError
+from actorhw.core.events import EventBus, Overflow
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.messages import StreamAction, StreamData, StreamSource
+from actorhw.drivers.streams import StreamControl, StreamHub, StreamWriter
 
 pytestmark = pytest.mark.timeout(30)
 

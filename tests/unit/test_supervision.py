@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from actorhw import Runtime
-from actorhw.errors import DeviceResetError, RuntimeStoppedError
-from actorhw.events import Subscription
-from actorhw.handles import Led, Uart
-from actorhw.lifecycle import DeviceState
-from actorhw.messages import BoardEvent
-from actorhw.recovery import RecoveryPolicy
+from actorhw.api.handles import Led, Uart
+from actorhw.core.errors import DeviceResetError, RuntimeStoppedError
+from actorhw.core.events import Subscription
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.messages import BoardEvent
+from actorhw.core.recovery import RecoveryPolicy
 
 pytestmark = pytest.mark.timeout(30)
 WAIT = 10.0
@@ -154,7 +154,7 @@ def test_quarantine_after_the_intensity_and_an_operator_reset(tmp_path: Path) ->
     (tmp_path / "drv_broken.py").write_text(
         textwrap.dedent(
             '''
-            from actorhw.errors import LinkLostError
+            from actorhw.core.errors import LinkLostError
             from actors.sim.drv_sim import SimBoard
 
             class BrokenBoard(SimBoard):

@@ -1,0 +1,58 @@
+"""Device ids and device kinds.
+
+Each board's ids are their own enum class, a subclass of :class:`DeviceId`, built from
+the board's definition file (see :mod:`actorhw.boards`).  Ids of two boards never
+compare equal, even when their names match, and lookup by id hashes the member: no
+string comparison is involved.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+
+class DeviceKind(enum.Enum):
+    """What a device is; each kind has a typed handle in :mod:`actorhw.handles`."""
+
+    UART = "uart"
+    GPIO = "gpio"
+    I2C = "i2c"
+    SPI = "spi"
+    ADC = "adc"
+    DAC = "dac"
+    PWM = "pwm"
+    LED = "led"
+    BUTTON = "button"
+    DISPLAY = "display"
+    ACCELEROMETER = "accelerometer"
+    BOARD = "board"
+    """The board itself: code execution and power, for boards that run code."""
+
+
+class DeviceId(enum.Enum):
+    """Base of every board's id enum. Members are the board's devices.
+
+    A board's enum class carries ``board`` (the board instance's name); the member's
+    ``key`` is ``"<board>.<NAME>"``, for display and for the wire.
+    """
+
+    board: ClassVar[str]
+
+    @property
+    def key(self) -> str:
+        """``"<board>.<NAME>"``: unique across the boards of one runtime."""
+        return f"{type(self).board}.{self.name}"
+
+    def __str__(self) -> str:
+        return self.key
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}.{self.name} of {type(self).board}>"
+
+
+def make_id_enum(enum_name: str, board: str, names: list[str]) -> type[DeviceId]:
+    """Build the id enum of one board instance: a new class, so ids never collide."""
+    cls: type[DeviceId] = DeviceId(enum_name, [(n, n) for n in names])  # type: ignore[call-arg, assignment]
+    cls.board = board
+    return cls

@@ -1,0 +1,101 @@
+"""Reading a MicroPython board's resources with one exec, for drivers to reuse.
+
+A driver calls :func:`probe_code` once per connection to learn what the firmware has
+(``os.statvfs``, ``os.size``, ``micropython.mem_info``, ``_thread``), then
+:func:`figures_code` with those capabilities for every sample, and parses the board's
+output with :func:`parse_figures`.  What the firmware cannot report is left out of the
+figures (unknown), never reported as zero.  On the micro:bit (MicroPython 1.9.2) the
+heap comes from the ``GC:`` and ``max free sz`` lines of ``micropython.mem_info()`` and
+storage from a sum of ``os.size`` over the files (no ``statvfs``, so no total).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from actorhw.core.errors import ResultParseError
+
+#: Bytes per block of the MicroPython heap: ``max free sz`` counts blocks.
+GC_BLOCK_BYTES = 16
+
+PROBE_CODE = (
+    "import os,micropython\n"
+    "try:\n import _thread\n t=1\nexcept ImportError:\n t=0\n"
+    "print(repr((hasattr(os,'statvfs'),hasattr(os,'size') and hasattr(os,'listdir'),"
+    "hasattr(micropython,'mem_info'),t)))"
+)
+"""Prints ``(statvfs, size+listdir, mem_info, _thread)`` as a tuple of bools/ints."""
+
+_GC_LINE = re.compile(r"GC: total: (\d+), used: (\d+), free: (\d+)")
+_MAX_FREE = re.compile(r"max free sz: (\d+)")
+_RECORD = re.compile(r"^\x1eRES(.*)\x1f$", re.MULTILINE)
+
+
+def parse_capabilities(text: str) -> dict[str, bool]:
+    """The probe's answer as ``{"statvfs": ..., "size": ..., "mem_info": ..., "thread": ...}``."""
+    try:
+        statvfs, size, mem_info, thread = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError) as e:
+        raise ResultParseError(
+            f"resource probe: the board answered {text[:80]!r}", text=text[:200]
+        ) from e
+    return {
+        "statvfs": bool(statvfs),
+        "size": bool(size),
+        "mem_info": bool(mem_info),
+        "thread": bool(thread),
+    }
+
+
+def figures_code(caps: Mapping[str, bool]) -> str:
+    """The code of one sample, for a firmware with capabilities ``caps``."""
+    lines = ["import gc,utime", "gc.collect()"]  # garbage is free memory: count it so
+    if caps.get("mem_info"):
+        lines += ["import micropython", "micropython.mem_info()"]
+    else:
+        lines.append("print('GC: total: %d, used: %d, free: %d'%(gc.mem_free()+gc.mem_alloc(),"
+                     "gc.mem_alloc(),gc.mem_free()))")  # fmt: skip
+    if caps.get("statvfs"):
+        lines += [
+            "import os",
+            "s=os.statvfs('/')",
+            "fs=(s[0]*s[2],s[0]*(s[2]-s[3]),s[0]*s[3])",
+        ]
+    elif caps.get("size"):
+        lines += ["import os", "fs=(None,sum(os.size(f) for f in os.listdir()),None)"]
+    else:
+        lines.append("fs=(None,None,None)")
+    lines.append("print('\\x1eRES'+repr((fs,utime.ticks_ms()))+'\\x1f')")
+    return "\n".join(lines)
+
+
+def parse_figures(text: str, caps: Mapping[str, bool]) -> dict[str, Any]:
+    """The figures of one sample's output (keys of :data:`actorhw.driver.RESOURCE_FIGURES`)."""
+    figures: dict[str, Any] = {}
+    gc_line = _GC_LINE.search(text)
+    record = _RECORD.search(text)
+    if gc_line is None or record is None:
+        raise ResultParseError(
+            f"resource sample: unexpected board output {text[:120]!r}", text=text[:200]
+        )
+    total, used, free = (int(g) for g in gc_line.groups())
+    figures |= {"memory.total": total, "memory.used": used, "memory.free": free}
+    max_free = _MAX_FREE.search(text)
+    if max_free is not None:
+        figures["memory.largest_free_block"] = int(max_free.group(1)) * GC_BLOCK_BYTES
+    try:
+        (fs_total, fs_used, fs_free), ticks = ast.literal_eval(record.group(1))
+    except (ValueError, SyntaxError, TypeError) as e:
+        raise ResultParseError(
+            f"resource sample: bad record {record.group(1)[:80]!r}", text=text[:200]
+        ) from e
+    for key, value in (("total", fs_total), ("used", fs_used), ("free", fs_free)):
+        if value is not None:
+            figures[f"storage.{key}"] = int(value)
+    figures["cpu.uptime_s"] = int(ticks) / 1000
+    if not caps.get("thread"):
+        figures["cpu.active_threads"] = 1  # no _thread module: the REPL is the only thread
+    return figures

@@ -1,0 +1,115 @@
+"""Asking an actor with a deadline: the only way actorhw waits on an actor.
+
+Layers above tree/ never touch pykka: they hold :data:`ActorRef` values, send with
+:func:`ask` or :func:`ask_later` and wait with :meth:`Pending.wait`, which turn every
+pykka timeout or dead actor into an actorhw error naming the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pykka
+
+from actorhw.core.errors import ActorDeadError, TimedOutError
+
+#: An actor's address, as layers above tree/ hold it.
+ActorRef = pykka.ActorRef
+
+#: The deadline of control asks (ownership, status, registry) unless a caller gives one.
+DEFAULT_ASK_TIMEOUT = 5.0
+
+
+def ask(ref: pykka.ActorRef[Any], message: Any, *, timeout: float) -> Any:
+    """Send ``message`` to ``ref`` and wait at most ``timeout`` s for the answer.
+
+    Raises:
+        TimedOutError: no answer in time (the actor is busy or hung).
+        ActorDeadError: the actor is not running, or stopped before answering.
+        ActorHwError: whatever typed error the actor answered with.
+    """
+    try:
+        return ref.ask(message, timeout=timeout)
+    except pykka.Timeout as e:
+        raise TimedOutError(
+            f"{type(message).__name__} to {ref.actor_class.__name__}: "
+            f"no answer within {timeout:.3g} s",
+            operation=type(message).__name__,
+            timeout=timeout,
+        ) from e
+    except pykka.ActorDeadError as e:
+        raise ActorDeadError(
+            f"{ref.actor_class.__name__} is not running ({e})", actor=ref.actor_urn
+        ) from e
+
+
+def _target(ref: pykka.ActorRef[Any]) -> str:
+    return str(ref.actor_class.__name__)
+
+
+class Pending:
+    """An ask sent without waiting; :meth:`wait` collects its answer within a deadline."""
+
+    __slots__ = ("_future", "_message", "_ref")
+
+    def __init__(self, ref: pykka.ActorRef[Any], message: Any) -> None:
+        self._ref, self._message = ref, message
+        try:
+            self._future: Any = ref.ask(message, block=False)
+        except pykka.ActorDeadError as e:
+            self._future = e
+
+    def wait(self, *, timeout: float) -> Any:
+        """The answer, within ``timeout`` s (errors as :func:`ask` raises them)."""
+        name = type(self._message).__name__
+        try:
+            if isinstance(self._future, pykka.ActorDeadError):
+                raise self._future
+            return self._future.get(timeout=max(0.0, timeout))
+        except pykka.Timeout as e:
+            raise TimedOutError(
+                f"{name} to {_target(self._ref)}: no answer within {timeout:.3g} s",
+                operation=name,
+                timeout=timeout,
+            ) from e
+        except pykka.ActorDeadError as e:
+            raise ActorDeadError(
+                f"{_target(self._ref)} is not running ({e})", actor=self._ref.actor_urn
+            ) from e
+
+
+def ask_later(ref: pykka.ActorRef[Any], message: Any) -> Pending:
+    """Send ``message`` now; wait for the answer later with ``Pending.wait(timeout=)``."""
+    return Pending(ref, message)
+
+
+def by_urn(urn: str) -> pykka.ActorRef[Any] | None:
+    """The running actor with this urn, or None."""
+    return pykka.ActorRegistry.get_by_urn(urn)
+
+
+def running_actors() -> list[pykka.ActorRef[Any]]:
+    """Every actor running in this process (for leak checks)."""
+    return list(pykka.ActorRegistry.get_all())
+
+
+def tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> None:
+    """Tell ``message``, unless the actor already stopped (a timer or I/O thread that
+    ends after its actor did): then the message has no one left to matter to."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
+
+
+def stop_all(refs: Iterable[pykka.ActorRef[Any]], *, timeout: float) -> None:
+    """Ask every actor in ``refs`` to stop, all at once, and wait until each has run its
+    on_stop (or ``timeout`` s pass in all)."""
+    futures = [ref.stop(block=False) for ref in refs]
+    deadline = time.monotonic() + timeout
+    for future in futures:
+        try:
+            future.get(timeout=max(0.0, deadline - time.monotonic()))
+        except pykka.Timeout:
+            continue

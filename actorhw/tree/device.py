@@ -1,0 +1,345 @@
+"""DeviceActor: one device's lifecycle and ownership, serialized by its mailbox.
+
+Every acquire, release, open, close, use and transition of a device is a message to
+its actor; the actor handles one at a time, so no lock guards device state.  A refused
+request raises before anything is changed, so a refusal leaves the state as it was.
+Work that may block (board I/O) is handed back to the caller as a PendingIO and never
+holds the mailbox: status and ownership questions are answered while it runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from actorhw.core.errors import (
+    ActorHwError,
+    AlreadyOpenedError,
+    DeviceBusyError,
+    DeviceResetError,
+    DeviceUnavailableError,
+    LinkError,
+    NotOpenedError,
+    NotOwnerError,
+    StaleLeaseError,
+    TimedOutError,
+    UnsupportedOperationError,
+)
+from actorhw.core.events import EventBus
+from actorhw.core.ids import DeviceId
+from actorhw.core.lifecycle import AVAILABLE, DeviceState, SharingPolicy, check_transition
+from actorhw.core.log import logger
+from actorhw.core.messages import (
+    Acquire,
+    Close,
+    Crash,
+    DeviceInfo,
+    DeviceSnapshot,
+    GetInfo,
+    HeldLease,
+    Lease,
+    Open,
+    Release,
+    StateChanged,
+    TakeSnapshot,
+    Transition,
+    Use,
+)
+from actorhw.drivers.board_driver import OPERATIONS, PendingIO, Peripheral
+from actorhw.drivers.definitions import DeviceSpec
+from actorhw.tree.supervision import SupervisedActor
+
+#: Lease tokens are unique in the process, so a lease from before a restart is stale.
+_tokens = itertools.count(1)
+
+#: Errors of the link to the hardware: they are device faults, unlike a user's bad code.
+FAULTS = (LinkError, TimedOutError)
+
+
+def is_fault(error: BaseException | None) -> bool:
+    """A link error, or a deadline after which the board did not answer again.
+
+    A timeout the board recovered from at once (it answered Ctrl-C: ``resynced``) ended
+    only the caller's code; the board is fine and is not recovered.
+    """
+    if isinstance(error, TimedOutError) and getattr(error, "resynced", False):
+        return False
+    return isinstance(error, FAULTS)
+
+
+@attrs.define
+class _Holder:
+    owner: str
+    opened_generation: int | None = None
+
+
+class DeviceActor(SupervisedActor):
+    """The actor of one device. Construct through the board actor, not by hand."""
+
+    def __init__(
+        self,
+        *,
+        device: DeviceId,
+        spec: DeviceSpec,
+        peripheral: Peripheral,
+        events: EventBus,
+        on_fault: Callable[[DeviceId, ActorHwError], None] | None = None,
+        restore: DeviceSnapshot | None = None,
+    ) -> None:
+        super().__init__()
+        self._device = device
+        self._spec = spec
+        self._policy: SharingPolicy = spec.policy  # fixed: no message changes it
+        self._peripheral = peripheral
+        self._events = events
+        self._on_fault = on_fault
+        self._state = DeviceState.UNKNOWN
+        self._since = time.time()
+        self._reason = "created"
+        self._holders: dict[int, _Holder] = {}
+        self._generation = 0
+        self._last_error: str | None = None
+        self._log = logger.bind(device=device.key)
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            Acquire: self._acquire,
+            Release: self._release,
+            Open: self._open,
+            Close: self._close,
+            Use: self._use,
+            GetInfo: self._info,
+            Transition: self._transition,
+            Crash: lambda m: self.crash(m.reason),
+            TakeSnapshot: lambda _m: self.snapshot(),
+        }
+        if restore is not None:  # the predecessor crashed: its leases carry over
+            self._generation = restore.generation
+            self._holders = {
+                h.token: _Holder(h.owner, h.opened_generation) for h in restore.holders
+            }
+
+    def snapshot(self) -> DeviceSnapshot:
+        return DeviceSnapshot(
+            name=self._device.name,
+            holders=tuple(
+                HeldLease(token=t, owner=h.owner, opened_generation=h.opened_generation)
+                for t, h in self._holders.items()
+            ),
+            generation=self._generation,
+        )
+
+    def on_receive(self, message: Any) -> Any:
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            raise UnsupportedOperationError(
+                f"{self._device.key}: unexpected message {type(message).__name__}",
+                device=self._device.key,
+            )
+        return handler(message)
+
+    # --- ownership -------------------------------------------------------------------
+
+    def _acquire(self, message: Acquire) -> Lease:
+        self._require_available("acquire")
+        if self._policy is SharingPolicy.SINGLE and self._holders:
+            owners = self._owners()
+            raise DeviceBusyError(
+                f"{self._device.key} is busy: SINGLE device held by {', '.join(owners)} "
+                f"(owners_count={len(owners)})",
+                device=self._device.key,
+                owners=owners,
+                owners_count=len(owners),
+            )
+        token = next(_tokens)
+        self._holders[token] = _Holder(message.owner)
+        self._log.bind(owner=message.owner).debug("acquired by {}", message.owner)
+        return Lease(
+            device=self._device, owner=message.owner, token=token, generation=self._generation
+        )
+
+    def _release(self, message: Release) -> int:
+        holder = self._holder(message.lease)
+        del self._holders[message.lease.token]
+        if holder.opened_generation is not None:
+            self._after_close()
+        if not self._holders:
+            # The last release puts the device back in its power-on state for reuse; a
+            # failed reset must not undo a release that already happened.
+            try:
+                self._peripheral.reset()
+            except Exception as e:
+                self._last_error = f"reset after last release failed: {e}"
+                self._log.opt(exception=e).warning("{}", self._last_error)
+                if isinstance(e, ActorHwError) and is_fault(e):
+                    self._fault(e)
+        self._log.bind(owner=holder.owner).debug("released by {}", holder.owner)
+        return len(self._holders)
+
+    def _open(self, message: Open) -> DeviceInfo:
+        holder = self._holder(message.lease)
+        if holder.opened_generation == self._generation:
+            raise AlreadyOpenedError(
+                f"{self._device.key} is already opened by this lease ({holder.owner})",
+                device=self._device.key,
+                owner=holder.owner,
+            )
+        self._require_available("open")
+        holder.opened_generation = self._generation
+        if self._state is DeviceState.CONNECTED:
+            self._move(DeviceState.ACTIVE, f"opened by {holder.owner}")
+        return self._info(None)
+
+    def _close(self, message: Close) -> DeviceInfo:
+        holder = self._holder(message.lease)
+        if holder.opened_generation is None:
+            raise NotOpenedError(
+                f"{self._device.key}: device not opened - call open() first",
+                device=self._device.key,
+            )
+        holder.opened_generation = None
+        self._after_close()
+        return self._info(None)
+
+    def _after_close(self) -> None:
+        if self._state is DeviceState.ACTIVE and self._open_count() == 0:
+            self._move(DeviceState.CONNECTED, "closed by its last user")
+
+    def _use(self, message: Use) -> Any:
+        holder = self._holder(message.lease)
+        if holder.opened_generation is None:
+            raise NotOpenedError(
+                f"{self._device.key}: device not opened - call open() first",
+                device=self._device.key,
+            )
+        if holder.opened_generation != self._generation:
+            raise DeviceResetError(
+                f"{self._device.key}: device was reset, open it again",
+                device=self._device.key,
+                opened_generation=holder.opened_generation,
+                generation=self._generation,
+            )
+        self._require_available(message.op)
+        if message.op not in OPERATIONS[self._spec.kind]:
+            raise UnsupportedOperationError(
+                f"{self._device.key} ({self._spec.kind.value}) has no operation "
+                f"{message.op!r}; valid: {', '.join(sorted(OPERATIONS[self._spec.kind]))}",
+                device=self._device.key,
+                op=message.op,
+            )
+        try:
+            result = self._peripheral.perform(message.op, message.args)
+        except FAULTS as e:
+            if is_fault(e):
+                self._fault(e)
+            raise
+        if isinstance(result, PendingIO):
+            result.future.add_done_callback(self._watch_pending)
+        return result
+
+    def _watch_pending(self, future: Any) -> None:
+        # Runs on the I/O thread: report faults through the mailbox, never touch state.
+        if future.cancelled():  # a preempted call cancelled before it started
+            return
+        error = future.exception()
+        if is_fault(error) and self._on_fault is not None:
+            self._on_fault(self._device, error)
+
+    def _fault(self, error: ActorHwError) -> None:
+        self._last_error = str(error)
+        if self._on_fault is not None:
+            self._on_fault(self._device, error)
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def _transition(self, message: Transition) -> DeviceInfo:
+        going_down = message.to is DeviceState.DISCONNECTED and self._state is DeviceState.ACTIVE
+        if not going_down:  # ACTIVE -> DISCONNECTED goes through ERROR below
+            check_transition(self._device.key, self._state, message.to)
+        if self._state is DeviceState.DISCONNECTED and message.to is DeviceState.INITIALIZED:
+            # The board lost its state: leases stay, but what they opened must be reopened.
+            self._generation += 1
+        if message.to is DeviceState.ERROR:
+            self._last_error = message.reason
+        if message.to is DeviceState.DISCONNECTED and self._state is DeviceState.ACTIVE:
+            # A fault takes a device in use down through ERROR; decided here, in its own
+            # mailbox, since a user may open or close it while the board goes down.
+            self._last_error = message.reason
+            self._move(DeviceState.ERROR, message.reason, message.attempt)
+        self._move(message.to, message.reason, message.attempt)
+        if message.to is DeviceState.CONNECTED and self._open_count():
+            # Restored after a crash with leases that still have it open.
+            self._move(DeviceState.ACTIVE, "still opened by its leases", message.attempt)
+        return self._info(None)
+
+    def _move(self, to: DeviceState, reason: str, attempt: int = 0) -> None:
+        check_transition(self._device.key, self._state, to)
+        event = StateChanged(
+            device=self._device,
+            from_state=self._state,
+            to_state=to,
+            reason=reason,
+            attempt=attempt,
+            at=time.time(),
+        )
+        self._state, self._since, self._reason = to, event.at, reason
+        self._log.bind(from_state=event.from_state.name, to_state=to.name, attempt=attempt).info(
+            "{} -> {} ({})", event.from_state.name, to.name, reason
+        )
+        self._events.publish(event)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _holder(self, lease: Lease) -> _Holder:
+        if lease.device is not self._device:
+            raise NotOwnerError(
+                f"lease of {lease.device} presented to {self._device.key}", device=self._device.key
+            )
+        holder = self._holders.get(lease.token)
+        if holder is None:
+            raise StaleLeaseError(
+                f"{self._device.key}: lease {lease.token} of {lease.owner!r} is not held "
+                "(released, expired, or from before a restart)",
+                device=self._device.key,
+                owner=lease.owner,
+                token=lease.token,
+            )
+        if holder.owner != lease.owner:
+            raise NotOwnerError(
+                f"{self._device.key}: {lease.owner!r} is not the owner of lease {lease.token}",
+                device=self._device.key,
+                owner=lease.owner,
+            )
+        return holder
+
+    def _require_available(self, what: str) -> None:
+        if self._state not in AVAILABLE:
+            raise DeviceUnavailableError(
+                f"{self._device.key} cannot {what}: it is {self._state.name} since "
+                f"{time.strftime('%H:%M:%S', time.localtime(self._since))} ({self._reason})",
+                device=self._device.key,
+                state=self._state.name,
+                reason=self._reason,
+                since=self._since,
+            )
+
+    def _owners(self) -> tuple[str, ...]:
+        return tuple(h.owner for h in self._holders.values())
+
+    def _open_count(self) -> int:
+        return sum(1 for h in self._holders.values() if h.opened_generation == self._generation)
+
+    def _info(self, _message: GetInfo | None) -> DeviceInfo:
+        return DeviceInfo(
+            device=self._device,
+            kind=self._spec.kind,
+            state=self._state,
+            policy=self._policy,
+            owners=self._owners(),
+            owners_count=len(self._holders),
+            open_count=self._open_count(),
+            generation=self._generation,
+            last_error=self._last_error,
+        )

@@ -1,0 +1,367 @@
+"""OperationLimiterActor: how many device operations run at once, and in which order.
+
+Every ``Runtime.use`` asks the limiter to admit its operation and tells it when done.
+At most ``max_global`` operations run in the runtime and ``max_per_device`` on one
+device (default 4 each).  When full, a High or Critical operation preempts a Low one:
+the Low one's caller gets a :class:`~actorhw.errors.PreemptedError` at once and the
+board is interrupted (Ctrl-C on a MicroPython board).  Others wait in priority, then
+arrival order, up to their deadline, or are refused at once if they asked not to wait.
+An operation running past ``operation_timeout`` (default 5 min) is interrupted and its
+caller gets a TimedOutError.  Admission state lives only in this actor's mailbox.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import concurrent.futures
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pykka
+
+from actorhw.core.errors import (
+    ActorHwError,
+    InvalidArgumentError,
+    LimiterFullError,
+    PreemptedError,
+    TimedOutError,
+    UnsupportedOperationError,
+)
+from actorhw.core.events import EventBus
+from actorhw.core.ids import DeviceId
+from actorhw.core.messages import (
+    ActiveOperation,
+    Admit,
+    CheckTimeouts,
+    ConfigureLimiter,
+    Finish,
+    GetLimiterStatistics,
+    LimiterStatistics,
+    ListOperations,
+    OperationPreempted,
+    Priority,
+    Use,
+)
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT
+
+__all__ = ["OperationLimiterActor", "Ticket", "next_op_id"]
+
+#: Operation ids are unique in the process.
+_op_ids = itertools.count(1)
+
+
+def next_op_id() -> int:
+    """A new operation id, unique in the process."""
+    return next(_op_ids)
+
+
+class Ticket:
+    """The caller's side of one operation: admitted, and maybe revoked later.
+
+    Handed back through an ask (like a PendingIO), never sent over a wire.
+    """
+
+    __slots__ = ("admitted", "device", "op_id", "revoked")
+
+    def __init__(self, op_id: int, device: DeviceId) -> None:
+        self.op_id = op_id
+        self.device = device
+        self.admitted: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.revoked: concurrent.futures.Future[ActorHwError] = concurrent.futures.Future()
+
+    def revoked_error(self) -> ActorHwError | None:
+        """The error that ended the operation early (preempted, timed out), or None."""
+        return self.revoked.result() if self.revoked.done() else None
+
+    def wait(self, pending: concurrent.futures.Future[Any], *, timeout: float) -> Any:
+        """``pending``'s result, unless the operation is revoked first (then its error)."""
+        done, _ = concurrent.futures.wait(
+            (pending, self.revoked), timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        error = self.revoked_error()
+        if error is not None:
+            pending.cancel()  # not started yet on the I/O thread: it never will be
+            raise error
+        if pending in done:
+            return pending.result()
+        raise TimedOutError(
+            f"{self.device.key}: operation {self.op_id}: no answer within {timeout:.3g} s",
+            device=self.device.key,
+            timeout=timeout,
+        )
+
+
+@attrs.define
+class _Op:
+    message: Admit
+    ticket: Ticket
+    seq: int
+    started: float = 0.0
+    started_wall: float = 0.0
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        return (-int(self.message.priority), self.seq)
+
+
+class OperationLimiterActor(pykka.ThreadingActor):
+    """Admits, queues, preempts and times out device operations."""
+
+    def __init__(
+        self,
+        *,
+        events: EventBus,
+        max_global: int = 4,
+        max_per_device: int = 4,
+        operation_timeout: float = 300.0,
+        check_interval: float | None = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        _check_limits(max_global, max_per_device, operation_timeout)
+        self._events = events
+        self._max_global = max_global
+        self._max_per_device = max_per_device
+        self._timeout = operation_timeout
+        self._clock = clock
+        self._active: dict[int, _Op] = {}
+        self._per_device: collections.Counter[DeviceId] = collections.Counter()
+        self._exclusive: set[DeviceId] = set()
+        self._waiting: list[_Op] = []
+        self._seq = itertools.count()
+        self._stats = collections.Counter[str]()
+        self._check_interval = check_interval
+        self._ticker_stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            Admit: self._admit,
+            Finish: self._finish,
+            CheckTimeouts: self._check_timeouts,
+            GetLimiterStatistics: lambda _m: self._statistics(),
+            ListOperations: self._list,
+            ConfigureLimiter: self._configure,
+        }
+
+    def on_start(self) -> None:
+        if self._check_interval is not None:
+            self._ticker = threading.Thread(target=self._tick, name="limiter-timeouts", daemon=True)
+            self._ticker.start()
+
+    def on_stop(self) -> None:
+        self._ticker_stop.set()
+        if self._ticker is not None:
+            self._ticker.join(DEFAULT_ASK_TIMEOUT)
+        for op in [*self._active.values(), *self._waiting]:
+            _revoke(op, TimedOutError("the runtime stopped", device=op.message.device.key))
+
+    def _tick(self) -> None:
+        assert self._check_interval is not None
+        while not self._ticker_stop.wait(self._check_interval):
+            if self.actor_ref.is_alive():
+                self.actor_ref.tell(CheckTimeouts())
+
+    def on_receive(self, message: Any) -> Any:
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            raise UnsupportedOperationError(f"limiter: unexpected message {type(message).__name__}")
+        return handler(message)
+
+    # --- admission ----------------------------------------------------------------------
+
+    def _fits(self, m: Admit) -> bool:
+        n = self._per_device[m.device]
+        return (
+            len(self._active) < self._max_global
+            and n < self._max_per_device
+            and m.device not in self._exclusive
+            and not (m.exclusive and n)
+        )
+
+    def _admit(self, message: Admit) -> Ticket:
+        op = _Op(message, Ticket(message.op_id, message.device), next(self._seq))
+        if self._fits(message) or self._preempt_for(op):
+            self._start(op)
+            return op.ticket
+        if not message.wait:
+            self._stats["refused"] += 1
+            raise LimiterFullError(
+                f"{message.device.key}: {len(self._active)} operations running "
+                f"(max {self._max_global} in all, {self._max_per_device} per device); "
+                "the operation asked not to wait",
+                device=message.device.key,
+                active=len(self._active),
+                max_global=self._max_global,
+                max_per_device=self._max_per_device,
+            )
+        bisect.insort(self._waiting, op, key=lambda o: o.sort_key)
+        return op.ticket
+
+    def _start(self, op: _Op) -> None:
+        op.started, op.started_wall = self._clock(), time.time()
+        self._active[op.message.op_id] = op
+        self._per_device[op.message.device] += 1
+        if op.message.exclusive:
+            self._exclusive.add(op.message.device)
+        self._stats["admitted"] += 1
+        op.ticket.admitted.set_result(None)
+
+    def _remove(self, op: _Op) -> None:
+        del self._active[op.message.op_id]
+        device = op.message.device
+        self._per_device[device] -= 1
+        if not self._per_device[device]:
+            del self._per_device[device]
+        if op.message.exclusive:
+            self._exclusive.discard(device)
+
+    def _preempt_for(self, op: _Op) -> bool:
+        """Interrupt one Low operation whose slot lets ``op`` in; newest first."""
+        if op.message.priority < Priority.HIGH:
+            return False
+        lows = [o for o in self._active.values() if o.message.priority is Priority.LOW]
+        for victim in sorted(lows, key=lambda o: -o.seq):
+            self._remove(victim)
+            if self._fits(op.message):
+                self._stats["preempted"] += 1
+                error = PreemptedError(
+                    f"{victim.message.device.key}: operation {victim.message.op_id} "
+                    f"({victim.message.what}) preempted by a {op.message.priority.name} one",
+                    device=victim.message.device.key,
+                    op_id=victim.message.op_id,
+                    by_priority=op.message.priority.name,
+                )
+                _revoke(victim, error)
+                _interrupt(victim)
+                self._events.publish(
+                    OperationPreempted(
+                        op_id=victim.message.op_id,
+                        device=victim.message.device,
+                        by_op_id=op.message.op_id,
+                        by_priority=op.message.priority,
+                        at=time.time(),
+                    )
+                )
+                return True
+            self._restore(victim)
+        return False
+
+    def _restore(self, op: _Op) -> None:
+        self._active[op.message.op_id] = op
+        self._per_device[op.message.device] += 1
+        if op.message.exclusive:
+            self._exclusive.add(op.message.device)
+
+    def _finish(self, message: Finish) -> None:
+        op = self._active.get(message.op_id)
+        if op is not None:
+            self._remove(op)
+            self._dispatch()
+            return
+        for i, waiting in enumerate(self._waiting):
+            if waiting.message.op_id == message.op_id:
+                del self._waiting[i]
+                self._stats["cancelled"] += 1
+                self._dispatch()  # an exclusive waiter may have held others back
+                return
+
+    def _dispatch(self) -> None:
+        """Admit waiters in priority, then arrival order, wherever they fit."""
+        i = 0
+        while i < len(self._waiting) and len(self._active) < self._max_global:
+            op = self._waiting[i]
+            if self._fits(op.message):
+                del self._waiting[i]
+                self._start(op)
+            else:
+                i += 1
+
+    def _check_timeouts(self, _message: CheckTimeouts) -> int:
+        now = self._clock()
+        late = [o for o in self._active.values() if now - o.started > self._timeout]
+        for op in late:
+            self._remove(op)
+            self._stats["timed_out"] += 1
+            _revoke(
+                op,
+                TimedOutError(
+                    f"{op.message.device.key}: operation {op.message.op_id} "
+                    f"({op.message.what}) ran past the operation timeout of {self._timeout:g} s",
+                    device=op.message.device.key,
+                    op_id=op.message.op_id,
+                    timeout=self._timeout,
+                ),
+            )
+            _interrupt(op)
+        if late:
+            self._dispatch()
+        return len(late)
+
+    # --- introspection ------------------------------------------------------------------
+
+    def _statistics(self) -> LimiterStatistics:
+        return LimiterStatistics(
+            max_global=self._max_global,
+            max_per_device=self._max_per_device,
+            operation_timeout=self._timeout,
+            active=len(self._active),
+            waiting=len(self._waiting),
+            admitted=self._stats["admitted"],
+            refused=self._stats["refused"],
+            preempted=self._stats["preempted"],
+            timed_out=self._stats["timed_out"],
+            cancelled=self._stats["cancelled"],
+        )
+
+    def _list(self, _message: ListOperations) -> tuple[ActiveOperation, ...]:
+        return tuple(
+            ActiveOperation(
+                op_id=o.message.op_id,
+                device=o.message.device,
+                priority=o.message.priority,
+                what=o.message.what,
+                exclusive=o.message.exclusive,
+                started_at=o.started_wall,
+            )
+            for o in self._active.values()  # in admission order
+        )
+
+    def _configure(self, message: ConfigureLimiter) -> LimiterStatistics:
+        max_global = self._max_global if message.max_global is None else message.max_global
+        per_device = (
+            self._max_per_device if message.max_per_device is None else message.max_per_device
+        )
+        timeout = self._timeout if message.operation_timeout is None else message.operation_timeout
+        _check_limits(max_global, per_device, timeout)
+        self._max_global, self._max_per_device, self._timeout = max_global, per_device, timeout
+        self._dispatch()
+        return self._statistics()
+
+
+def _check_limits(max_global: int, max_per_device: int, timeout: float) -> None:
+    for name, value in (("max_global", max_global), ("max_per_device", max_per_device)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidArgumentError(f"{name} must be an int >= 1, not {value!r}", argument=name)
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise InvalidArgumentError(
+            f"operation_timeout must be > 0 seconds, not {timeout!r}", argument="operation_timeout"
+        )
+
+
+def _revoke(op: _Op, error: ActorHwError) -> None:
+    if not op.ticket.admitted.done():
+        op.ticket.admitted.set_exception(error)
+    if not op.ticket.revoked.done():
+        op.ticket.revoked.set_result(error)
+
+
+def _interrupt(op: _Op) -> None:
+    """Ask the device to stop what runs on the board; never waits for the answer."""
+    lease, urn = op.message.lease, op.message.actor_urn
+    ref = pykka.ActorRegistry.get_by_urn(urn) if urn else None
+    if lease is not None and ref is not None:
+        ref.ask(Use(lease=lease, op="interrupt"), block=False)

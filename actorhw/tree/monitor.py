@@ -1,0 +1,406 @@
+"""ResourceMonitorActor: board resources read from the boards, history, thresholds,
+and the books of sessions and allocations.
+
+A sample is one ``resources`` operation on a board's BOARD device, which the driver
+runs on the board's I/O thread (a PendingIO): the monitor's mailbox never waits on the
+wire.  The monitor holds one SHARED lease (owner ``resource-monitor``) on each board it
+samples.  Samples go into a bounded ring buffer per board; thresholds are edge-triggered
+(one ResourceThresholdExceeded per crossing) and a change of a board's level (``ok``,
+``exceeded``, ``unreachable``) is a ResourceStatusChanged.  A MemoryError raised on a
+board by any operation is a ResourceThresholdExceeded of ``memory.error``.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pykka
+
+from actorhw.core import resources as api
+from actorhw.core.errors import (
+    ActorHwError,
+    DeviceResetError,
+    InvalidArgumentError,
+    NotOwnerError,
+    StaleLeaseError,
+    UnsupportedOperationError,
+)
+from actorhw.core.events import EventBus
+from actorhw.core.ids import DeviceId, DeviceKind
+from actorhw.core.log import logger
+from actorhw.core.messages import (
+    Acquire,
+    Allocate,
+    EndSession,
+    GetHistory,
+    GetSession,
+    GetTrend,
+    Heartbeat,
+    Lease,
+    ListAllocations,
+    Lookup,
+    ObserveDeviceError,
+    Open,
+    OpenSession,
+    ReapSessions,
+    Release,
+    ReleaseAllocation,
+    ResourceStatus,
+    ResourceStatusChanged,
+    ResourceThresholdExceeded,
+    ResourceTrend,
+    SampleResources,
+    SessionEnded,
+    SetThreshold,
+    StartMonitoring,
+    StopMonitoring,
+    TrackLease,
+    UntrackLease,
+    Use,
+)
+from actorhw.drivers.board_driver import PendingIO
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask
+from actorhw.tree.books import SessionBooks, live_thread_ids
+
+__all__ = ["MONITOR_OWNER", "ResourceMonitorActor"]
+
+#: The owner name of the monitor's leases on the boards it samples.
+MONITOR_OWNER = "resource-monitor"
+_ALLOCATING = re.compile(r"allocating (\d+) bytes")
+
+Callback = Callable[[ResourceStatus | None, BaseException | None], None]
+
+
+@attrs.frozen
+class _Tick:
+    """The ticker's note: sample what is due, reap sessions."""
+
+
+@attrs.frozen
+class _Sampled:
+    device: DeviceId
+    future: concurrent.futures.Future[Any]
+
+
+@attrs.define
+class _Watch:
+    device: DeviceId
+    history: collections.deque[ResourceStatus]
+    ref: pykka.ActorRef[Any] | None = None
+    lease: Lease | None = None
+    interval: float | None = None
+    due: float = 0.0
+    inflight: bool = False
+    waiters: list[Callback] = attrs.field(factory=list)
+    thresholds: dict[str, float] = attrs.field(factory=dict)
+    over: set[str] = attrs.field(factory=set)
+    level: str = "unknown"
+
+
+class ResourceMonitorActor(pykka.ThreadingActor):
+    """Samples boards, keeps their history and thresholds, and keeps session books."""
+
+    def __init__(
+        self,
+        *,
+        events: EventBus,
+        registry: pykka.ActorRef[Any],
+        history: int = 600,
+        tick: float | None = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._events = events
+        self._registry = registry
+        self._history = history
+        self._tick_s = tick
+        self._clock = clock
+        self._watches: dict[DeviceId, _Watch] = {}
+        self._books = SessionBooks()
+        self._ticker_stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._log = logger.bind(device="monitor")
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            _Tick: self._tick,
+            _Sampled: lambda m: self._complete(self._watch(m.device), m.future),
+            SampleResources: self._sample_request,
+            StartMonitoring: self._start_monitoring,
+            StopMonitoring: self._stop_monitoring,
+            GetHistory: self._get_history,
+            GetTrend: self._get_trend,
+            SetThreshold: self._set_threshold,
+            ObserveDeviceError: self._observe_error,
+            Allocate: self._allocate,
+            ReleaseAllocation: lambda m: self._books.release_allocation(m.allocation_id),
+            ListAllocations: lambda m: self._books.allocations(m.session),
+            OpenSession: lambda m: self._books.open(m, self._clock()),
+            Heartbeat: self._heartbeat,
+            TrackLease: self._track,
+            UntrackLease: self._untrack,
+            EndSession: lambda m: self._end(m.session, m.reason),
+            GetSession: lambda m: self._books.info(m.session),
+            ReapSessions: lambda _m: self._reap(),
+        }
+
+    def on_start(self) -> None:
+        if self._tick_s is not None:
+            self._ticker = threading.Thread(target=self._ticking, name="monitor-tick", daemon=True)
+            self._ticker.start()
+
+    def _ticking(self) -> None:
+        while not self._ticker_stop.wait(self._tick_s):
+            if self.actor_ref.is_alive():
+                self.actor_ref.tell(_Tick())
+
+    def on_stop(self) -> None:
+        self._ticker_stop.set()
+        if self._ticker is not None:
+            self._ticker.join(DEFAULT_ASK_TIMEOUT)
+        for name in self._books.names():
+            self._end(name, "runtime stopped")
+        for watch in self._watches.values():
+            if watch.lease is not None and watch.ref is not None and watch.ref.is_alive():
+                watch.ref.ask(Release(lease=watch.lease), block=False)
+
+    def on_receive(self, message: Any) -> Any:
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            raise UnsupportedOperationError(f"monitor: unexpected message {type(message).__name__}")
+        return handler(message)
+
+    # --- sampling -----------------------------------------------------------------------
+
+    def _watch(self, device: DeviceId) -> _Watch:
+        watch = self._watches.get(device)
+        if watch is None:
+            if not isinstance(device, DeviceId):
+                raise InvalidArgumentError(
+                    f"expected a DeviceId, not {device!r}", argument="device"
+                )
+            watch = _Watch(device, collections.deque(maxlen=self._history))
+            self._watches[device] = watch
+        return watch
+
+    def _sample(self, watch: _Watch, callback: Callback | None = None) -> None:
+        if callback is not None:
+            watch.waiters.append(callback)
+        if watch.inflight:
+            return
+        try:
+            ref, lease = self._lease(watch)
+            result = ask(ref, Use(lease=lease, op="resources"), timeout=DEFAULT_ASK_TIMEOUT)
+        except ActorHwError as e:
+            self._finish(watch, None, e)
+            return
+        if isinstance(result, PendingIO):
+            watch.inflight = True
+            me = self.actor_ref
+            result.future.add_done_callback(lambda f: me.tell(_Sampled(watch.device, f)))
+        else:
+            self._finish(watch, result, None)
+
+    def _lease(self, watch: _Watch) -> tuple[pykka.ActorRef[Any], Lease]:
+        if watch.ref is not None and watch.lease is not None and watch.ref.is_alive():
+            return watch.ref, watch.lease
+        entry = ask(self._registry, Lookup(device=watch.device), timeout=DEFAULT_ASK_TIMEOUT)
+        if entry.kind is not DeviceKind.BOARD:
+            raise InvalidArgumentError(
+                f"{watch.device.key} is a {entry.kind.value} device; the monitor samples "
+                "boards: pass the board's BOARD id",
+                device=watch.device.key,
+            )
+        ref = pykka.ActorRegistry.get_by_urn(entry.actor_urn)
+        if ref is None:
+            raise StaleLeaseError(f"{watch.device.key} is restarting", device=watch.device.key)
+        lease = ask(ref, Acquire(owner=MONITOR_OWNER), timeout=DEFAULT_ASK_TIMEOUT)
+        watch.ref, watch.lease = ref, lease
+        ask(ref, Open(lease=lease), timeout=DEFAULT_ASK_TIMEOUT)
+        return ref, lease
+
+    def _complete(self, watch: _Watch, future: concurrent.futures.Future[Any]) -> None:
+        watch.inflight = False
+        error = future.exception()
+        self._finish(watch, None if error else future.result(), error)
+
+    def _finish(self, watch: _Watch, figures: Any, error: BaseException | None) -> None:
+        status = None
+        if error is not None:
+            if isinstance(error, DeviceResetError | StaleLeaseError | NotOwnerError):
+                if isinstance(error, DeviceResetError) and watch.ref and watch.lease:
+                    watch.ref.ask(Release(lease=watch.lease), block=False)
+                watch.ref = watch.lease = None  # a fresh lease next time
+            self._level(watch, "unreachable", str(error))
+        elif not isinstance(figures, dict):
+            error = UnsupportedOperationError(
+                f"{watch.device.key}: the driver's resources answered {type(figures).__name__}",
+                device=watch.device.key,
+            )
+        else:
+            status = api.status_of(watch.device, figures, time.time())
+            watch.history.append(status)
+            self._check(watch, status)
+        waiters, watch.waiters = watch.waiters, []
+        for callback in waiters:
+            callback(status, error)
+
+    def _check(self, watch: _Watch, status: ResourceStatus) -> None:
+        for metric, limit in watch.thresholds.items():
+            value = api.metric(status, metric)
+            if value is None:
+                continue
+            if api.exceeds(metric, value, limit):
+                if metric not in watch.over:
+                    watch.over.add(metric)
+                    self._events.publish(
+                        ResourceThresholdExceeded(
+                            device=watch.device,
+                            metric=metric,
+                            value=value,
+                            threshold=limit,
+                            reason=f"{metric} = {value:g}, threshold {limit:g}",
+                            at=status.at,
+                        )
+                    )
+            else:
+                watch.over.discard(metric)
+        reason = ", ".join(sorted(watch.over)) or "every metric within its threshold"
+        self._level(watch, "exceeded" if watch.over else "ok", reason)
+
+    def _level(self, watch: _Watch, level: str, reason: str) -> None:
+        if level != watch.level:
+            self._events.publish(
+                ResourceStatusChanged(
+                    device=watch.device,
+                    from_level=watch.level,
+                    to_level=level,
+                    reason=reason,
+                    at=time.time(),
+                )
+            )
+            watch.level = level
+
+    def _sample_request(self, message: SampleResources) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._sample(self._watch(message.device), api.resolver(future))
+        return future
+
+    def _tick(self, _message: _Tick) -> None:
+        now = self._clock()
+        for watch in self._watches.values():
+            if watch.interval is not None and now >= watch.due:
+                watch.due = max(watch.due + watch.interval, now)
+                self._sample(watch)
+        self._reap()
+
+    def _start_monitoring(self, message: StartMonitoring) -> None:
+        if not isinstance(message.interval, int | float) or message.interval <= 0:
+            raise InvalidArgumentError(
+                f"interval must be > 0 seconds, not {message.interval!r}", argument="interval"
+            )
+        watch = self._watch(message.device)
+        self._lease(watch)  # refuse a non-board at once
+        watch.interval, watch.due = float(message.interval), self._clock()
+        if self._tick_s is not None:
+            self._tick_s = min(0.25, watch.interval / 4)
+        self._sample(watch)
+
+    def _stop_monitoring(self, message: StopMonitoring) -> None:
+        self._watch(message.device).interval = None
+
+    def _get_history(self, message: GetHistory) -> tuple[ResourceStatus, ...]:
+        history = tuple(self._watch(message.device).history)
+        return history[-message.limit :] if message.limit > 0 else history
+
+    def _get_trend(self, message: GetTrend) -> ResourceTrend:
+        api.check_metric(message.metric)
+        return api.trend(
+            message.device, message.metric, message.window_s, self._watch(message.device).history
+        )
+
+    def _set_threshold(self, message: SetThreshold) -> None:
+        api.check_metric(message.metric)
+        self._watch(message.device).thresholds[message.metric] = float(message.limit)
+
+    def _observe_error(self, message: ObserveDeviceError) -> None:
+        if message.exc_name != "MemoryError":
+            return
+        match = _ALLOCATING.search(message.message)
+        watch = self._watches.get(message.device)
+        last = watch.history[-1].memory.free if watch and watch.history else None
+        self._events.publish(
+            ResourceThresholdExceeded(
+                device=message.device,
+                metric="memory.error",
+                value=float(match.group(1)) if match else 0.0,
+                threshold=float(last) if last is not None else 0.0,
+                reason=f"MemoryError on the board: {message.message}",
+                at=time.time(),
+            )
+        )
+
+    # --- sessions and allocations -------------------------------------------------------
+
+    def _allocate(self, message: Allocate) -> concurrent.futures.Future[Any]:
+        self._books.book(message.session)  # an unknown session is refused before sampling
+        if not isinstance(message.amount, int) or message.amount <= 0:
+            raise InvalidArgumentError(
+                f"amount must be a positive int, not {message.amount!r}", argument="amount"
+            )
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def grant(status: ResourceStatus | None, error: BaseException | None) -> None:
+            if status is None:
+                future.set_exception(error or RuntimeError("no status"))
+                return
+            try:
+                allocation = self._books.allocate(
+                    message.session, message.device, message.kind, message.amount, status
+                )
+            except ActorHwError as e:
+                future.set_exception(e)
+            else:
+                future.set_result(allocation)
+
+        self._sample(self._watch(message.device), grant)
+        return future
+
+    def _heartbeat(self, message: Heartbeat) -> None:
+        self._books.book(message.session).last_beat = self._clock()
+
+    def _track(self, message: TrackLease) -> None:
+        self._books.book(message.session).leases[message.lease.token] = message.lease
+
+    def _untrack(self, message: UntrackLease) -> None:
+        self._books.book(message.session).leases.pop(message.lease.token, None)
+
+    def _end(self, session: str, reason: str) -> SessionEnded:
+        book, leases, allocations = self._books.close(session)
+        for lease in leases:
+            self._release(lease)
+        event = SessionEnded(
+            session=session, owner=book.info.owner, reason=reason, leases=len(leases),
+            allocations=allocations, at=time.time(),
+        )  # fmt: skip
+        self._log.info("session {} ended ({}): {} leases released", session, reason, len(leases))
+        self._events.publish(event)
+        return event
+
+    def _release(self, lease: Lease) -> None:
+        try:
+            entry = ask(self._registry, Lookup(device=lease.device), timeout=DEFAULT_ASK_TIMEOUT)
+            ref = pykka.ActorRegistry.get_by_urn(entry.actor_urn)
+            if ref is not None:
+                ask(ref, Release(lease=lease), timeout=DEFAULT_ASK_TIMEOUT)
+        except ActorHwError as e:  # released already, or the board is gone: nothing held
+            self._log.debug("session lease {} not released: {}", lease.token, e)
+
+    def _reap(self) -> list[SessionEnded]:
+        expired = self._books.expired(self._clock(), live_thread_ids())
+        return [self._end(name, reason) for name, reason in expired]
