@@ -90,6 +90,7 @@ class BoardActor(BoardControl, SupervisedActor):
         self._peripherals: dict[DeviceId, Peripheral] = {}
         self._device_restarts: dict[DeviceId, RestartTracker] = {}
         self._name = name
+        self.label = f"board {name}"
         self._definition = definition
         self._ids = ids
         self._driver_class = driver_class
@@ -108,22 +109,24 @@ class BoardActor(BoardControl, SupervisedActor):
         self._timer: threading.Timer | None = None
         self._stopping = False
         self._log = logger.bind(device=name)
-        self._handlers: dict[type, Callable[[Any], Any]] = {
-            BringUp: self._bring_up,
-            GetBoardStatus: lambda _m: self._status(),
-            DeviceFault: self._device_fault,
-            Recover: self._recover,
-            ResetBoard: self._operator_reset,
-            InjectFault: self._inject,
-            ConnectScript: self._set_script,
-            ChildCrashed: self._device_crashed,
-            Crash: lambda m: self.crash(m.reason),
-            Reregister: self._reregister,
-            Revive: self._revive,
-        }
+        self.handle(
+            {
+                BringUp: self._bring_up,
+                GetBoardStatus: lambda _m: self._status(),
+                DeviceFault: self._device_fault,
+                Recover: self._recover,
+                ResetBoard: self._operator_reset,
+                InjectFault: self._inject,
+                ConnectScript: self._set_script,
+                ChildCrashed: self._device_crashed,
+                Crash: lambda m: self.crash(m.reason),
+                Reregister: self._reregister,
+                Revive: self._revive,
+            }
+        )
         self._scripts: dict[str, tuple[tuple[str, ...], float]] = {}
         self._board_io: Peripheral | None = None
-        self._handlers.update(self._control_handlers())  # the device manager's
+        self.handle(self._control_handlers())  # the device manager's
 
     def started(self) -> None:
         self._driver = self._driver_class(
@@ -241,14 +244,6 @@ class BoardActor(BoardControl, SupervisedActor):
                 self._driver.disconnect()
             finally:
                 self._driver.close()
-
-    def on_receive(self, message: Any) -> Any:
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            raise UnsupportedOperationError(
-                f"board {self._name}: unexpected message {type(message).__name__}"
-            )
-        return handler(message)
 
     # --- lifecycle -------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ class DeviceActor(SupervisedActor):
     ) -> None:
         super().__init__()
         self._device = device
+        self.label = device.key
         self._spec = spec
         self._policy: SharingPolicy = spec.policy  # fixed: no message changes it
         self._peripheral = peripheral
@@ -104,17 +105,19 @@ class DeviceActor(SupervisedActor):
         self._generation = 0
         self._last_error: str | None = None
         self._log = logger.bind(device=device.key)
-        self._handlers: dict[type, Callable[[Any], Any]] = {
-            Acquire: self._acquire,
-            Release: self._release,
-            Open: self._open,
-            Close: self._close,
-            Use: self._use,
-            GetInfo: self._info,
-            Transition: self._transition,
-            Crash: lambda m: self.crash(m.reason),
-            TakeSnapshot: lambda _m: self.snapshot(),
-        }
+        self.handle(
+            {
+                Acquire: self._acquire,
+                Release: self._release,
+                Open: self._open,
+                Close: self._close,
+                Use: self._use,
+                GetInfo: self._info,
+                Transition: self._transition,
+                Crash: lambda m: self.crash(m.reason),
+                TakeSnapshot: lambda _m: self.snapshot(),
+            }
+        )
         if restore is not None:  # the predecessor crashed: its leases carry over
             self._generation = restore.generation
             self._holders = {
@@ -130,15 +133,6 @@ class DeviceActor(SupervisedActor):
             ),
             generation=self._generation,
         )
-
-    def on_receive(self, message: Any) -> Any:
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            raise UnsupportedOperationError(
-                f"{self._device.key}: unexpected message {type(message).__name__}",
-                device=self._device.key,
-            )
-        return handler(message)
 
     # --- ownership -------------------------------------------------------------------
 

@@ -30,7 +30,6 @@ from actorhw.core.errors import (
     LimiterFullError,
     PreemptedError,
     TimedOutError,
-    UnsupportedOperationError,
 )
 from actorhw.core.events import EventBus
 from actorhw.core.ids import DeviceId
@@ -48,6 +47,7 @@ from actorhw.core.messages import (
     Use,
 )
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT
+from actorhw.tree.dispatch import DispatchActor
 
 __all__ = ["OperationLimiterActor", "Ticket", "next_op_id"]
 
@@ -109,8 +109,10 @@ class _Op:
         return (-int(self.message.priority), self.seq)
 
 
-class OperationLimiterActor(pykka.ThreadingActor):
+class OperationLimiterActor(DispatchActor):
     """Admits, queues, preempts and times out device operations."""
+
+    label = "limiter"
 
     def __init__(
         self,
@@ -138,14 +140,16 @@ class OperationLimiterActor(pykka.ThreadingActor):
         self._check_interval = check_interval
         self._ticker_stop = threading.Event()
         self._ticker: threading.Thread | None = None
-        self._handlers: dict[type, Callable[[Any], Any]] = {
-            Admit: self._admit,
-            Finish: self._finish,
-            CheckTimeouts: self._check_timeouts,
-            GetLimiterStatistics: lambda _m: self._statistics(),
-            ListOperations: self._list,
-            ConfigureLimiter: self._configure,
-        }
+        self.handle(
+            {
+                Admit: self._admit,
+                Finish: self._finish,
+                CheckTimeouts: self._check_timeouts,
+                GetLimiterStatistics: lambda _m: self._statistics(),
+                ListOperations: self._list,
+                ConfigureLimiter: self._configure,
+            }
+        )
 
     def on_start(self) -> None:
         if self._check_interval is not None:
@@ -164,12 +168,6 @@ class OperationLimiterActor(pykka.ThreadingActor):
         while not self._ticker_stop.wait(self._check_interval):
             if self.actor_ref.is_alive():
                 self.actor_ref.tell(CheckTimeouts())
-
-    def on_receive(self, message: Any) -> Any:
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            raise UnsupportedOperationError(f"limiter: unexpected message {type(message).__name__}")
-        return handler(message)
 
     # --- admission ----------------------------------------------------------------------
 

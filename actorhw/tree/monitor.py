@@ -68,6 +68,7 @@ from actorhw.core.messages import (
 from actorhw.drivers.board_driver import PendingIO
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask
 from actorhw.tree.books import SessionBooks, live_thread_ids
+from actorhw.tree.dispatch import DispatchActor
 
 __all__ = ["MONITOR_OWNER", "ResourceMonitorActor"]
 
@@ -104,8 +105,10 @@ class _Watch:
     level: str = "unknown"
 
 
-class ResourceMonitorActor(pykka.ThreadingActor):
+class ResourceMonitorActor(DispatchActor):
     """Samples boards, keeps their history and thresholds, and keeps session books."""
+
+    label = "monitor"
 
     def __init__(
         self,
@@ -127,27 +130,29 @@ class ResourceMonitorActor(pykka.ThreadingActor):
         self._ticker_stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._log = logger.bind(device="monitor")
-        self._handlers: dict[type, Callable[[Any], Any]] = {
-            _Tick: self._tick,
-            _Sampled: lambda m: self._complete(self._watch(m.device), m.future),
-            SampleResources: self._sample_request,
-            StartMonitoring: self._start_monitoring,
-            StopMonitoring: self._stop_monitoring,
-            GetHistory: self._get_history,
-            GetTrend: self._get_trend,
-            SetThreshold: self._set_threshold,
-            ObserveDeviceError: self._observe_error,
-            Allocate: self._allocate,
-            ReleaseAllocation: lambda m: self._books.release_allocation(m.allocation_id),
-            ListAllocations: lambda m: self._books.allocations(m.session),
-            OpenSession: lambda m: self._books.open(m, self._clock()),
-            Heartbeat: self._heartbeat,
-            TrackLease: self._track,
-            UntrackLease: self._untrack,
-            EndSession: lambda m: self._end(m.session, m.reason),
-            GetSession: lambda m: self._books.info(m.session),
-            ReapSessions: lambda _m: self._reap(),
-        }
+        self.handle(
+            {
+                _Tick: self._tick,
+                _Sampled: lambda m: self._complete(self._watch(m.device), m.future),
+                SampleResources: self._sample_request,
+                StartMonitoring: self._start_monitoring,
+                StopMonitoring: self._stop_monitoring,
+                GetHistory: self._get_history,
+                GetTrend: self._get_trend,
+                SetThreshold: self._set_threshold,
+                ObserveDeviceError: self._observe_error,
+                Allocate: self._allocate,
+                ReleaseAllocation: lambda m: self._books.release_allocation(m.allocation_id),
+                ListAllocations: lambda m: self._books.allocations(m.session),
+                OpenSession: lambda m: self._books.open(m, self._clock()),
+                Heartbeat: self._heartbeat,
+                TrackLease: self._track,
+                UntrackLease: self._untrack,
+                EndSession: lambda m: self._end(m.session, m.reason),
+                GetSession: lambda m: self._books.info(m.session),
+                ReapSessions: lambda _m: self._reap(),
+            }
+        )
 
     def on_start(self) -> None:
         if self._tick_s is not None:
@@ -168,12 +173,6 @@ class ResourceMonitorActor(pykka.ThreadingActor):
         for watch in self._watches.values():
             if watch.lease is not None and watch.ref is not None and watch.ref.is_alive():
                 watch.ref.ask(Release(lease=watch.lease), block=False)
-
-    def on_receive(self, message: Any) -> Any:
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            raise UnsupportedOperationError(f"monitor: unexpected message {type(message).__name__}")
-        return handler(message)
 
     # --- sampling -----------------------------------------------------------------------
 

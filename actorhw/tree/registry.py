@@ -7,10 +7,9 @@ URN, so a restarted device re-registers under the same id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from actorhw.core.errors import NoSuchDeviceError, UnsupportedOperationError
+from actorhw.core.errors import NoSuchDeviceError
 from actorhw.core.ids import DeviceId
 from actorhw.core.messages import (
     Crash,
@@ -27,27 +26,23 @@ from actorhw.tree.supervision import SupervisedActor
 class RegistryActor(SupervisedActor):
     """Knows every device of every running board."""
 
+    label = "registry"
+
     def __init__(self, *, entries: tuple[RegistryEntry, ...] = ()) -> None:
         super().__init__()
         self._entries: dict[DeviceId, RegistryEntry] = {}
         self._boards: dict[str, dict[DeviceId, RegistryEntry]] = {}
         self._register(Register(entries=entries))  # a crashed predecessor's entries
-        self._handlers: dict[type, Callable[[Any], Any]] = {
-            Lookup: self._lookup,
-            Register: self._register,
-            Unregister: self._unregister,
-            ListDevices: self._list,
-            ListBoards: lambda _m: tuple(self._boards),
-            Crash: lambda m: self.crash(m.reason),
-        }
-
-    def on_receive(self, message: Any) -> Any:
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            raise UnsupportedOperationError(
-                f"registry: unexpected message {type(message).__name__}"
-            )
-        return handler(message)
+        self.handle(
+            {
+                Lookup: self._lookup,
+                Register: self._register,
+                Unregister: self._unregister,
+                ListDevices: self._list,
+                ListBoards: lambda _m: tuple(self._boards),
+                Crash: lambda m: self.crash(m.reason),
+            }
+        )
 
     def snapshot(self) -> tuple[RegistryEntry, ...]:
         return tuple(self._entries.values())

@@ -23,6 +23,7 @@ from actorhw.core.errors import ActorHwError
 from actorhw.core.log import logger
 from actorhw.core.messages import ChildCrashed, DeviceSnapshot, RegistryEntry
 from actorhw.tree.asks import tell_if_alive
+from actorhw.tree.dispatch import DispatchActor
 
 #: Called from the crashing actor's thread with (error, snapshot of its state or None).
 CrashWatcher = Callable[[BaseException, Any], None]
@@ -77,7 +78,7 @@ class ActorCrashError(ActorHwError):
     code = "actor_crashed"
 
 
-class SupervisedActor(pykka.ThreadingActor):
+class SupervisedActor(DispatchActor):
     """An actor whose crashes reach its supervisor.
 
     Subclasses put their start-up in :meth:`started` (not ``on_start``), their

@@ -13,12 +13,11 @@ which the supervisor gives up and stops the tree (an ``actor_crashed`` event say
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pykka
 
-from actorhw.core.errors import InvalidArgumentError, NoSuchBoardError, UnsupportedOperationError
+from actorhw.core.errors import InvalidArgumentError, NoSuchBoardError
 from actorhw.core.events import EventBus
 from actorhw.core.log import logger
 from actorhw.core.messages import (
@@ -37,6 +36,7 @@ from actorhw.drivers.definitions import BoardCatalog
 from actorhw.drivers.plugins import DriverCatalog
 from actorhw.tree.asks import stop_all
 from actorhw.tree.board import BoardActor
+from actorhw.tree.dispatch import DispatchActor
 from actorhw.tree.limiter import OperationLimiterActor
 from actorhw.tree.monitor import ResourceMonitorActor
 from actorhw.tree.registry import RegistryActor
@@ -51,8 +51,10 @@ ROOT_WINDOW = 60.0
 REVIVE_TIMEOUT = 30.0
 
 
-class SupervisorActor(pykka.ThreadingActor):
+class SupervisorActor(DispatchActor):
     """The root of the tree."""
+
+    label = "supervisor"
 
     def __init__(
         self,
@@ -91,12 +93,14 @@ class SupervisorActor(pykka.ThreadingActor):
         self._boards: dict[str, ChildSpec] = {}
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
         self._restarts: dict[str, int] = {}
-        self._handlers: dict[type, Callable[[Any], Any]] = {
-            StartBoard: self._start_board,
-            GetTree: self._tree,
-            Resolve: self._resolve,
-            ChildCrashed: self._child_crashed,
-        }
+        self.handle(
+            {
+                StartBoard: self._start_board,
+                GetTree: self._tree,
+                Resolve: self._resolve,
+                ChildCrashed: self._child_crashed,
+            }
+        )
 
     # --- start and stop --------------------------------------------------------------
 
@@ -123,14 +127,6 @@ class SupervisorActor(pykka.ThreadingActor):
         ref = spec.start(report_to(self.actor_ref, spec.name), snapshot)
         self._refs[spec.name] = ref
         return ref
-
-    def on_receive(self, message: Any) -> Any:
-        handler = self._handlers.get(type(message))
-        if handler is None:
-            raise UnsupportedOperationError(
-                f"supervisor: unexpected message {type(message).__name__}"
-            )
-        return handler(message)
 
     # --- boards ----------------------------------------------------------------------
 
