@@ -81,6 +81,15 @@ class Use:
 
 
 @attrs.frozen(kw_only=True)
+class Inspect:
+    """Perform a read-only operation that needs no lease (the resource monitor's sample
+    of a board): it leaves no owner and no state behind. Answered as :class:`Use` is."""
+
+    op: str
+    """The operation; only those a device kind lists as inspectable (``resources``)."""
+
+
+@attrs.frozen(kw_only=True)
 class GetInfo:
     """Ask a device for its :class:`DeviceInfo`."""
 

@@ -30,7 +30,7 @@ from actorhw.core.errors import (
     UnsupportedOperationError,
 )
 from actorhw.core.events import EventBus
-from actorhw.core.ids import DeviceId
+from actorhw.core.ids import DeviceId, DeviceKind
 from actorhw.core.lifecycle import AVAILABLE, DeviceState, SharingPolicy, check_transition
 from actorhw.core.log import logger
 from actorhw.core.messages import (
@@ -41,6 +41,7 @@ from actorhw.core.messages import (
     DeviceSnapshot,
     GetInfo,
     HeldLease,
+    Inspect,
     Lease,
     Open,
     Release,
@@ -55,6 +56,9 @@ from actorhw.tree.supervision import SupervisedActor
 
 #: Lease tokens are unique in the process, so a lease from before a restart is stale.
 _tokens = itertools.count(1)
+
+#: Read-only operations any runtime service may run without a lease (:class:`Inspect`).
+INSPECTABLE: dict[DeviceKind, frozenset[str]] = {DeviceKind.BOARD: frozenset({"resources"})}
 
 #: Errors of the link to the hardware: they are device faults, unlike a user's bad code.
 FAULTS = (LinkError, TimedOutError)
@@ -112,6 +116,7 @@ class DeviceActor(SupervisedActor):
                 Open: self._open,
                 Close: self._close,
                 Use: self._use,
+                Inspect: self._inspect,
                 GetInfo: self._info,
                 Transition: self._transition,
                 Crash: lambda m: self.crash(m.reason),
@@ -223,8 +228,24 @@ class DeviceActor(SupervisedActor):
                 device=self._device.key,
                 op=message.op,
             )
+        return self._perform(message.op, message.args)
+
+    def _inspect(self, message: Inspect) -> Any:
+        """A read-only operation without a lease: no owner, no state change."""
+        if message.op not in INSPECTABLE.get(self._spec.kind, frozenset()):
+            raise UnsupportedOperationError(
+                f"{self._device.key} ({self._spec.kind.value}): {message.op!r} needs a "
+                "lease; inspectable without one: "
+                + (", ".join(sorted(INSPECTABLE.get(self._spec.kind, ()))) or "nothing"),
+                device=self._device.key,
+                op=message.op,
+            )
+        self._require_available(message.op)
+        return self._perform(message.op, ())
+
+    def _perform(self, op: str, args: tuple[Any, ...]) -> Any:
         try:
-            result = self._peripheral.perform(message.op, message.args)
+            result = self._peripheral.perform(op, args)
         except FAULTS as e:
             if is_fault(e):
                 self._fault(e)

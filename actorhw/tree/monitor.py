@@ -3,11 +3,12 @@ and the books of sessions and allocations.
 
 A sample is one ``resources`` operation on a board's BOARD device, which the driver
 runs on the board's I/O thread (a PendingIO): the monitor's mailbox never waits on the
-wire.  The monitor holds one SHARED lease (owner ``resource-monitor``) on each board it
-samples.  Samples go into a bounded ring buffer per board; thresholds are edge-triggered
-(one ResourceThresholdExceeded per crossing) and a change of a board's level (``ok``,
-``exceeded``, ``unreachable``) is a ResourceStatusChanged.  A MemoryError raised on a
-board by any operation is a ResourceThresholdExceeded of ``memory.error``.
+wire.  A sample needs no lease (an :class:`~actorhw.messages.Inspect`): sampling leaves
+no owner and no state behind on the board.  Samples go into a bounded ring buffer per
+board; thresholds are edge-triggered (one ResourceThresholdExceeded per crossing) and a
+change of a board's level (``ok``, ``exceeded``, ``unreachable``) is a
+ResourceStatusChanged.  A MemoryError raised on a board by any operation is a
+ResourceThresholdExceeded of ``memory.error``.
 """
 
 from __future__ import annotations
@@ -26,28 +27,25 @@ import pykka
 from actorhw.core import resources as api
 from actorhw.core.errors import (
     ActorHwError,
-    DeviceResetError,
+    DeviceUnavailableError,
     InvalidArgumentError,
-    NotOwnerError,
-    StaleLeaseError,
     UnsupportedOperationError,
 )
 from actorhw.core.events import EventBus
 from actorhw.core.ids import DeviceId, DeviceKind
 from actorhw.core.log import logger
 from actorhw.core.messages import (
-    Acquire,
     Allocate,
     EndSession,
     GetHistory,
     GetSession,
     GetTrend,
     Heartbeat,
+    Inspect,
     Lease,
     ListAllocations,
     Lookup,
     ObserveDeviceError,
-    Open,
     OpenSession,
     ReapSessions,
     Release,
@@ -63,17 +61,14 @@ from actorhw.core.messages import (
     StopMonitoring,
     TrackLease,
     UntrackLease,
-    Use,
 )
 from actorhw.drivers.board_driver import PendingIO
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask
 from actorhw.tree.books import SessionBooks, live_thread_ids
 from actorhw.tree.dispatch import DispatchActor
 
-__all__ = ["MONITOR_OWNER", "ResourceMonitorActor"]
+__all__ = ["ResourceMonitorActor"]
 
-#: The owner name of the monitor's leases on the boards it samples.
-MONITOR_OWNER = "resource-monitor"
 _ALLOCATING = re.compile(r"allocating (\d+) bytes")
 
 Callback = Callable[[ResourceStatus | None, BaseException | None], None]
@@ -95,7 +90,6 @@ class _Watch:
     device: DeviceId
     history: collections.deque[ResourceStatus]
     ref: pykka.ActorRef[Any] | None = None
-    lease: Lease | None = None
     interval: float | None = None
     due: float = 0.0
     inflight: bool = False
@@ -170,9 +164,6 @@ class ResourceMonitorActor(DispatchActor):
             self._ticker.join(DEFAULT_ASK_TIMEOUT)
         for name in self._books.names():
             self._end(name, "runtime stopped")
-        for watch in self._watches.values():
-            if watch.lease is not None and watch.ref is not None and watch.ref.is_alive():
-                watch.ref.ask(Release(lease=watch.lease), block=False)
 
     # --- sampling -----------------------------------------------------------------------
 
@@ -193,8 +184,8 @@ class ResourceMonitorActor(DispatchActor):
         if watch.inflight:
             return
         try:
-            ref, lease = self._lease(watch)
-            result = ask(ref, Use(lease=lease, op="resources"), timeout=DEFAULT_ASK_TIMEOUT)
+            ref = self._target(watch)
+            result = ask(ref, Inspect(op="resources"), timeout=DEFAULT_ASK_TIMEOUT)
         except ActorHwError as e:
             self._finish(watch, None, e)
             return
@@ -205,9 +196,10 @@ class ResourceMonitorActor(DispatchActor):
         else:
             self._finish(watch, result, None)
 
-    def _lease(self, watch: _Watch) -> tuple[pykka.ActorRef[Any], Lease]:
-        if watch.ref is not None and watch.lease is not None and watch.ref.is_alive():
-            return watch.ref, watch.lease
+    def _target(self, watch: _Watch) -> pykka.ActorRef[Any]:
+        """The actor of the watched BOARD device now (its successor after a restart)."""
+        if watch.ref is not None and watch.ref.is_alive():
+            return watch.ref
         entry = ask(self._registry, Lookup(device=watch.device), timeout=DEFAULT_ASK_TIMEOUT)
         if entry.kind is not DeviceKind.BOARD:
             raise InvalidArgumentError(
@@ -217,11 +209,15 @@ class ResourceMonitorActor(DispatchActor):
             )
         ref = pykka.ActorRegistry.get_by_urn(entry.actor_urn)
         if ref is None:
-            raise StaleLeaseError(f"{watch.device.key} is restarting", device=watch.device.key)
-        lease = ask(ref, Acquire(owner=MONITOR_OWNER), timeout=DEFAULT_ASK_TIMEOUT)
-        watch.ref, watch.lease = ref, lease
-        ask(ref, Open(lease=lease), timeout=DEFAULT_ASK_TIMEOUT)
-        return ref, lease
+            raise DeviceUnavailableError(
+                f"{watch.device.key} is restarting",
+                device=watch.device.key,
+                state="RESTARTING",
+                reason="actor restarting",
+                since=time.time(),
+            )
+        watch.ref = ref
+        return ref
 
     def _complete(self, watch: _Watch, future: concurrent.futures.Future[Any]) -> None:
         watch.inflight = False
@@ -231,10 +227,6 @@ class ResourceMonitorActor(DispatchActor):
     def _finish(self, watch: _Watch, figures: Any, error: BaseException | None) -> None:
         status = None
         if error is not None:
-            if isinstance(error, DeviceResetError | StaleLeaseError | NotOwnerError):
-                if isinstance(error, DeviceResetError) and watch.ref and watch.lease:
-                    watch.ref.ask(Release(lease=watch.lease), block=False)
-                watch.ref = watch.lease = None  # a fresh lease next time
             self._level(watch, "unreachable", str(error))
         elif not isinstance(figures, dict):
             error = UnsupportedOperationError(
@@ -304,7 +296,7 @@ class ResourceMonitorActor(DispatchActor):
                 f"interval must be > 0 seconds, not {message.interval!r}", argument="interval"
             )
         watch = self._watch(message.device)
-        self._lease(watch)  # refuse a non-board at once
+        self._target(watch)  # refuse a non-board at once
         watch.interval, watch.due = float(message.interval), self._clock()
         if self._tick_s is not None:
             self._tick_s = min(0.25, watch.interval / 4)

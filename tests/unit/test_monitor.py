@@ -9,11 +9,11 @@ import pytest
 
 from actorhw import Runtime
 from actorhw.core.errors import ActorHwError, InvalidArgumentError
+from actorhw.core.lifecycle import DeviceState
 from actorhw.core.messages import (
     ResourceStatusChanged,
     ResourceThresholdExceeded,
 )
-from actorhw.tree.monitor import MONITOR_OWNER
 
 pytestmark = pytest.mark.timeout(20)
 WAIT = 5.0
@@ -35,7 +35,20 @@ def test_status_comes_from_the_board_and_unknown_stays_none(rt: Runtime) -> None
     # The sim, like the micro:bit, cannot tell its file system's size: unknown, not 0.
     assert status.storage.total is None and status.storage.free is None
     assert status.cpu.usage_percent is None
-    assert MONITOR_OWNER in rt.info(ids.BOARD).owners
+
+
+def test_sampling_leaves_no_owner_and_no_state_behind(rt: Runtime) -> None:
+    """Issue 13 item 8: a monitored board is CONNECTED with no phantom owner."""
+    ids = rt.ids("microbit")
+    with rt.subscribe() as sub:
+        rt.monitor.start(ids.BOARD, interval=0.02)
+        sub.wait_for(lambda e: isinstance(e, ResourceStatusChanged), timeout=WAIT)
+    rt.monitor.status(ids.BOARD)  # and one on demand
+    info = rt.info(ids.BOARD)
+    assert info.owners == () and info.owners_count == 0
+    assert info.state is DeviceState.CONNECTED
+    assert rt.board_status("microbit").state is DeviceState.CONNECTED
+    rt.monitor.stop(ids.BOARD)
 
 
 def test_only_boards_are_sampled(rt: Runtime) -> None:
