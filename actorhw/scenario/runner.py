@@ -35,7 +35,7 @@ from actorhw.core.ids import DeviceId
 from actorhw.core.lifecycle import DeviceState
 from actorhw.core.log import logger
 from actorhw.core.messages import Allocation, ResourceKind, ResourceThresholdExceeded, StateChanged
-from actorhw.programming.classes import literal, parse_result
+from actorhw.programming.wire import literal, parse_result
 from actorhw.scenario.loader import VAR
 from actorhw.scenario.model import UNSET, BytesData, Expect, Scenario, Step
 

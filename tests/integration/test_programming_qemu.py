@@ -20,7 +20,7 @@ from actorhw import Board, DeviceId, Runtime
 from actorhw.core.errors import DeviceExceptionError, ResultParseError, TimedOutError
 from actorhw.core.messages import BoardEvent
 from actorhw.links import qemu_available
-from actorhw.programming.classes import MicroPythonDevice, background, setup, task, teardown
+from actorhw.programming import MicroPythonDevice, background, setup, task, teardown
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(60)]
 

@@ -10,7 +10,7 @@ import pytest
 from actorhw import Runtime
 from actorhw.api.jobs import run_job
 from actorhw.links import qemu_available
-from actorhw.programming.classes import MicroPythonDevice, setup, task
+from actorhw.programming import MicroPythonDevice, setup, task
 from actorhw.scenario import load_scenario, run_scenario
 
 pytestmark = pytest.mark.timeout(150)

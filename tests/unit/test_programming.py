@@ -9,14 +9,17 @@ globals dict, so setups, tasks and teardowns are observed on the fake board itse
 from __future__ import annotations
 
 import builtins
+import concurrent.futures
 import contextlib
 import io
 import threading
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from actorhw.api.limiter import OperationLimiter
 from actorhw.core.errors import (
     AlreadyOpenedError,
     DeviceExceptionError,
@@ -27,15 +30,15 @@ from actorhw.core.errors import (
     StaleLeaseError,
     TimedOutError,
 )
-from actorhw.programming.classes import (
+from actorhw.core.events import EventBus
+from actorhw.core.ids import DeviceId
+from actorhw.core.messages import Admit
+from actorhw.programming import (
     Background,
     MicroPythonDevice,
     Setup,
     Task,
     Teardown,
-    _chunks,
-    _records,
-    _RWLock,
     background,
     body_source,
     function_source,
@@ -45,6 +48,10 @@ from actorhw.programming.classes import (
     task,
     teardown,
 )
+from actorhw.programming.wire import chunks as _chunks
+from actorhw.programming.wire import records as _records
+from actorhw.tree.asks import ActorRef, ask
+from actorhw.tree.limiter import OperationLimiterActor, Ticket, next_op_id
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -68,7 +75,12 @@ def _fake_import(name: str, *args: Any, **kwargs: Any) -> Any:
 
 
 class FakeBoard:
-    """Just enough of a leased Board: exec (in CPython), open, release, info."""
+    """Just enough of a leased Board: exec (in CPython), open, release, info.
+
+    With a ``limiter`` (the runtime's operation limiter actor) every exec first waits
+    for its turn there, ``exclusive`` as the device asked: the turn a leased Board's
+    exec takes through ``Runtime.use``.
+    """
 
     def __init__(self) -> None:
         self.generation = 0
@@ -81,6 +93,10 @@ class FakeBoard:
         self.gate: Any = None  # called with the code before it runs, from the caller's thread
         self.inflight = self.max_inflight = 0
         self.ram: dict[str, Any] = {}
+        self.limiter: ActorRef[Any] | None = None
+        self.device: DeviceId | None = None
+        self.turns = threading.Condition()
+        self.waited = 0  # execs that had to wait for their turn at the limiter
         self.wipe()
 
     def wipe(self) -> None:
@@ -105,17 +121,44 @@ class FakeBoard:
         self.released = True
         return 0
 
-    def exec(self, code: str, *, timeout: float = 10.0) -> str:
-        if self.gate is not None:
-            self.gate(code)
-        with self.count_lock:
-            self.inflight += 1
-            self.max_inflight = max(self.max_inflight, self.inflight)
-        try:
-            return self._exec(code, timeout)
-        finally:
+    def exec(self, code: str, *, timeout: float = 10.0, exclusive: bool = False) -> str:
+        with self._turn(exclusive=exclusive, timeout=timeout):
+            if self.gate is not None:
+                self.gate(code)
             with self.count_lock:
-                self.inflight -= 1
+                self.inflight += 1
+                self.max_inflight = max(self.max_inflight, self.inflight)
+            try:
+                return self._exec(code, timeout)
+            finally:
+                with self.count_lock:
+                    self.inflight -= 1
+
+    @contextlib.contextmanager
+    def _turn(self, *, exclusive: bool, timeout: float) -> Iterator[None]:
+        """Wait for the limiter to admit this exec (no limiter: at once)."""
+        if self.limiter is None or self.device is None:
+            yield
+            return
+        admit = Admit(op_id=next_op_id(), device=self.device, what="exec", exclusive=exclusive)
+        ticket: Ticket = ask(self.limiter, admit, timeout=WAIT)
+        try:
+            if not ticket.admitted.done():
+                with self.turns:
+                    self.waited += 1
+                    self.turns.notify_all()
+            try:
+                ticket.admitted.result(timeout=timeout)
+            except concurrent.futures.TimeoutError:
+                raise TimedOutError(f"not admitted within {timeout} s", timeout=timeout) from None
+            yield
+        finally:
+            OperationLimiter(self.limiter).finish(ticket)
+
+    def wait_until_waiting(self, count: int, *, timeout: float) -> bool:
+        """Block until ``count`` execs had to wait for their turn; False on timeout."""
+        with self.turns:
+            return self.turns.wait_for(lambda: self.waited >= count, timeout=timeout)
 
     def _exec(self, code: str, timeout: float) -> str:
         with self.lock:
@@ -475,6 +518,23 @@ def test_chunks_pack_definitions_under_the_limit() -> None:
 
 
 @pytest.fixture
+def limited_board() -> Iterator[FakeBoard]:
+    """A fake board whose execs take their turn at a real operation limiter actor."""
+    from actorhw.drivers.definitions import BoardCatalog
+
+    board = FakeBoard()
+    board.device = BoardCatalog.discover(()).get("microbit").ids("fake").BOARD
+    board.limiter = OperationLimiterActor.start(
+        events=EventBus(), max_global=8, max_per_device=4, operation_timeout=60.0,
+        check_interval=None,
+    )  # fmt: skip
+    try:
+        yield board
+    finally:
+        board.limiter.stop(timeout=WAIT)
+
+
+@pytest.fixture
 def board() -> FakeBoard:
     return FakeBoard()
 
@@ -510,7 +570,7 @@ def test_cache_keeps_the_board_counter_still(board: FakeBoard) -> None:
 
 
 def test_cache_expires(board: FakeBoard, monkeypatch: pytest.MonkeyPatch) -> None:
-    import actorhw.programming.classes as programming
+    import actorhw.programming.cache as programming
 
     now = [1000.0]
     clock = types.SimpleNamespace(monotonic=lambda: now[0])
@@ -823,36 +883,9 @@ def test_wait_background_names_the_loops(board: FakeBoard) -> None:
 # --- exclusivity ------------------------------------------------------------------------------
 
 
-def test_exclusive_hold_keeps_shared_calls_out() -> None:
-    lock = _RWLock()
-    errors: list[BaseException] = []
+def test_exclusive_tasks_do_not_overlap(limited_board: FakeBoard) -> None:
+    board = limited_board
 
-    def shared() -> None:
-        try:
-            with lock.hold(exclusive=False, timeout=0.05, what="shared"):
-                pass
-        except TimedOutError as e:
-            errors.append(e)
-
-    with lock.hold(exclusive=True, timeout=1.0, what="exclusive"):
-        t = threading.Thread(target=shared)
-        t.start()
-        t.join(WAIT)
-    assert len(errors) == 1
-    shared()  # free again
-    assert len(errors) == 1
-
-
-def test_shared_holds_overlap_but_keep_exclusive_out() -> None:
-    lock = _RWLock()
-    with lock.hold(exclusive=False, timeout=1.0, what="a"):
-        with lock.hold(exclusive=False, timeout=1.0, what="b"):
-            pass
-        with pytest.raises(TimedOutError), lock.hold(exclusive=True, timeout=0.05, what="x"):
-            pass
-
-
-def test_exclusive_tasks_do_not_overlap(board: FakeBoard) -> None:
     class Marks(MicroPythonDevice):
         @setup
         def init(self):
@@ -889,14 +922,30 @@ class Gated(MicroPythonDevice):
     def shared(self) -> str:
         return "shared"
 
+    @task(exclusive=True, timeout_ms=50)
+    def excl_quick(self) -> str:
+        return "excl_quick"
 
-def _gate(board: FakeBoard, fragment: str) -> tuple[threading.Event, threading.Event]:
-    """Calls whose code holds ``fragment`` stop before the board until released."""
+    @task(timeout_ms=50)
+    def shared_quick(self) -> str:
+        return "shared_quick"
+
+
+def _gate(
+    board: FakeBoard, fragment: str, count: int = 1
+) -> tuple[threading.Event, threading.Event]:
+    """Calls whose code holds ``fragment`` stop before the board until released;
+    ``inside`` is set once ``count`` of them are held."""
     inside, release = threading.Event(), threading.Event()
+    held = [0]
+    held_lock = threading.Lock()
 
     def gate(code: str) -> None:
         if fragment in code:
-            inside.set()
+            with held_lock:
+                held[0] += 1
+                if held[0] >= count:
+                    inside.set()
             assert release.wait(WAIT)
 
     board.gate = gate
@@ -905,8 +954,9 @@ def _gate(board: FakeBoard, fragment: str) -> tuple[threading.Event, threading.E
 
 @pytest.mark.parametrize(("first", "second"), [("excl", "shared"), ("shared", "excl")])
 def test_exclusive_and_other_calls_wait_for_each_other(
-    board: FakeBoard, first: str, second: str
+    limited_board: FakeBoard, first: str, second: str
 ) -> None:
+    board = limited_board
     with Gated(None, board) as dev:
         inside, release = _gate(board, f"repr({first}()")
         results: list[str] = []
@@ -916,7 +966,7 @@ def test_exclusive_and_other_calls_wait_for_each_other(
         try:
             assert inside.wait(WAIT)
             b.start()
-            assert dev._rw.wait_until_waiting(1, timeout=WAIT)  # b waits for its turn
+            assert board.wait_until_waiting(1, timeout=WAIT)  # b waits for its turn
             assert board.sent(f"repr({second}()") == 0
         finally:
             release.set()
@@ -925,7 +975,8 @@ def test_exclusive_and_other_calls_wait_for_each_other(
         assert results == [first, second]
 
 
-def test_shared_calls_overlap(board: FakeBoard) -> None:
+def test_shared_calls_overlap(limited_board: FakeBoard) -> None:
+    board = limited_board
     with Gated(None, board) as dev:
         inside, release = _gate(board, "repr(shared()")
         a = threading.Thread(target=dev.shared)
@@ -939,7 +990,8 @@ def test_shared_calls_overlap(board: FakeBoard) -> None:
             a.join(WAIT)
 
 
-def test_exclusive_batch_keeps_other_calls_out(board: FakeBoard) -> None:
+def test_exclusive_batch_keeps_other_calls_out(limited_board: FakeBoard) -> None:
+    board = limited_board
     with Gated(None, board) as dev:
         inside, release = _gate(board, "_ahw_c(excl)")
         outcomes: list[Any] = []
@@ -951,9 +1003,58 @@ def test_exclusive_batch_keeps_other_calls_out(board: FakeBoard) -> None:
             assert inside.wait(WAIT)
             b = threading.Thread(target=dev.shared)
             b.start()
-            assert dev._rw.wait_until_waiting(1, timeout=WAIT)
+            assert board.wait_until_waiting(1, timeout=WAIT)
         finally:
             release.set()
             a.join(WAIT)
             b.join(WAIT)
         assert [o.result() for o in outcomes] == ["shared", "excl"]
+
+
+# The device has no lock of its own: "exclusive" is the limiter's (what the read-write
+# lock's own tests asserted is asserted here through the device and the limiter).
+
+
+def test_exclusive_call_keeps_shared_calls_out(limited_board: FakeBoard) -> None:
+    board = limited_board
+    with Gated(None, board) as dev:
+        inside, release = _gate(board, "repr(excl()")
+        errors: list[BaseException] = []
+
+        def shared() -> None:
+            try:
+                dev.shared_quick()
+            except TimedOutError as e:
+                errors.append(e)
+
+        a = threading.Thread(target=dev.excl)
+        a.start()
+        try:
+            assert inside.wait(WAIT)
+            t = threading.Thread(target=shared)
+            t.start()
+            t.join(WAIT)
+        finally:
+            release.set()
+            a.join(WAIT)
+        assert len(errors) == 1
+        shared()  # free again
+        assert len(errors) == 1
+
+
+def test_shared_calls_overlap_but_keep_exclusive_out(limited_board: FakeBoard) -> None:
+    board = limited_board
+    with Gated(None, board) as dev:
+        inside, release = _gate(board, "repr(shared()", count=2)
+        calls = [threading.Thread(target=dev.shared) for _ in range(2)]
+        for t in calls:
+            t.start()
+        try:
+            assert inside.wait(WAIT)  # both shared calls are at the board at once
+            with pytest.raises(TimedOutError):
+                dev.excl_quick()
+        finally:
+            release.set()
+            for t in calls:
+                t.join(WAIT)
+        assert dev.excl_quick() == "excl_quick"
