@@ -22,6 +22,8 @@ from typing import Any, Literal
 import serial
 
 BANNER = b"raw REPL; CTRL-B to exit\r\n>"
+ANSWER_TRAILER = BANNER
+"""What follows a complete answer: the banner answering the link's trailing Ctrl-A."""
 FRIENDLY_BANNER = b"MicroPython v1.9.2 on 2017-09-01; fake with nRF51822\r\n>>> "
 KEYBOARD_INTERRUPT = (
     b'Traceback (most recent call last):\r\n  File "<stdin>", line 1, in <module>\r\n'
@@ -192,6 +194,9 @@ class FakeMicroPython:
         """Called with (index of the byte since power-on, byte); True drops it."""
         self.received = 0
         self.lock = threading.RLock()
+        self.mute_trailer = False
+        """Set by a scripted answer: the next Ctrl-A (the link's trailer) gets no banner,
+        because the scripted bytes stand for the whole answer, banner included."""
 
     def on_input(self, port: FakeSerial, data: bytes) -> None:
         with self.lock:
@@ -256,6 +261,9 @@ class FakeMicroPython:
             self.pending_ctrl_e = 0
         if c == 1:
             self.line.clear()
+            if self.mute_trailer:
+                self.mute_trailer = False
+                return
             port.feed(BANNER)
         elif c == 2:
             self.mode = "friendly"
@@ -298,13 +306,16 @@ class FakeMicroPython:
     def _run(self, port: FakeSerial, code: bytes, ack: bytes) -> None:
         """Answer one exec: ``ack`` (``OK``, or Ctrl-D in raw-paste mode), then output.
 
-        An ``override`` that returns bytes replaces the whole answer, ``ack`` included.
+        An ``override`` that returns bytes replaces the whole answer, ``ack`` included,
+        and the banner that answers the link's trailing Ctrl-A (append
+        :data:`ANSWER_TRAILER` to a scripted answer that is complete).
         """
         self.execs.append(code)
         if self.override is not None:
             scripted = self.override(code)
             if scripted is not None:
                 port.feed(scripted)
+                self.mute_trailer = True
                 return
         port.feed(ack)
         outcome = self.handler(code)

@@ -25,10 +25,13 @@ from actorhw.core.errors import (
     LinkLostError,
     ProtocolError,
     RawReplError,
+    ResultParseError,
     TimedOutError,
 )
 from actorhw.links import ExecResult, RawReplLink, bytes_literal, parse_traceback
+from actorhw.links.framing import ANSWER_END, split_answer
 from tests.fakes_serial import (
+    ANSWER_TRAILER,
     BANNER,
     FRIENDLY_BANNER,
     FakeMicroPython,
@@ -78,8 +81,10 @@ def test_exec_returns_stdout_and_stays_in_raw_repl() -> None:
     assert link.exec("print(1+1)", timeout=1) == ExecResult(stdout=b"2\r\n", stderr=b"")
     assert link.exec(b"x = 5", timeout=1) == ExecResult(stdout=b"", stderr=b"")
     assert link.exec_checked("print(x * 2)", timeout=1) == "10\n"
-    # Entered once: one Ctrl-A from the friendly REPL, one from the paste probe.
-    assert port.written.count(b"\x01") == 2
+    # Entered once (Ctrl-C twice, Ctrl-A), then each exec ends in Ctrl-D and the Ctrl-A
+    # trailer whose banner marks the true end of its answer.
+    assert port.written.count(b"\x03\x03\x01") == 1
+    assert port.written.endswith(b"print(x * 2)\x04\x01")
     link.close()
     assert link.closed
 
@@ -470,21 +475,34 @@ def _check_typed(link: RawReplLink, timeout: float) -> ExecResult | ActorHwError
     return result
 
 
-def _well_formed(answer: bytes) -> ExecResult | None:
+def _well_formed(answer: bytes) -> ExecResult | ResultParseError | None:
     """The result a correct link must return for ``answer``, or None if it is not a frame."""
     if not answer.startswith(b"OK"):
         return None
-    first = answer.find(b"\x04", 2)
-    second = answer.find(b"\x04", first + 1) if first >= 0 else -1
-    if second < 0 or answer[second + 1 : second + 2] != b">":
+    end = ANSWER_END.search(answer, 2)
+    if end is None:
         return None
-    return ExecResult(stdout=answer[2:first], stderr=answer[first + 1 : second])
+    try:
+        return split_answer(answer[2 : end.start()])
+    except ResultParseError as exc:
+        return exc
 
 
 _PIECES = st.one_of(
     st.binary(max_size=40),
     st.sampled_from(
-        [b"OK", b"\x04", b">", b"\x04>", BANNER, b"R\x01", b"R\x00", b"\r\n", b"Traceback"]
+        [
+            b"OK",
+            b"\x04",
+            b">",
+            b"\x04>",
+            BANNER,
+            b"\x04>" + ANSWER_TRAILER,
+            b"R\x01",
+            b"R\x00",
+            b"\r\n",
+            b"Traceback",
+        ]
     ),
 )
 
@@ -497,7 +515,9 @@ def test_fuzz_random_answers_give_result_or_typed_error(answer: bytes) -> None:
     scripted_once(board, answer)
     result = _check_typed(link, timeout=0.05)
     expected = _well_formed(answer)
-    if expected is not None:
+    if isinstance(expected, ResultParseError):
+        assert isinstance(result, ResultParseError), result
+    elif expected is not None:
         assert result == expected
     else:
         assert isinstance(result, TimedOutError | ProtocolError | RawReplError), result
@@ -536,7 +556,7 @@ def test_fuzz_truncated_frames_time_out_and_resync(stdout: bytes, stderr: bytes,
 def test_fuzz_valid_frames_in_random_pieces(
     stdout: bytes, stderr: bytes, pieces: list[int]
 ) -> None:
-    frame = b"OK" + stdout + b"\x04" + stderr + b"\x04>"
+    frame = b"OK" + stdout + b"\x04" + stderr + b"\x04>" + ANSWER_TRAILER
     link, port, board = open_link()
     # Deliver the frame in random pieces from another thread, as a slow board would.
     release = threading.Event()
@@ -588,7 +608,7 @@ def test_huge_output_is_capped_with_protocol_error() -> None:
 @pytest.mark.timeout(120)
 def test_fuzz_output_over_the_cap(size: int) -> None:
     link, _, board = open_link(max_output=1024)
-    scripted_once(board, b"OK" + b"x" * size + b"\x04\x04>")
+    scripted_once(board, b"OK" + b"x" * size + b"\x04\x04>" + ANSWER_TRAILER)
     with pytest.raises(ProtocolError):
         link.exec(USER_CODE, timeout=1)
     assert link.exec_checked("print(2)", timeout=1) == "2\n"
