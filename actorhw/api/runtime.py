@@ -42,7 +42,6 @@ from actorhw.core.lifecycle import DeviceState
 from actorhw.core.log import logger
 from actorhw.core.messages import (
     Acquire,
-    BoardEvent,
     BoardStatus,
     BringUp,
     Close,
@@ -65,7 +64,6 @@ from actorhw.core.messages import (
     Resolve,
     ResourceKind,
     StartBoard,
-    StateChanged,
     Use,
 )
 from actorhw.core.recovery import RecoveryPolicy
@@ -74,6 +72,7 @@ from actorhw.drivers.definitions import BoardCatalog
 from actorhw.drivers.plugins import DriverCatalog
 from actorhw.drivers.streams import StreamHub
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ActorRef, ask, ask_later, by_urn
+from actorhw.tree.status_book import StatusBook
 from actorhw.tree.supervisor import STOP_TIMEOUT, SupervisorActor
 
 H = TypeVar("H", bound=Handle)
@@ -100,8 +99,13 @@ class Runtime:
         self.catalog = catalog
         self.drivers = drivers
         self.events = EventBus()
+        self._statuses = StatusBook()
         self._supervisor: ActorRef[Any] | None = SupervisorActor.start(
-            boards=catalog, drivers=drivers, events=self.events, recovery=recovery
+            boards=catalog,
+            drivers=drivers,
+            events=self.events,
+            recovery=recovery,
+            statuses=self._statuses,
         )
         tree = ask(self._supervisor, GetTree(), timeout=DEFAULT_ASK_TIMEOUT)
         self._registry = self._by_urn(tree.registry_urn)
@@ -250,17 +254,21 @@ class Runtime:
 
     def ids(self, board: str) -> type[DeviceId]:
         """The id enum of the running board instance ``board``."""
-        ref = self._board_ref(board)
-        status: BoardStatus = ask(ref, GetBoardStatus(), timeout=DEFAULT_ASK_TIMEOUT)
-        return self.catalog.get(status.definition).ids(board)
+        return self.catalog.get(self.board_status(board).definition).ids(board)
 
     def boards(self, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> list[BoardStatus]:
         """The status of every running board."""
         return [self.board_status(name, timeout=timeout) for name in self._boards]
 
     def board_status(self, board: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> BoardStatus:
-        """The status of one running board."""
-        return ask(self._board_ref(board), GetBoardStatus(), timeout=timeout)  # type: ignore[no-any-return]
+        """The status of one running board, at once: also while its driver works (a
+        command, a recovery step), whose board then says ACTIVE or where it is."""
+        self._sup()  # a stopped runtime says so
+        self._known(board)
+        status = self._statuses.get(board)
+        if status is None:  # its actor has not posted one yet
+            status = ask(self._board_ref(board), GetBoardStatus(), timeout=timeout)
+        return status
 
     def inject_fault(
         self, board: str, fault: str, *, timeout: float = DEFAULT_ASK_TIMEOUT
@@ -298,31 +306,32 @@ class Runtime:
             TimedOutError: not there within ``timeout`` s (says where it is).
         """
         deadline = time.monotonic() + timeout
-        with self.events.subscribe(maxsize=1024) as sub:
-            while True:
-                try:
-                    status = self.board_status(board, timeout=max(0.1, deadline - time.monotonic()))
-                except ActorDeadError:  # its actor is restarting: an event will come
-                    status = None
-                if status is not None and status.state is state and status.restarts >= restarts:
-                    return status
-                try:
-                    sub.wait_for(
-                        lambda e: _about(e, board), timeout=max(0.0, deadline - time.monotonic())
-                    )
-                except TimedOutError:
-                    wanted = f"{state.name} with {restarts}+ restarts" if restarts else state.name
-                    where = (
-                        "restarting"
-                        if status is None
-                        else f"{status.state.name} after {status.restarts} restarts: "
-                        f"{status.reason}"
-                    )
-                    raise TimedOutError(
-                        f"board {board} not {wanted} within {timeout:g} s; it is {where}",
-                        board=board,
-                        timeout=timeout,
-                    ) from None
+
+        def there(s: BoardStatus) -> bool:
+            return s.state is state and s.restarts >= restarts
+
+        # One round trip through the board's mailbox first: what was sent to it before
+        # (a device's fault report, say) counts; then its posted status, at once.
+        with contextlib.suppress(TimedOutError, ActorDeadError):
+            synced = ask(self._board_ref(board), GetBoardStatus(), timeout=timeout)
+            if there(synced):
+                return synced  # type: ignore[no-any-return]
+        left = max(0.0, deadline - time.monotonic())
+        found = self._statuses.wait_for(board, there, timeout=left)
+        if found is not None:
+            return found
+        status = self._statuses.get(board)
+        wanted = f"{state.name} with {restarts}+ restarts" if restarts else state.name
+        where = (
+            "starting"
+            if status is None
+            else f"{status.state.name} after {status.restarts} restarts: {status.reason}"
+        )
+        raise TimedOutError(
+            f"board {board} not {wanted} within {timeout:g} s; it is {where}",
+            board=board,
+            timeout=timeout,
+        )
 
     def set_connect_script(
         self,
@@ -348,16 +357,17 @@ class Runtime:
         )
         return status
 
-    def _board_ref(self, board: str) -> ActorRef[Any]:
-        """The board's actor now: a crashed one's successor is found by its stable name."""
-        try:
-            ref = self._boards[board]
-        except KeyError:
+    def _known(self, board: str) -> None:
+        if board not in self._boards:
             raise NoSuchBoardError(
                 f"no running board {board!r}; running: {', '.join(self._boards) or 'none'}",
                 board=board,
-            ) from None
-        ref = self._boards[board] = self._live(f"board:{board}", ref)
+            )
+
+    def _board_ref(self, board: str) -> ActorRef[Any]:
+        """The board's actor now: a crashed one's successor is found by its stable name."""
+        self._known(board)
+        ref = self._boards[board] = self._live(f"board:{board}", self._boards[board])
         return ref
 
     # --- typed lookup -----------------------------------------------------------------
@@ -643,12 +653,3 @@ def _lease(lease: Any) -> Lease:
             f"expected a Lease, not {type(lease).__name__}", argument="lease"
         )
     return lease
-
-
-def _about(event: Any, board: str) -> bool:
-    """Whether ``event`` may mean that ``board``'s state changed."""
-    if isinstance(event, BoardEvent):
-        return event.board == board
-    if isinstance(event, StateChanged):
-        return type(event.device).board == board
-    return False

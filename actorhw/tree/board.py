@@ -55,6 +55,7 @@ from actorhw.drivers.definitions import BoardDefinition, DeviceSpec
 from actorhw.tree.asks import ask, stop_all, tell_if_alive
 from actorhw.tree.board_control import BoardControl
 from actorhw.tree.device import DeviceActor
+from actorhw.tree.status_book import StatusBook
 from actorhw.tree.supervision import SupervisedActor, report_to
 
 S = DeviceState
@@ -79,8 +80,11 @@ class BoardActor(BoardControl, SupervisedActor):
         options: dict[str, Any] | None = None,
         policy: RecoveryPolicy | None = None,
         restore: tuple[DeviceSnapshot, ...] = (),
+        statuses: StatusBook | None = None,
     ) -> None:
         super().__init__()
+        self._book = statuses
+        self._posting = False  # on once the status can be built
         # A restarted board restarts its driver: the hardware's state is gone, so leases
         # carry over but what they opened must be opened again (a new generation).
         self._restore = {
@@ -127,6 +131,8 @@ class BoardActor(BoardControl, SupervisedActor):
         self._scripts: dict[str, tuple[tuple[str, ...], float]] = {}
         self._board_io: Peripheral | None = None
         self.handle(self._control_handlers())  # the device manager's
+        self._posting = True
+        self._post()  # now, in the starter's thread: a predecessor's status is stale
 
     def started(self) -> None:
         self._driver = self._driver_class(
@@ -141,6 +147,7 @@ class BoardActor(BoardControl, SupervisedActor):
             self._device_restarts[device] = RestartTracker(self._policy)
             self._devices[device] = self._start_device(device, self._restore.get(spec.name))
         self._register(tuple(self._devices))
+        self._post()
 
     def _start_device(
         self, device: DeviceId, restore: DeviceSnapshot | None
@@ -442,6 +449,7 @@ class BoardActor(BoardControl, SupervisedActor):
         """Forget the restart history and try again, also a quarantined board."""
         self._quarantined = False
         self._tracker.reset()
+        self._post()
         if self._state is S.DISCONNECTED:
             self._recover(Recover(attempt=1, hung=True))
         return self._status()
@@ -474,6 +482,31 @@ class BoardActor(BoardControl, SupervisedActor):
         """The board's own lifecycle state."""
         return self._state
 
+    # The state and its reason are posted to the status book as they change, so that
+    # status questions answer at once, also while a blocking driver hook runs.
+
+    @property
+    def _state(self) -> DeviceState:
+        return self._state_now
+
+    @_state.setter
+    def _state(self, state: DeviceState) -> None:
+        self._state_now = state
+        self._post()
+
+    @property
+    def _reason(self) -> str:
+        return self._reason_now
+
+    @_reason.setter
+    def _reason(self, reason: str) -> None:
+        self._reason_now = reason
+        self._post()
+
+    def _post(self) -> None:
+        if self._book is not None and self._posting:
+            self._book.post(self._status())
+
     def _status(self) -> BoardStatus:
         return BoardStatus(
             board=self._name,
@@ -481,7 +514,7 @@ class BoardActor(BoardControl, SupervisedActor):
             driver=self._driver_class.name,
             state=self._state,
             reason=self._reason,
-            devices=len(self._devices),
+            devices=len(self._definition.devices),
             restarts=self._restarts,
             quarantined=self._quarantined,
         )

@@ -40,6 +40,7 @@ from actorhw.tree.dispatch import DispatchActor
 from actorhw.tree.limiter import OperationLimiterActor
 from actorhw.tree.monitor import ResourceMonitorActor
 from actorhw.tree.registry import RegistryActor
+from actorhw.tree.status_book import StatusBook
 from actorhw.tree.supervision import ChildSpec, CrashWatcher, Restart, report_to
 
 #: Seconds a child may take to stop before the supervisor stops waiting for it.
@@ -64,8 +65,10 @@ class SupervisorActor(DispatchActor):
         events: EventBus,
         intensity: RecoveryPolicy | None = None,
         recovery: RecoveryPolicy | None = None,
+        statuses: StatusBook | None = None,
     ) -> None:
         super().__init__()
+        self._statuses = statuses
         self._catalog = boards
         self._drivers = drivers
         self._events = events
@@ -151,6 +154,7 @@ class SupervisorActor(DispatchActor):
                 events=self._events,
                 policy=self._recovery,
                 restore=restore,
+                statuses=self._statuses,
             )
 
         spec = ChildSpec(name=f"board:{message.board}", start=start)
