@@ -24,7 +24,7 @@ from actorhw.programming.decorators import (
 from actorhw.programming.device import BoardLike, MicroPythonDevice
 from actorhw.programming.loops import BackgroundStatus
 from actorhw.programming.source import body_source, function_source
-from actorhw.programming.wire import literal, parse_result, render_args
+from actorhw.programming.wire import board_value, literal, parse_result, render_args
 
 __all__ = [
     "Background",
@@ -38,6 +38,7 @@ __all__ = [
     "Task",
     "Teardown",
     "background",
+    "board_value",
     "body_source",
     "function_source",
     "literal",

@@ -1,7 +1,8 @@
 """Wire literals: how task calls, results and errors cross to and from the board.
 
 Arguments are checked as Python literals (:func:`literal`) and rendered into the
-board-side call (:func:`render_args`); the board prints each result between two marker
+board-side call (:func:`render_args`, :func:`board_value`: short strings and bytes are
+sent so that the firmware does not intern them); the board prints each result between two marker
 bytes (:data:`HELPER`), and the host splits its output into records (:func:`records`)
 and reads each result back with :func:`parse_result` (never ``eval``).
 """
@@ -20,10 +21,12 @@ from actorhw.links.raw_repl import parse_traceback
 
 __all__ = [
     "HELPER",
+    "INTERN_MAX",
     "RESERVED_PREFIX",
     "SENTINEL",
     "Record",
     "board_error",
+    "board_value",
     "chunks",
     "helper_call",
     "literal",
@@ -46,6 +49,11 @@ HELPER: Final = (
 )
 #: Board global set last at every sync: a board holding our nonce has our definitions.
 SENTINEL: Final = "_ahw_ok"
+#: The longest str or bytes literal (in bytes, after escapes) that the micro:bit's
+#: MicroPython 1.9.2 parser interns: an interned string is never freed, so every distinct
+#: short literal it parses costs heap for good (measured: 100 distinct 10-byte literals
+#: took 2,016 bytes, 11-byte ones none). Upstream: MICROPY_ALLOC_PARSE_INTERN_STRING_LEN.
+INTERN_MAX: Final = 10
 _REC_START: Final = "\x1e"
 _REC_END: Final = "\x1f"
 
@@ -80,6 +88,42 @@ def literal(value: Any, *, name: str = "argument") -> str:
     return text
 
 
+def board_value(value: Any, *, name: str = "argument") -> str:
+    """MicroPython source that evaluates to ``value`` on the board and interns nothing.
+
+    ``value`` must pass :func:`literal`. A str or bytes literal of at most
+    :data:`INTERN_MAX` bytes would be interned by the firmware's parser for good, so
+    such a value (also inside a container, also a dict key) is sent padded past that
+    length and sliced back on the board: ``'ab'`` becomes ``'ab         '[:2]``, a
+    fresh object the board's garbage collector frees after the call. Longer strings,
+    numbers, booleans and None are sent as their literal.
+
+    Raises:
+        InvalidArgumentError: the value is not a literal (see :func:`literal`).
+    """
+    return _board_source(ast.literal_eval(literal(value, name=name)))
+
+
+def _board_source(value: Any) -> str:
+    if isinstance(value, str | bytes):
+        size = len(value.encode()) if isinstance(value, str) else len(value)
+        if size > INTERN_MAX:
+            return repr(value)
+        width = len(value) + INTERN_MAX + 1 - size  # spaces: one byte each
+        return f"{value.ljust(width)!r}[:{len(value)}]"
+    if isinstance(value, list | tuple | set):
+        inner = ",".join(_board_source(v) for v in value)
+        if isinstance(value, list):
+            return f"[{inner}]"
+        if isinstance(value, tuple):
+            return f"({inner}{',' if len(value) == 1 else ''})"
+        return f"{{{inner}}}" if value else "set()"
+    if isinstance(value, dict):
+        items = ",".join(f"{_board_source(k)}:{_board_source(v)}" for k, v in value.items())
+        return f"{{{items}}}"
+    return repr(value)
+
+
 def render_args(
     func_name: str, signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> str:
@@ -92,7 +136,7 @@ def render_args(
         kwargs: keyword arguments.
 
     Returns:
-        MicroPython source of the arguments, comma-separated.
+        MicroPython source of the arguments, comma-separated (see :func:`board_value`).
 
     Raises:
         InvalidArgumentError: the arguments do not fit the signature, or one is not a
@@ -104,9 +148,10 @@ def render_args(
         raise InvalidArgumentError(f"{func_name}(): {e}", argument=func_name) from None
     names = list(signature.parameters)[1:]
     parts = [
-        literal(value, name=names[i] if i < len(names) else "*args") for i, value in enumerate(args)
+        board_value(value, name=names[i] if i < len(names) else "*args")
+        for i, value in enumerate(args)
     ]
-    parts += [f"{key}={literal(value, name=key)}" for key, value in kwargs.items()]
+    parts += [f"{key}={board_value(value, name=key)}" for key, value in kwargs.items()]
     return ",".join(parts)
 
 

@@ -35,7 +35,7 @@ from actorhw.core.ids import DeviceId
 from actorhw.core.lifecycle import DeviceState
 from actorhw.core.log import logger
 from actorhw.core.messages import Allocation, ResourceKind, ResourceThresholdExceeded, StateChanged
-from actorhw.programming.wire import literal, parse_result
+from actorhw.programming.wire import board_value, parse_result
 from actorhw.scenario.loader import VAR
 from actorhw.scenario.model import UNSET, BytesData, Expect, Scenario, Step
 
@@ -438,7 +438,7 @@ def _do(step: Step, ctx: _Context) -> Any:
         code = ctx.sub(step.target)
         if action == "task":
             args = ",".join(
-                literal(ctx.data(a), name=f"args[{i}]") for i, a in enumerate(step.args)
+                board_value(ctx.data(a), name=f"args[{i}]") for i, a in enumerate(step.args)
             )
             code = f"{ctx.sub(step.define)}\nprint(repr({code}({args})))"
         with ctx.using(step.on, timeout=timeout) as handle:

@@ -8,6 +8,7 @@ globals dict, so setups, tasks and teardowns are observed on the fake board itse
 
 from __future__ import annotations
 
+import ast
 import builtins
 import concurrent.futures
 import contextlib
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actorhw.api.limiter import OperationLimiter
 from actorhw.core.errors import (
@@ -48,6 +51,7 @@ from actorhw.programming import (
     task,
     teardown,
 )
+from actorhw.programming.wire import INTERN_MAX, board_value
 from actorhw.programming.wire import chunks as _chunks
 from actorhw.programming.wire import records as _records
 from actorhw.tree.asks import ActorRef, ask
@@ -435,6 +439,50 @@ def test_subclasses_inherit_and_override() -> None:
 
 
 # --- literals across the wire -----------------------------------------------------------------
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=14)
+    | st.binary(max_size=14)
+)
+_literal_values = st.recursive(
+    _scalars | st.sets(st.integers() | st.text(max_size=12), max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=12) | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _interned_size(node: ast.AST) -> int | None:
+    """The byte length of a str/bytes constant (what the firmware would intern), or None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+        value = node.value
+        return len(value.encode() if isinstance(value, str) else value)
+    return None
+
+
+@given(_literal_values)
+def test_board_values_read_back_equal_and_hold_no_internable_literal(value: Any) -> None:
+    source = board_value(value)
+    back = eval(source, {"__builtins__": {"set": set}})
+    assert back == value and type(back) is type(value)
+    sizes = [_interned_size(n) for n in ast.walk(ast.parse(source, mode="eval"))]
+    assert all(size > INTERN_MAX for size in sizes if size is not None), source
+
+
+def test_short_strings_are_sent_padded_and_sliced() -> None:
+    assert board_value("ab") == "'ab         '[:2]"
+    assert board_value(b"ab") == "b'ab         '[:2]"
+    assert board_value("x" * 11) == repr("x" * 11)
+    spec = Counter.__dict__["plain"]
+    assert spec.call_source("on", scale="v") == "plain('on         '[:2],scale='v          '[:1])"
 
 
 @pytest.mark.parametrize(
