@@ -92,11 +92,11 @@ class OperationLimiter:
 
     def statistics(self, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> LimiterStatistics:
         """A frozen snapshot of limits and counters."""
-        return ask(self._ref, GetLimiterStatistics(), timeout=timeout)  # type: ignore[no-any-return]
+        return ask(self._ref, GetLimiterStatistics(), timeout=timeout)
 
     def operations(self, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> tuple[ActiveOperation, ...]:
         """The operations running now, in admission order."""
-        return ask(self._ref, ListOperations(), timeout=timeout)  # type: ignore[no-any-return]
+        return ask(self._ref, ListOperations(), timeout=timeout)
 
     def configure(
         self,
@@ -112,8 +112,8 @@ class OperationLimiter:
             max_per_device=max_per_device,
             operation_timeout=operation_timeout,
         )
-        return ask(self._ref, message, timeout=timeout)  # type: ignore[no-any-return]
+        return ask(self._ref, message, timeout=timeout)
 
     def check_timeouts(self, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> int:
         """Interrupt operations past the operation timeout now; returns how many."""
-        return ask(self._ref, CheckTimeouts(), timeout=timeout)  # type: ignore[no-any-return]
+        return ask(self._ref, CheckTimeouts(), timeout=timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from actorhw.core.errors import InvalidArgumentError, TimedOutError
 from actorhw.core.ids import DeviceId
@@ -22,6 +22,7 @@ from actorhw.core.messages import (
     OpenSession,
     ReapSessions,
     ReleaseAllocation,
+    Request,
     ResourceKind,
     ResourceStatus,
     ResourceTrend,
@@ -36,8 +37,10 @@ from actorhw.core.messages import (
 )
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ActorRef, ask
 
+R = TypeVar("R")
 
-def _wait(future: concurrent.futures.Future[Any], deadline: float, what: str) -> Any:
+
+def _wait(future: concurrent.futures.Future[R], deadline: float, what: str) -> R:
     try:
         return future.result(timeout=max(0.0, deadline - time.monotonic()))
     except concurrent.futures.TimeoutError:
@@ -50,14 +53,14 @@ class ResourceMonitor:
     def __init__(self, ref: ActorRef[Any]) -> None:
         self._ref = ref
 
-    def _ask(self, message: Any, timeout: float) -> Any:
+    def _ask(self, message: Request[R], timeout: float) -> R:
         return ask(self._ref, message, timeout=timeout)
 
     def status(self, device: DeviceId, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> ResourceStatus:
         """Read a board's resources now (``device`` is its BOARD id)."""
         deadline = time.monotonic() + timeout
         future = self._ask(SampleResources(device=device), timeout)
-        return _wait(future, deadline, f"{device.key} resources")  # type: ignore[no-any-return]
+        return _wait(future, deadline, f"{device.key} resources")
 
     def start(
         self, device: DeviceId, *, interval: float = 1.0, timeout: float = DEFAULT_ASK_TIMEOUT
@@ -73,14 +76,14 @@ class ResourceMonitor:
         self, device: DeviceId, *, limit: int = 0, timeout: float = DEFAULT_ASK_TIMEOUT
     ) -> tuple[ResourceStatus, ...]:
         """The newest samples (at most ``limit``; 0: all kept), oldest first."""
-        return self._ask(GetHistory(device=device, limit=limit), timeout)  # type: ignore[no-any-return]
+        return self._ask(GetHistory(device=device, limit=limit), timeout)
 
     def trend(
         self, device: DeviceId, metric: str, *, window: float = 60.0,
         timeout: float = DEFAULT_ASK_TIMEOUT,
     ) -> ResourceTrend:  # fmt: skip
         """How ``metric`` moved over the last ``window`` seconds of history."""
-        return self._ask(GetTrend(device=device, metric=metric, window_s=window), timeout)  # type: ignore[no-any-return]
+        return self._ask(GetTrend(device=device, metric=metric, window_s=window), timeout)
 
     def set_threshold(
         self, device: DeviceId, metric: str, limit: float, *, timeout: float = DEFAULT_ASK_TIMEOUT
@@ -99,7 +102,7 @@ class ResourceMonitor:
         self, message: OpenSession, *, timeout: float = DEFAULT_ASK_TIMEOUT
     ) -> SessionInfo:
         """Start keeping a session's books."""
-        return self._ask(message, timeout)  # type: ignore[no-any-return]
+        return self._ask(message, timeout)
 
     def allocate(
         self, session: str, device: DeviceId, kind: ResourceKind, amount: int, *,
@@ -112,7 +115,7 @@ class ResourceMonitor:
             )
         deadline = time.monotonic() + timeout
         message = Allocate(session=session, device=device, kind=kind, amount=amount)
-        return _wait(self._ask(message, timeout), deadline, f"allocate on {device.key}")  # type: ignore[no-any-return]
+        return _wait(self._ask(message, timeout), deadline, f"allocate on {device.key}")
 
     def release_allocation(
         self, allocation: Allocation, *, timeout: float = DEFAULT_ASK_TIMEOUT
@@ -124,7 +127,7 @@ class ResourceMonitor:
         self, session: str | None = None, *, timeout: float = DEFAULT_ASK_TIMEOUT
     ) -> tuple[Allocation, ...]:
         """Every allocation held (by ``session``)."""
-        return self._ask(ListAllocations(session=session), timeout)  # type: ignore[no-any-return]
+        return self._ask(ListAllocations(session=session), timeout)
 
     def heartbeat(self, session: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> None:
         """Keep ``session`` alive."""
@@ -146,11 +149,11 @@ class ResourceMonitor:
         self, session: str, *, reason: str = "ended", timeout: float = 10.0
     ) -> SessionEnded:
         """Release all ``session`` holds."""
-        return self._ask(EndSession(session=session, reason=reason), timeout)  # type: ignore[no-any-return]
+        return self._ask(EndSession(session=session, reason=reason), timeout)
 
     def session_info(self, session: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> SessionInfo:
         """What ``session`` holds now."""
-        return self._ask(GetSession(session=session), timeout)  # type: ignore[no-any-return]
+        return self._ask(GetSession(session=session), timeout)
 
     def reap_sessions(self, *, timeout: float = 10.0) -> tuple[SessionEnded, ...]:
         """End now the sessions whose owner thread died or heartbeat stopped."""

@@ -60,6 +60,7 @@ from actorhw.core.messages import (
     Priority,
     RegistryEntry,
     Release,
+    Request,
     ResetBoard,
     Resolve,
     ResourceKind,
@@ -76,6 +77,7 @@ from actorhw.tree.status_book import StatusBook
 from actorhw.tree.supervisor import STOP_TIMEOUT, SupervisorActor
 
 H = TypeVar("H", bound=Handle)
+R = TypeVar("R")
 
 
 @attrs.frozen
@@ -315,7 +317,7 @@ class Runtime:
         with contextlib.suppress(TimedOutError, ActorDeadError):
             synced = ask(self._board_ref(board), GetBoardStatus(), timeout=timeout)
             if there(synced):
-                return synced  # type: ignore[no-any-return]
+                return synced
         left = max(0.0, deadline - time.monotonic())
         found = self._statuses.wait_for(board, there, timeout=left)
         if found is not None:
@@ -434,19 +436,19 @@ class Runtime:
         self, device: DeviceId, *, owner: str, timeout: float = DEFAULT_ASK_TIMEOUT
     ) -> Lease:
         """Become an owner of ``device``; returns the lease."""
-        return self._ask(device, Acquire(owner=owner), timeout)  # type: ignore[no-any-return]
+        return self._ask(device, Acquire(owner=owner), timeout)
 
     def release(self, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> int:
         """End ``lease``; returns the device's owners_count after it."""
-        return self._ask(_lease(lease).device, Release(lease=lease), timeout)  # type: ignore[no-any-return]
+        return self._ask(_lease(lease).device, Release(lease=lease), timeout)
 
     def open(self, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
         """Open the device for ``lease``."""
-        return self._ask(_lease(lease).device, Open(lease=lease), timeout)  # type: ignore[no-any-return]
+        return self._ask(_lease(lease).device, Open(lease=lease), timeout)
 
     def close(self, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
         """Close the device for ``lease``."""
-        return self._ask(_lease(lease).device, Close(lease=lease), timeout)  # type: ignore[no-any-return]
+        return self._ask(_lease(lease).device, Close(lease=lease), timeout)
 
     def use(
         self,
@@ -532,7 +534,7 @@ class Runtime:
 
     def info(self, device: DeviceId, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
         """The device's state, policy and owners now."""
-        return self._ask(device, GetInfo(), timeout)  # type: ignore[no-any-return]
+        return self._ask(device, GetInfo(), timeout)
 
     def devices(
         self, board: str | None = None, *, timeout: float = DEFAULT_ASK_TIMEOUT
@@ -590,7 +592,7 @@ class Runtime:
 
     # --- routing ------------------------------------------------------------------------
 
-    def _ask(self, device: DeviceId, message: Any, timeout: float) -> Any:
+    def _ask(self, device: DeviceId, message: Request[R], timeout: float) -> R:
         deadline = time.monotonic() + timeout
         _entry, ref = self._route(device, timeout=timeout)
         try:

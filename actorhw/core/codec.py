@@ -47,7 +47,9 @@ MESSAGE_TYPES: Mapping[str, type] = MappingProxyType(
     {
         name: obj
         for name, obj in sorted(vars(messages).items())
-        if isinstance(obj, type) and attrs.has(obj) and obj.__module__ == messages.__name__
+        if isinstance(obj, type)
+        and attrs.has(obj)
+        and obj.__module__.startswith(f"{messages.__name__}.")
     }
 )
 """Every message class, by its wire tag (the class name)."""

@@ -10,65 +10,59 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pykka
 
 from actorhw.core.errors import ActorDeadError, TimedOutError
+from actorhw.core.messages.request import Request
 
 #: An actor's address, as layers above tree/ hold it.
 ActorRef = pykka.ActorRef
+
+#: The answer's type of the request asked.
+R = TypeVar("R")
 
 #: The deadline of control asks (ownership, status, registry) unless a caller gives one.
 DEFAULT_ASK_TIMEOUT = 5.0
 
 
-def ask(ref: pykka.ActorRef[Any], message: Any, *, timeout: float) -> Any:
-    """Send ``message`` to ``ref`` and wait at most ``timeout`` s for the answer.
+def ask(ref: pykka.ActorRef[Any], message: Request[R], *, timeout: float) -> R:
+    """Send ``message`` to ``ref`` and wait at most ``timeout`` s for the answer, of the
+    type the request names.
 
     Raises:
         TimedOutError: no answer in time (the actor is busy or hung).
         ActorDeadError: the actor is not running, or stopped before answering.
         ActorHwError: whatever typed error the actor answered with.
     """
-    try:
-        return ref.ask(message, timeout=timeout)
-    except pykka.Timeout as e:
-        raise TimedOutError(
-            f"{type(message).__name__} to {ref.actor_class.__name__}: "
-            f"no answer within {timeout:.3g} s",
-            operation=type(message).__name__,
-            timeout=timeout,
-        ) from e
-    except pykka.ActorDeadError as e:
-        raise ActorDeadError(
-            f"{ref.actor_class.__name__} is not running ({e})", actor=ref.actor_urn
-        ) from e
+    return Pending(ref, message).wait(timeout=timeout)
 
 
 def _target(ref: pykka.ActorRef[Any]) -> str:
     return str(ref.actor_class.__name__)
 
 
-class Pending:
+class Pending(Generic[R]):
     """An ask sent without waiting; :meth:`wait` collects its answer within a deadline."""
 
     __slots__ = ("_future", "_message", "_ref")
 
-    def __init__(self, ref: pykka.ActorRef[Any], message: Any) -> None:
+    def __init__(self, ref: pykka.ActorRef[Any], message: Request[R]) -> None:
         self._ref, self._message = ref, message
         try:
             self._future: Any = ref.ask(message, block=False)
         except pykka.ActorDeadError as e:
             self._future = e
 
-    def wait(self, *, timeout: float) -> Any:
+    def wait(self, *, timeout: float) -> R:
         """The answer, within ``timeout`` s (errors as :func:`ask` raises them)."""
         name = type(self._message).__name__
         try:
             if isinstance(self._future, pykka.ActorDeadError):
                 raise self._future
-            return self._future.get(timeout=max(0.0, timeout))
+            answer: R = self._future.get(timeout=max(0.0, timeout))
+            return answer
         except pykka.Timeout as e:
             raise TimedOutError(
                 f"{name} to {_target(self._ref)}: no answer within {timeout:.3g} s",
@@ -81,7 +75,7 @@ class Pending:
             ) from e
 
 
-def ask_later(ref: pykka.ActorRef[Any], message: Any) -> Pending:
+def ask_later(ref: pykka.ActorRef[Any], message: Request[R]) -> Pending[R]:
     """Send ``message`` now; wait for the answer later with ``Pending.wait(timeout=)``."""
     return Pending(ref, message)
 

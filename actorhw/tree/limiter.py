@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import bisect
 import collections
-import concurrent.futures
 import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 import pykka
@@ -44,9 +42,10 @@ from actorhw.core.messages import (
     ListOperations,
     OperationPreempted,
     Priority,
+    Ticket,
     Use,
 )
-from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask_later
 from actorhw.tree.dispatch import DispatchActor
 
 __all__ = ["OperationLimiterActor", "Ticket", "next_op_id"]
@@ -58,42 +57,6 @@ _op_ids = itertools.count(1)
 def next_op_id() -> int:
     """A new operation id, unique in the process."""
     return next(_op_ids)
-
-
-class Ticket:
-    """The caller's side of one operation: admitted, and maybe revoked later.
-
-    Handed back through an ask (like a PendingIO), never sent over a wire.
-    """
-
-    __slots__ = ("admitted", "device", "op_id", "revoked")
-
-    def __init__(self, op_id: int, device: DeviceId) -> None:
-        self.op_id = op_id
-        self.device = device
-        self.admitted: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self.revoked: concurrent.futures.Future[ActorHwError] = concurrent.futures.Future()
-
-    def revoked_error(self) -> ActorHwError | None:
-        """The error that ended the operation early (preempted, timed out), or None."""
-        return self.revoked.result() if self.revoked.done() else None
-
-    def wait(self, pending: concurrent.futures.Future[Any], *, timeout: float) -> Any:
-        """``pending``'s result, unless the operation is revoked first (then its error)."""
-        done, _ = concurrent.futures.wait(
-            (pending, self.revoked), timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
-        )
-        error = self.revoked_error()
-        if error is not None:
-            pending.cancel()  # not started yet on the I/O thread: it never will be
-            raise error
-        if pending in done:
-            return pending.result()
-        raise TimedOutError(
-            f"{self.device.key}: operation {self.op_id}: no answer within {timeout:.3g} s",
-            device=self.device.key,
-            timeout=timeout,
-        )
 
 
 @attrs.define
@@ -362,4 +325,4 @@ def _interrupt(op: _Op) -> None:
     lease, urn = op.message.lease, op.message.actor_urn
     ref = pykka.ActorRegistry.get_by_urn(urn) if urn else None
     if lease is not None and ref is not None:
-        ref.ask(Use(lease=lease, op="interrupt"), block=False)
+        ask_later(ref, Use(lease=lease, op="interrupt"))

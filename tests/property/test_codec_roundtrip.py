@@ -81,7 +81,9 @@ def test_message_types_are_every_attrs_class_of_messages() -> None:
     expected = {
         name
         for name, obj in vars(messages).items()
-        if isinstance(obj, type) and attrs.has(obj) and obj.__module__ == messages.__name__
+        if isinstance(obj, type)
+        and attrs.has(obj)
+        and obj.__module__.startswith(f"{messages.__name__}.")
     }
     assert set(MESSAGE_TYPES) == expected
     assert {"Use", "Lease", "DeviceInfo", "GetInfo", "Register"} <= expected

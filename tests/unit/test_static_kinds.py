@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.mypy_snippet import mypy_snippet
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -22,12 +22,7 @@ def use(rt: Runtime, ids: type) -> None:
 
 
 def test_mypy_flags_wrong_kind(tmp_path: Path) -> None:
-    path = tmp_path / "snippet.py"
-    path.write_text(SNIPPET)
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(path)],
-        capture_output=True, text=True, timeout=110, check=False,
-    )  # fmt: skip
+    result = mypy_snippet(tmp_path, SNIPPET)
     out = result.stdout
     assert '"Uart" has no attribute "transfer"' in out, out
     assert (
