@@ -141,6 +141,17 @@ class OperationLimiterActor(DispatchActor):
             and n < self._max_per_device
             and m.device not in self._exclusive
             and not (m.exclusive and n)
+            and (m.exclusive or not self._exclusive_waits(m))
+        )
+
+    def _exclusive_waits(self, m: Admit) -> bool:
+        """An exclusive operation of at least ``m``'s priority waits for ``m``'s device:
+        ``m`` queues behind it, so a stream of shared operations cannot starve it."""
+        return any(
+            w.message.exclusive
+            and w.message.device == m.device
+            and w.message.priority >= m.priority
+            for w in self._waiting
         )
 
     def _admit(self, message: Admit) -> Ticket:

@@ -185,6 +185,22 @@ def test_exclusive_runs_alone_on_its_device(kit: Kit) -> None:
     assert not op.exclusive
 
 
+def test_a_waiting_exclusive_keeps_later_operations_of_its_device_out(kit: Kit) -> None:
+    kit.limiter.configure(max_global=4, max_per_device=4)
+    shared = kit.admit(kit.ids.BOARD)
+    exclusive = kit.admit(kit.ids.BOARD, exclusive=True)
+    later = kit.admit(kit.ids.BOARD)  # would fit, but the exclusive one waits first
+    elsewhere = kit.admit(kit.ids.PIN0)
+    urgent = kit.admit(kit.ids.BOARD, Priority.HIGH)  # a higher priority still passes
+    assert not exclusive.admitted.done() and not later.admitted.done()
+    assert admitted(elsewhere) and admitted(urgent)
+    kit.finish(shared)
+    kit.finish(urgent)
+    assert admitted(exclusive) and not later.admitted.done()
+    kit.finish(exclusive)
+    assert admitted(later)
+
+
 def test_statistics_is_a_frozen_snapshot(kit: Kit) -> None:
     stats = kit.limiter.statistics()
     kit.admit(kit.ids.PIN0)

@@ -1106,3 +1106,27 @@ def test_shared_calls_overlap_but_keep_exclusive_out(limited_board: FakeBoard) -
             for t in calls:
                 t.join(WAIT)
         assert dev.excl_quick() == "excl_quick"
+
+
+def test_a_waiting_exclusive_call_keeps_new_calls_from_starting(limited_board: FakeBoard) -> None:
+    board = limited_board
+    with Gated(None, board) as dev:
+        inside, release = _gate(board, "repr(shared()")
+        order: list[str] = []
+        first = threading.Thread(target=lambda: order.append(dev.shared()))
+        first.start()
+        try:
+            assert inside.wait(WAIT)
+            board.gate = None
+            excl = threading.Thread(target=lambda: order.append(dev.excl()))
+            excl.start()
+            assert board.wait_until_waiting(1, timeout=WAIT)
+            late = threading.Thread(target=lambda: order.append(dev.shared() + "-late"))
+            late.start()
+            assert board.wait_until_waiting(2, timeout=WAIT)  # queued behind the exclusive
+        finally:
+            release.set()
+            first.join(WAIT)
+        excl.join(WAIT)
+        late.join(WAIT)
+        assert order == ["shared", "excl", "shared-late"]
