@@ -32,6 +32,7 @@ from actorhw.core.errors import (
     DeviceUnavailableError,
     InvalidArgumentError,
     NoSuchBoardError,
+    NoSuchDeviceError,
     RuntimeStoppedError,
     TimedOutError,
     WrongKindError,
@@ -78,6 +79,8 @@ from actorhw.tree.supervisor import STOP_TIMEOUT, SupervisorActor
 
 H = TypeVar("H", bound=Handle)
 R = TypeVar("R")
+#: Pause before a release asks again for a board whose actor is restarting, s.
+_RETRY_S = 0.02
 
 
 @attrs.frozen
@@ -119,6 +122,7 @@ class Runtime:
         # id -> (entry, ref): a cache of registry answers, refreshed when a ref dies.
         self._routes: dict[DeviceId, tuple[RegistryEntry, ActorRef[Any]]] = {}
         self._stop_lock = threading.Lock()
+        self._stopped = threading.Event()
         self._stop_callbacks: list[Callable[[], None]] = []
         self._manager: DeviceDriverManager | None = None
 
@@ -223,6 +227,7 @@ class Runtime:
                 logger.opt(exception=e).error("stop callback {} failed: {}", callback, e)
         with self._stop_lock:
             sup, self._supervisor = self._supervisor, None
+        self._stopped.set()
         if sup is not None and sup.is_alive():
             sup.stop(block=True, timeout=timeout)
 
@@ -439,8 +444,51 @@ class Runtime:
         return self._ask(device, Acquire(owner=owner), timeout)
 
     def release(self, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> int:
-        """End ``lease``; returns the device's owners_count after it."""
-        return self._ask(_lease(lease).device, Release(lease=lease), timeout)
+        """End ``lease``; returns the device's owners_count after it.
+
+        A release is never lost to a crash: while the device's actor restarts (or stays
+        down, quarantined) the board applies it to the leases its successor starts with.
+        """
+        device = _lease(lease).device
+        deadline = time.monotonic() + timeout
+        try:
+            return self._ask(device, Release(lease=lease), timeout)
+        except (DeviceUnavailableError, ActorDeadError, NoSuchDeviceError) as e:
+            if not self._restarting(e, device):
+                raise
+        return self._release_through_board(lease, deadline)
+
+    def _restarting(self, error: ActorHwError, device: DeviceId) -> bool:
+        """Whether ``error`` means the device's actor (or its board's) is down now."""
+        if isinstance(error, DeviceUnavailableError):
+            return getattr(error, "state", None) == "RESTARTING"
+        return type(device).board in self._boards
+
+    def _release_through_board(self, lease: Lease, deadline: float) -> int:
+        """Hand the release to the device's board, which applies it when it can."""
+        board = type(lease.device).board
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                # The board answers at once, or with a future if it waits for a crash.
+                answer: int | concurrent.futures.Future[int] = ask(
+                    self._board_ref(board), Release(lease=lease), timeout=left
+                )
+                if isinstance(answer, concurrent.futures.Future):
+                    try:
+                        answer = answer.result(timeout=max(0.0, deadline - time.monotonic()))
+                    except concurrent.futures.TimeoutError:
+                        raise TimedOutError(
+                            f"release of {lease.device.key} ({lease.owner}): its actor is "
+                            f"restarting; the release is applied when it is back",
+                            device=lease.device.key,
+                            timeout=left,
+                        ) from None
+                return answer
+            except ActorDeadError:  # the board's actor restarts: its successor, by name
+                if time.monotonic() >= deadline:
+                    raise
+                self._stopped.wait(_RETRY_S)
 
     def open(self, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
         """Open the device for ``lease``."""

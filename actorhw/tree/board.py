@@ -25,13 +25,12 @@ from actorhw.core.errors import (
 )
 from actorhw.core.events import EventBus
 from actorhw.core.ids import DeviceId, DeviceKind
-from actorhw.core.lifecycle import DeviceState, check_transition, legal_path
+from actorhw.core.lifecycle import DeviceState, check_transition
 from actorhw.core.log import logger
 from actorhw.core.messages import (
     BoardEvent,
     BoardStatus,
     BringUp,
-    ChildCrashed,
     ConnectScript,
     Crash,
     DeviceFault,
@@ -55,6 +54,7 @@ from actorhw.drivers.definitions import BoardDefinition, DeviceSpec
 from actorhw.tree.asks import ask, stop_all, tell_if_alive
 from actorhw.tree.board_control import BoardControl
 from actorhw.tree.device import DeviceActor
+from actorhw.tree.device_supervision import DeviceSupervision
 from actorhw.tree.status_book import StatusBook
 from actorhw.tree.supervision import SupervisedActor, report_to
 
@@ -65,7 +65,7 @@ FAULTS = ("unplug", "hang", "power_cycle", "memory_error")
 DEVICE_ASK_TIMEOUT = 5.0
 
 
-class BoardActor(BoardControl, SupervisedActor):
+class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
     """Attaches one board through its driver and keeps its devices' lifecycle."""
 
     def __init__(
@@ -92,7 +92,6 @@ class BoardActor(BoardControl, SupervisedActor):
         }
         self._specs: dict[DeviceId, DeviceSpec] = {}
         self._peripherals: dict[DeviceId, Peripheral] = {}
-        self._device_restarts: dict[DeviceId, RestartTracker] = {}
         self._name = name
         self.label = f"board {name}"
         self._definition = definition
@@ -122,7 +121,6 @@ class BoardActor(BoardControl, SupervisedActor):
                 ResetBoard: self._operator_reset,
                 InjectFault: self._inject,
                 ConnectScript: self._set_script,
-                ChildCrashed: self._device_crashed,
                 Crash: lambda m: self.crash(m.reason),
                 Reregister: self._reregister,
                 Revive: self._revive,
@@ -131,6 +129,7 @@ class BoardActor(BoardControl, SupervisedActor):
         self._scripts: dict[str, tuple[tuple[str, ...], float]] = {}
         self._board_io: Peripheral | None = None
         self.handle(self._control_handlers())  # the device manager's
+        self.handle(self._supervise_devices())  # crashes, quarantine, releases
         self._posting = True
         self._post()  # now, in the starter's thread: a predecessor's status is stale
 
@@ -187,34 +186,15 @@ class BoardActor(BoardControl, SupervisedActor):
 
     def snapshot(self) -> tuple[DeviceSnapshot, ...]:
         """Every device's leases, so the board's successor keeps them."""
-        snaps = []
+        snaps = self._device_snapshots()  # of the devices that have no actor
         for ref in self._devices.values():
+            if not ref.is_alive():
+                continue
             try:
                 snaps.append(ask(ref, TakeSnapshot(), timeout=DEVICE_ASK_TIMEOUT))
             except ActorHwError as e:
                 self._log.warning("no snapshot of {}: {}", ref, e)
         return tuple(snaps)
-
-    # --- supervision of the device actors (one_for_one) --------------------------------
-
-    def _device_crashed(self, message: ChildCrashed) -> None:
-        device = self._ids[message.name]
-        self._publish("actor_crashed", f"{device.key}: {message.error}", 0)
-        tracker = self._device_restarts[device]
-        if self._stopping or tracker.exhausted():
-            reason = f"{device.key} crashed too often; left down: {message.error}"
-            self._log.error("{}", reason)
-            self._publish("quarantined", reason, 0)
-            return
-        tracker.record()
-        ref = self._start_device(device, message.snapshots[0] if message.snapshots else None)
-        self._devices[device] = ref
-        for to in legal_path(S.UNKNOWN, self._state):
-            ask(
-                ref, Transition(to=to, reason="restarted after a crash"), timeout=DEVICE_ASK_TIMEOUT
-            )
-        self._register((device,))
-        self._publish("actor_restarted", f"{device.key}: {message.error}", 0)
 
     def _reregister(self, message: Reregister) -> None:
         registry = pykka.ActorRegistry.get_by_urn(message.registry_urn)
@@ -239,6 +219,7 @@ class BoardActor(BoardControl, SupervisedActor):
 
     def _shutdown(self) -> None:
         self._stopping = True
+        self._fail_waiting()
         if self._timer is not None:
             self._timer.cancel()
             self._timer.join(DEVICE_ASK_TIMEOUT)
@@ -449,6 +430,7 @@ class BoardActor(BoardControl, SupervisedActor):
         """Forget the restart history and try again, also a quarantined board."""
         self._quarantined = False
         self._tracker.reset()
+        self._revive_devices()
         self._post()
         if self._state is S.DISCONNECTED:
             self._recover(Recover(attempt=1, hung=True))
@@ -461,7 +443,7 @@ class BoardActor(BoardControl, SupervisedActor):
 
     def _go_down(self, reason: str) -> None:
         """Every device to DISCONNECTED through legal edges (ACTIVE goes via ERROR)."""
-        for ref in self._devices.values():
+        for ref in self._serving():
             info = ask(ref, GetInfo(), timeout=DEVICE_ASK_TIMEOUT)
             # An ACTIVE device (or one opened meanwhile) passes through ERROR: the device
             # decides in its own mailbox, so a user's open or close cannot race this.
@@ -473,7 +455,7 @@ class BoardActor(BoardControl, SupervisedActor):
 
     def _move_all(self, to: DeviceState, reason: str, attempt: int = 0) -> None:
         check_transition(self._name, self._state, to)
-        for ref in self._devices.values():
+        for ref in self._serving():
             ask(ref, Transition(to=to, reason=reason, attempt=attempt), timeout=DEVICE_ASK_TIMEOUT)
         self._state, self._reason = to, reason
 
@@ -516,7 +498,8 @@ class BoardActor(BoardControl, SupervisedActor):
             reason=self._reason,
             devices=len(self._definition.devices),
             restarts=self._restarts,
-            quarantined=self._quarantined,
+            quarantined=self._quarantined or bool(self._quarantined_devices),
+            quarantined_devices=tuple(d.name for d in self._quarantined_devices),
         )
 
 

@@ -70,6 +70,7 @@ class BoardControl:
         def _fault(self, reason: str, *, hung: bool) -> None: ...
         def _status(self) -> BoardStatus: ...
         def _run_connect_scripts(self) -> None: ...
+        def _serving(self) -> list[pykka.ActorRef[Any]]: ...
 
     def _control_handlers(self) -> dict[type, Callable[[Any], Any]]:
         """The messages this part handles."""
@@ -254,7 +255,7 @@ class BoardControl:
     def _devices_down(self, reason: str, *, to_error: bool = False) -> None:
         """Devices out of service by legal edges: ACTIVE -> ERROR (-> DISCONNECTED
         unless ``to_error``), ERROR, CONNECTED, INITIALIZED -> DISCONNECTED."""
-        for ref in self._devices.values():
+        for ref in self._serving():
             state = ask(ref, GetInfo(), timeout=DEVICE_TIMEOUT).state
             path: list[DeviceState] = []
             if state is S.ACTIVE:

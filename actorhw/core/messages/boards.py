@@ -31,7 +31,10 @@ class BoardStatus:
     restarts: int = 0
     """Recoveries so far."""
     quarantined: bool = False
-    """Recovery gave up; only an operator's reset retries it."""
+    """Recovery gave up on the board or on one of its devices (``quarantined_devices``);
+    only an operator's reset retries it."""
+    quarantined_devices: tuple[str, ...] = ()
+    """Devices whose actor crashed past its restart intensity: kept DISCONNECTED."""
 
 
 @attrs.frozen(kw_only=True)
