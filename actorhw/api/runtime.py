@@ -85,10 +85,25 @@ _RETRY_S = 0.02
 
 @attrs.frozen
 class BoardSpec:
-    """One board to bring up: a definition, and the instance's name (default: the same)."""
+    """One board to bring up: a definition, the instance's name (default: the same), and
+    where it is attached.
+
+    ``port`` is a device path, a pyserial URL, ``serial:NUMBER``, ``VID:PID``,
+    ``location:LOC`` or ``auto`` (docs/boards.md); ``options`` override the
+    definition's ``[board.options]`` for this instance (``power_hook``, ``baudrate``...).
+    """
 
     definition: str
     name: str | None = None
+    port: str | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def instance_options(self) -> dict[str, Any]:
+        """The options this instance's driver gets over the definition's."""
+        extra = dict(self.options)
+        if self.port is not None:
+            extra["port"] = self.port
+        return extra
 
 
 class Runtime:
@@ -180,7 +195,7 @@ class Runtime:
         for spec, name in zip(specs, names, strict=True):
             urn = ask(
                 self._sup(),
-                StartBoard(board=name, definition=spec.definition),
+                StartBoard(board=name, definition=spec.definition, options=spec.instance_options()),
                 timeout=DEFAULT_ASK_TIMEOUT,
             )
             # None: it crashed already as it started; its successor is resolved by name.

@@ -193,7 +193,7 @@ def _boards(reader: _Reader, raw: Any) -> tuple[BoardUp, ...]:
     for i, entry in enumerate(raw):
         path: Path_ = ("boards", i)
         table = reader.table(entry, path)
-        reader.known(table, path, {"board", "name", "count"})
+        reader.known(table, path, {"board", "name", "count", "port", "options"})
         definition = reader.string(table, (*path, "board"))
         assert reader.catalog is not None
         if definition not in reader.catalog.boards:
@@ -204,11 +204,25 @@ def _boards(reader: _Reader, raw: Any) -> tuple[BoardUp, ...]:
             raise reader.fail((*path, "count"), f"must be an int in 1..64, not {count!r}")
         base = reader.string(table, (*path, "name"), required=False) or definition
         names = (base,) if count == 1 else tuple(f"{base}-{n}" for n in range(1, count + 1))
+        port = reader.string(table, (*path, "port"), required=False) or None
+        if port is not None and count != 1:
+            raise reader.fail((*path, "port"), "a port attaches one board: leave count at 1")
+        options = table.get("options", {})
+        if not isinstance(options, dict):
+            raise reader.fail((*path, "options"), "must be a table")
         for n in names:
             if n in reader.boards:
                 raise reader.fail(path, f"board instance {n!r} is declared twice")
             reader.boards[n] = definition
-        out.append(BoardUp(definition=definition, names=names, line=_line_of(reader.text, path)))
+        out.append(
+            BoardUp(
+                definition=definition,
+                names=names,
+                line=_line_of(reader.text, path),
+                port=port,
+                options=options,
+            )
+        )
     return tuple(out)
 
 

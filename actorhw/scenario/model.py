@@ -33,6 +33,11 @@ class BoardUp:
     """The instances' names, as steps refer to them."""
     line: int
     """Where the file declares them."""
+    port: str | None = None
+    """Where the board is attached (a path, URL, ``serial:...``, ``auto``), for boards
+    driven by the ``micropython`` driver; one instance only."""
+    options: dict[str, Any] = attrs.field(factory=dict)
+    """Instance options over the definition's (``power_hook``, ``baudrate``...)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -285,7 +285,11 @@ def run_scenario(
     )
     ctx: _Context | None = None
     try:
-        specs = [BoardSpec(b.definition, n) for b in scenario.boards for n in b.names]
+        specs = [
+            BoardSpec(b.definition, n, port=b.port, options=b.options)
+            for b in scenario.boards
+            for n in b.names
+        ]
         try:
             if runtime is None:
                 rt = Runtime.start(

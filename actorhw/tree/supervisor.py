@@ -155,6 +155,7 @@ class SupervisorActor(DispatchActor):
                 policy=self._recovery,
                 restore=restore,
                 statuses=self._statuses,
+                options=dict(message.options),
             )
 
         spec = ChildSpec(name=f"board:{message.board}", start=start)

@@ -8,12 +8,14 @@ reason: these tests are never skipped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import attrs
 import pytest
 
 from actorhw import Runtime
 from actorhw.links import QemuMicrobit, RawReplLink, qemu_available
+from tests.integration.serial_boards import UnixBoardFactory, unix_boards_in
 
 BOOT_TIMEOUT = 15.0
 
@@ -80,3 +82,9 @@ def qemu_rt() -> Iterator[Runtime]:
         yield rt
     finally:
         rt.stop()
+
+
+@pytest.fixture
+def unix_boards(tmp_path: Path) -> Iterator[UnixBoardFactory]:
+    """Start MicroPython unix-port boards on ptys (``make(heap="64K", ctty=True)``)."""
+    yield from unix_boards_in(tmp_path)

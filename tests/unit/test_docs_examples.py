@@ -106,7 +106,7 @@ def test_aio_output(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_plugins_guide_output(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_example("plugins_guide.py", capsys)
-    assert "drivers: can-virtual, microbit-qemu, sim, weather" in out
+    assert "drivers: can-virtual, microbit-qemu, micropython, sim, weather" in out
     assert "connect: success, connected after scan, initialize, connect" in out
     assert "calibrate: success {'offset': 0.5}" in out
     assert "launch: operation_not_supported: driver 'weather' has no command 'launch'" in out

@@ -3,6 +3,8 @@ reports and the state carried over a restart."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from actorhw.core.messages.registry import RegistryEntry
@@ -17,6 +19,8 @@ class StartBoard(Request[str]):
     """The instance's name."""
     definition: str
     """The board definition's name."""
+    options: dict[str, Any] = attrs.field(factory=dict)
+    """Options of this instance, over the definition's (``port``, ``power_hook``...)."""
 
 
 @attrs.frozen(kw_only=True)

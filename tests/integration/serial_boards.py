@@ -1,0 +1,77 @@
+"""Boards on serial ports for the tests: the MicroPython unix port behind socat ptys.
+
+The ``unix_boards`` fixture (tests/integration/conftest.py) hands out :class:`UnixBoard`
+objects.  When socat or the firmware is missing it FAILS with the reason: these tests
+are never skipped.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from tests import unix_port
+
+HOOK = Path(unix_port.__file__).resolve()
+
+
+@attrs.define
+class UnixBoard:
+    """One unix-port firmware on a pty at ``path``; ``pid`` is socat's."""
+
+    path: Path
+    pidfile: Path
+    heap: str
+    ctty: bool
+
+    @property
+    def pid(self) -> int:
+        return int(self.pidfile.read_text())
+
+    def kill(self) -> None:
+        """Pull the cable: the firmware and its pty are gone."""
+        if self.pidfile.exists():
+            unix_port.kill(self.pid)
+            self.pidfile.unlink()
+
+    def start(self, path: Path | None = None) -> None:
+        """Plug it (back) in, at ``path`` if given (a new path, as after a replug)."""
+        if path is not None:
+            self.path = path
+        self.pidfile.write_text(str(unix_port.start(self.path, heap=self.heap, ctty=self.ctty)))
+
+    @property
+    def power_hook(self) -> list[str]:
+        """A power hook that restarts this firmware on its path."""
+        mode = "ctty" if self.ctty else "noctty"
+        return [sys.executable, str(HOOK), str(self.path), str(self.pidfile), self.heap, mode]
+
+
+UnixBoardFactory = Callable[..., UnixBoard]
+
+
+def unix_boards_in(tmp_path: Path) -> Iterator[UnixBoardFactory]:
+    """Start unix-port boards (``make(heap="64K", ctty=True)``); all killed after."""
+    reason = unix_port.unavailable()
+    if reason is not None:
+        pytest.fail(f"the MicroPython unix port is required for this test: {reason}", pytrace=False)
+    made: list[UnixBoard] = []
+
+    def make(*, heap: str = "64K", ctty: bool = True) -> UnixBoard:
+        n = len(made)
+        board = UnixBoard(
+            path=tmp_path / f"ttyMP{n}", pidfile=tmp_path / f"mp{n}.pid", heap=heap, ctty=ctty
+        )
+        board.start()
+        made.append(board)
+        return board
+
+    try:
+        yield make
+    finally:
+        for board in made:
+            board.kill()
