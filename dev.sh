@@ -35,6 +35,11 @@ ensure_venv() {
   fi
 }
 
+ensure_socat() {
+  # The MicroPython unix port (pip, test extra) runs behind socat ptys as serial boards.
+  command -v socat >/dev/null 2>&1 || apt_install socat
+}
+
 ensure_qemu() {
   if ! command -v qemu-system-arm >/dev/null 2>&1 \
      || [ ! -f /usr/share/firmware-microbit-micropython/firmware.hex ]; then
@@ -52,6 +57,7 @@ case "${1:-}" in
     shift
     ensure_venv
     ensure_qemu
+    ensure_socat
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
     .venv/bin/mypy
@@ -61,6 +67,7 @@ case "${1:-}" in
   bench)
     ensure_venv
     ensure_qemu
+    ensure_socat
     .venv/bin/actorhw bench
     ;;
   *)
