@@ -65,6 +65,7 @@ from actorhw.core.messages import (
     ResetBoard,
     Resolve,
     ResourceKind,
+    ReviveBoard,
     StartBoard,
     Use,
 )
@@ -373,11 +374,16 @@ class Runtime:
         ask(self._board_ref(board), message, timeout=ask_timeout)
 
     def reset_board(self, board: str, *, timeout: float = 30.0) -> BoardStatus:
-        """An operator's reset: forget restart history and retry (also a quarantined board)."""
-        status: BoardStatus = ask(
-            self._board_ref(board), ResetBoard(timeout=timeout), timeout=timeout + 1
-        )
-        return status
+        """An operator's reset: forget restart history and retry a quarantined board (or
+        its quarantined devices); also a board whose actor the supervisor quarantined."""
+        try:
+            ref = self._board_ref(board)
+        except DeviceUnavailableError as e:
+            if not _quarantined(e):
+                raise
+            urn = ask(self._sup(), ReviveBoard(board=board), timeout=DEFAULT_ASK_TIMEOUT)
+            ref = self._boards[board] = self._by_urn(urn)
+        return ask(ref, ResetBoard(timeout=timeout), timeout=timeout + 1)
 
     def _known(self, board: str) -> None:
         if board not in self._boards:
@@ -485,9 +491,15 @@ class Runtime:
         while True:
             left = max(0.0, deadline - time.monotonic())
             try:
+                try:
+                    target = self._board_ref(board)
+                except DeviceUnavailableError as e:
+                    if not _quarantined(e):
+                        raise
+                    target = self._sup()  # it keeps a quarantined board's leases
                 # The board answers at once, or with a future if it waits for a crash.
                 answer: int | concurrent.futures.Future[int] = ask(
-                    self._board_ref(board), Release(lease=lease), timeout=left
+                    target, Release(lease=lease), timeout=left
                 )
                 if isinstance(answer, concurrent.futures.Future):
                     try:
@@ -710,6 +722,11 @@ class Runtime:
         if ref is None:
             raise ActorDeadError(f"actor {urn} is not running", actor=urn)
         return ref
+
+
+def _quarantined(error: DeviceUnavailableError) -> bool:
+    """Whether ``error`` says the supervisor quarantined the board's actor."""
+    return getattr(error, "state", None) == "QUARANTINED"
 
 
 def _lease(lease: Any) -> Lease:

@@ -432,6 +432,8 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
         self._tracker.reset()
         self._revive_devices()
         self._post()
+        if self._state is S.UNKNOWN:  # revived by the supervisor: come up now
+            return self._bring_up(BringUp(timeout=message.timeout))
         if self._state is S.DISCONNECTED:
             self._recover(Recover(attempt=1, hung=True))
         return self._status()

@@ -186,30 +186,13 @@ class DeviceSupervision:
     def _without(
         self, device: DeviceId, snapshot: DeviceSnapshot | None, lease: Lease
     ) -> tuple[DeviceSnapshot | None, int]:
-        if snapshot is None:  # the crash kept no leases: this one is gone already
-            return None, 0
-        holder = next((h for h in snapshot.holders if h.token == lease.token), None)
-        if holder is None:
-            raise StaleLeaseError(
-                f"{device.key}: lease {lease.token} of {lease.owner!r} is not held "
-                "(released, expired, or from before a restart)",
-                device=device.key,
-                owner=lease.owner,
-                token=lease.token,
-            )
-        if holder.owner != lease.owner:
-            raise NotOwnerError(
-                f"{device.key}: {lease.owner!r} is not the owner of lease {lease.token}",
-                device=device.key,
-                owner=lease.owner,
-            )
-        holders = tuple(h for h in snapshot.holders if h is not holder)
-        if not holders:  # the last release puts the device back in its power-on state
+        snapshot, left = release_from(snapshot, lease)
+        if snapshot is not None and not left:  # the last release: back to power-on state
             try:
                 self._peripherals[device].reset()
             except Exception as e:
                 self._log.opt(exception=e).warning("{}: reset after release failed", device.key)
-        return attrs.evolve(snapshot, holders=holders), len(holders)
+        return snapshot, left
 
     def _fail_waiting(self) -> None:
         """The board stops: releases still waiting are told so (the caller retries)."""
@@ -217,3 +200,30 @@ class DeviceSupervision:
             for _lease, future in waiting:
                 future.set_exception(ActorDeadError(f"board {self._name} stopped"))
         self._waiting.clear()
+
+
+def release_from(
+    snapshot: DeviceSnapshot | None, lease: Lease
+) -> tuple[DeviceSnapshot | None, int]:
+    """``snapshot`` without ``lease``'s holder, and the holders left; refuses a stale or
+    foreign lease as the device would.  No snapshot: the crash kept no leases."""
+    if snapshot is None:
+        return None, 0
+    key = lease.device.key
+    holder = next((h for h in snapshot.holders if h.token == lease.token), None)
+    if holder is None:
+        raise StaleLeaseError(
+            f"{key}: lease {lease.token} of {lease.owner!r} is not held "
+            "(released, expired, or from before a restart)",
+            device=key,
+            owner=lease.owner,
+            token=lease.token,
+        )
+    if holder.owner != lease.owner:
+        raise NotOwnerError(
+            f"{key}: {lease.owner!r} is not the owner of lease {lease.token}",
+            device=key,
+            owner=lease.owner,
+        )
+    holders = tuple(h for h in snapshot.holders if h is not holder)
+    return attrs.evolve(snapshot, holders=holders), len(holders)

@@ -6,8 +6,12 @@ callers resolve with :class:`~actorhw.messages.Resolve`; a restart gives the nam
 actor, never a new name.  Strategies: rest_for_one for the core services (a service
 restarts with every service started after it, and boards re-register with a new
 registry); one_for_one for boards, whose leases carry over the restart.  Restart
-intensity at the root: at most ``ROOT_INTENSITY`` restarts in ``ROOT_WINDOW`` s, beyond
-which the supervisor gives up and stops the tree (an ``actor_crashed`` event says so).
+intensity at the root guards the core services: at most ``ROOT_INTENSITY`` restarts of
+them in ``ROOT_WINDOW`` s, beyond which the supervisor gives up and stops the tree (a
+``root_gave_up`` event says so).  Each board has its own intensity (the boards'
+RecoveryPolicy): a board actor that crashes past it is **quarantined** on its own, no
+actor started, its status posted as quarantined and its leases kept, until an operator's
+reset (:class:`~actorhw.messages.ReviveBoard`); the other boards work on.
 """
 
 from __future__ import annotations
@@ -15,19 +19,28 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import attrs
 import pykka
 
-from actorhw.core.errors import InvalidArgumentError, NoSuchBoardError
+from actorhw.core.errors import (
+    ActorDeadError,
+    DeviceUnavailableError,
+    InvalidArgumentError,
+    NoSuchBoardError,
+)
 from actorhw.core.events import EventBus
+from actorhw.core.lifecycle import DeviceState
 from actorhw.core.log import logger
 from actorhw.core.messages import (
     BoardEvent,
     ChildCrashed,
     DeviceSnapshot,
     GetTree,
+    Release,
     Reregister,
     Resolve,
     Revive,
+    ReviveBoard,
     StartBoard,
     Tree,
 )
@@ -36,6 +49,7 @@ from actorhw.drivers.definitions import BoardCatalog
 from actorhw.drivers.plugins import DriverCatalog
 from actorhw.tree.asks import stop_all
 from actorhw.tree.board import BoardActor
+from actorhw.tree.device_supervision import release_from
 from actorhw.tree.dispatch import DispatchActor
 from actorhw.tree.limiter import OperationLimiterActor
 from actorhw.tree.monitor import ResourceMonitorActor
@@ -96,12 +110,17 @@ class SupervisorActor(DispatchActor):
         self._boards: dict[str, ChildSpec] = {}
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
         self._restarts: dict[str, int] = {}
+        self._board_trackers: dict[str, RestartTracker] = {}
+        # Boards quarantined here: why, and the leases their next actor starts with.
+        self._quarantined: dict[str, tuple[str, tuple[DeviceSnapshot, ...]]] = {}
         self.handle(
             {
                 StartBoard: self._start_board,
                 GetTree: self._tree,
                 Resolve: self._resolve,
                 ChildCrashed: self._child_crashed,
+                ReviveBoard: self._revive_board,
+                Release: self._release,
             }
         )
 
@@ -171,25 +190,81 @@ class SupervisorActor(DispatchActor):
         self._publish(message.name, "actor_crashed", message.error)
         if spec.restart is Restart.TEMPORARY:
             return
-        if self._tracker.exhausted():
-            reason = (
-                f"{self._tracker.policy.max_restarts} restarts in "
-                f"{self._tracker.policy.window:g} s at the root; the last: {message.name} "
-                f"crashed with {message.error}; stopping the tree"
-            )
-            logger.critical("supervisor gives up: {}", reason)
-            self._stop_children()  # before the event: whoever hears it finds all stopped
-            self._publish(message.name, "root_gave_up", reason)
-            self.actor_ref.stop(block=False)
-            return
-        self._tracker.record()
         if spec in self._core:
+            if self._tracker.exhausted():
+                self._give_up(message)
+                return
+            self._tracker.record()
             self._rest_for_one(spec, message)
         else:
+            board = message.name.removeprefix("board:")
+            tracker = self._board_trackers.setdefault(
+                board, RestartTracker(self._recovery or RecoveryPolicy())
+            )
+            if tracker.exhausted():
+                self._quarantine(board, message)
+                return
+            tracker.record()
             ref = self._start(spec, message.snapshots)
             ref.tell(Revive(timeout=REVIVE_TIMEOUT))
         self._restarts[message.name] = self._restarts.get(message.name, 0) + 1
         self._publish(message.name, "actor_restarted", message.error)
+
+    def _give_up(self, message: ChildCrashed) -> None:
+        reason = (
+            f"{self._tracker.policy.max_restarts} restarts of the core services in "
+            f"{self._tracker.policy.window:g} s at the root; the last: {message.name} "
+            f"crashed with {message.error}; stopping the tree"
+        )
+        logger.critical("supervisor gives up: {}", reason)
+        self._stop_children()  # before the event: whoever hears it finds all stopped
+        self._publish(message.name, "root_gave_up", reason)
+        self.actor_ref.stop(block=False)
+
+    # --- quarantined boards ------------------------------------------------------------
+
+    def _quarantine(self, board: str, message: ChildCrashed) -> None:
+        """A board actor past its intensity: left down, on its own; the tree goes on."""
+        p = self._board_trackers[board].policy
+        reason = (
+            f"board {board} quarantined: its actor had {p.max_restarts} restarts in "
+            f"{p.window:g} s and crashed again ({message.error}); "
+            f"rt.reset_board({board!r}) retries it"
+        )
+        self._quarantined[board] = (reason, message.snapshots)
+        last = self._statuses.get(board) if self._statuses is not None else None
+        if last is not None and self._statuses is not None:
+            self._statuses.post(
+                attrs.evolve(last, state=DeviceState.DISCONNECTED, reason=reason, quarantined=True)
+            )
+        logger.error("{}", reason)
+        self._publish(f"board:{board}", "quarantined", reason)
+
+    def _revive_board(self, message: ReviveBoard) -> str:
+        """An operator's reset of a quarantined board: its actor starts again (it comes
+        up on the ResetBoard the caller sends it next), with a fresh restart budget."""
+        board = message.board
+        if board not in self._boards:
+            raise NoSuchBoardError(f"no running board {board!r}", board=board)
+        if board in self._quarantined:
+            _reason, snapshots = self._quarantined.pop(board)
+            self._board_trackers.pop(board, None)
+            self._start(self._boards[board], snapshots)
+            self._publish(f"board:{board}", "actor_restarted", "revived by an operator's reset")
+        return str(self._refs[f"board:{board}"].actor_urn)
+
+    def _release(self, message: Release) -> int:
+        """A release of a lease on a quarantined board: kept for its next actor no more."""
+        board = type(message.lease.device).board
+        if board not in self._quarantined:
+            raise ActorDeadError(f"board {board} is not quarantined: release through it")
+        reason, snapshots = self._quarantined[board]
+        name = message.lease.device.name
+        snapshot = next((s for s in snapshots if s.name == name), None)
+        kept, left = release_from(snapshot, message.lease)
+        others = tuple(s for s in snapshots if s.name != name)
+        self._quarantined[board] = (reason, others if kept is None else (*others, kept))
+        return left
 
     def _rest_for_one(self, failed: ChildSpec, message: ChildCrashed) -> None:
         """Restart ``failed`` and every core service started after it, in order."""
@@ -226,6 +301,12 @@ class SupervisorActor(DispatchActor):
     # --- questions -------------------------------------------------------------------
 
     def _resolve(self, message: Resolve) -> str:
+        board = message.name.removeprefix("board:")
+        if message.name.startswith("board:") and board in self._quarantined:
+            reason = self._quarantined[board][0]
+            raise DeviceUnavailableError(
+                reason, device=board, state="QUARANTINED", reason=reason, since=time.time()
+            )
         ref = self._refs.get(message.name)
         if ref is None:
             if message.name.startswith("board:"):

@@ -38,6 +38,15 @@ class Tree:
 
 
 @attrs.frozen(kw_only=True)
+class ReviveBoard(Request[str]):
+    """An operator's reset of a board quarantined by the supervisor (its actor crashed
+    past its restart intensity): start its actor again. Answered with its actor URN."""
+
+    board: str
+    """The instance's name."""
+
+
+@attrs.frozen(kw_only=True)
 class GetTree(Request[Tree]):
     """Ask the supervisor for the URNs of its children. Answered with :class:`Tree`."""
 
