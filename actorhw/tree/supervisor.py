@@ -212,8 +212,9 @@ class SupervisorActor(DispatchActor):
 
     def _give_up(self, message: ChildCrashed) -> None:
         reason = (
-            f"{self._tracker.policy.max_restarts} restarts of the core services in "
-            f"{self._tracker.policy.window:g} s at the root; the last: {message.name} "
+            f"{self._tracker.policy.max_restarts} restarts in "
+            f"{self._tracker.policy.window:g} s of the core services at the root; the "
+            f"last: {message.name} "
             f"crashed with {message.error}; stopping the tree"
         )
         logger.critical("supervisor gives up: {}", reason)
