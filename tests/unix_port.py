@@ -94,7 +94,7 @@ def _await_prompt(path: Path, deadline: float) -> None:
         os.close(fd)
 
 
-def kill(pid: int) -> None:
+def kill(pid: int, timeout: float = 5.0) -> None:
     """Kill socat and the firmware under it (the firmware has its own session)."""
     import psutil
 
@@ -106,10 +106,22 @@ def kill(pid: int) -> None:
     for proc in victims:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.send_signal(signal.SIGKILL)
-    psutil.wait_procs(victims, timeout=5)
-    proc = _PROCS.pop(pid, None)
-    if proc is not None:
-        proc.wait(timeout=5)
+    popen = _PROCS.pop(pid, None)
+    if popen is not None:
+        popen.wait(timeout=timeout)
+    # Gone or a zombie (its parent, maybe another process, reaps it): dead either way.
+    deadline = time.monotonic() + timeout
+    for proc in victims:
+        while time.monotonic() < deadline:
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.005)
+    for other in list(_PROCS.values()):  # reap boards a power hook killed meanwhile
+        if other.poll() is not None:
+            _PROCS.pop(other.pid, None)
 
 
 def _hook(path: str, pidfile: str, heap: str, ctty: str) -> int:

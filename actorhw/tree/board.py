@@ -315,12 +315,27 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
             self._publish("recovery_failed", self._reason, attempt)
             if self.state is S.INITIALIZED:  # _move_all above may have got this far
                 self._move_all(S.DISCONNECTED, self._reason, attempt)
+            if getattr(e, "needs_hand", False):
+                self._needs_hand()
+                return
             self._tracker.failures_in_row += 1
             self._schedule(hung=message.hung)
             return
         self._connected_at = time.monotonic()
         self._tracker.failures_in_row = 0
         self._publish("recovered", self._reason, attempt)
+
+    def _needs_hand(self) -> None:
+        """No step revived the board and nothing can cut its power: quarantine it now and
+        say a person is needed (retrying cannot help; an operator reset tries again)."""
+        self._quarantined = True
+        self._reason = (
+            f"needs a hand: {self._name} does not answer, Ctrl-C does not reach it and it "
+            "has no power hook; power-cycle it by hand, then reset_board"
+        )
+        self._log.error("{}", self._reason)
+        self._publish("needs_hand", self._reason, self._restarts)
+        self._publish("quarantined", self._reason, self._restarts)
 
     def _escalate(self, *, hung: bool, attempt: int) -> str:
         """Reattach the board, each step bounded in time; returns the step that worked.
@@ -357,12 +372,14 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
             ("rediscovery", rediscover),
         ]
         failures = []
+        needs_hand = False
         for step, run in ladder:
             started = time.monotonic()
             try:
                 run()
             except ActorHwError as e:
                 failures.append(f"{step}: {e}")
+                needs_hand = needs_hand or bool(getattr(e, "needs_hand", False))
                 self._log.bind(attempt=attempt).info(
                     "{} failed after {:.2f} s: {}", step, time.monotonic() - started, e
                 )
@@ -379,6 +396,7 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
             state="DISCONNECTED",
             reason=failures[-1],
             since=time.time(),
+            needs_hand=needs_hand,
         )
 
     def _run_connect_scripts(self) -> None:
