@@ -39,10 +39,19 @@ def unavailable() -> str | None:
     return None
 
 
-def start(path: Path, *, heap: str = "64K", ctty: bool = True, timeout: float = 10.0) -> int:
-    """Start the firmware behind a pty linked at ``path``; returns socat's pid once ready."""
+def start(
+    path: Path, *, heap: str = "64K", ctty: bool = True, onlcr: bool = True, timeout: float = 10.0
+) -> int:
+    """Start the firmware behind a pty linked at ``path``; returns socat's pid once ready.
+
+    ``onlcr`` False turns off the child pty's newline translation: the banners then end
+    in ``\r\n`` (as mpremote insists) and printed lines in a bare ``\n``; with it on
+    (the default) banners end in ``\r\r\n`` and printed lines in ``\r\n``.
+    """
     path.unlink(missing_ok=True)
     options = "pty,ctty,setsid,stderr" if ctty else "pty,setsid,stderr"
+    if not onlcr:
+        options += ",onlcr=0"
     proc = subprocess.Popen(
         [
             "socat",
@@ -124,16 +133,17 @@ def kill(pid: int, timeout: float = 5.0) -> None:
             _PROCS.pop(other.pid, None)
 
 
-def _hook(path: str, pidfile: str, heap: str, ctty: str) -> int:
+def _hook(path: str, pidfile: str, heap: str, ctty: str, onlcr: str = "onlcr") -> int:
     action = os.environ.get("ACTORHW_POWER_ACTION", "cycle")
     pid_path = Path(pidfile)
     if action in ("cycle", "off") and pid_path.exists():
         kill(int(pid_path.read_text()))
         pid_path.unlink()
     if action in ("cycle", "on"):
-        pid_path.write_text(str(start(Path(path), heap=heap, ctty=ctty == "ctty")))
+        pid = start(Path(path), heap=heap, ctty=ctty == "ctty", onlcr=onlcr == "onlcr")
+        pid_path.write_text(str(pid))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_hook(*sys.argv[1:5]))
+    sys.exit(_hook(*sys.argv[1:6]))

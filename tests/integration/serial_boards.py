@@ -27,6 +27,7 @@ class UnixBoard:
     pidfile: Path
     heap: str
     ctty: bool
+    onlcr: bool = True
 
     @property
     def pid(self) -> int:
@@ -42,13 +43,15 @@ class UnixBoard:
         """Plug it (back) in, at ``path`` if given (a new path, as after a replug)."""
         if path is not None:
             self.path = path
-        self.pidfile.write_text(str(unix_port.start(self.path, heap=self.heap, ctty=self.ctty)))
+        pid = unix_port.start(self.path, heap=self.heap, ctty=self.ctty, onlcr=self.onlcr)
+        self.pidfile.write_text(str(pid))
 
     @property
     def power_hook(self) -> list[str]:
         """A power hook that restarts this firmware on its path."""
         mode = "ctty" if self.ctty else "noctty"
-        return [sys.executable, str(HOOK), str(self.path), str(self.pidfile), self.heap, mode]
+        nl = "onlcr" if self.onlcr else "noonlcr"
+        return [sys.executable, str(HOOK), str(self.path), str(self.pidfile), self.heap, mode, nl]
 
 
 UnixBoardFactory = Callable[..., UnixBoard]
@@ -61,10 +64,14 @@ def unix_boards_in(tmp_path: Path) -> Iterator[UnixBoardFactory]:
         pytest.fail(f"the MicroPython unix port is required for this test: {reason}", pytrace=False)
     made: list[UnixBoard] = []
 
-    def make(*, heap: str = "64K", ctty: bool = True) -> UnixBoard:
+    def make(*, heap: str = "64K", ctty: bool = True, onlcr: bool = True) -> UnixBoard:
         n = len(made)
         board = UnixBoard(
-            path=tmp_path / f"ttyMP{n}", pidfile=tmp_path / f"mp{n}.pid", heap=heap, ctty=ctty
+            path=tmp_path / f"ttyMP{n}",
+            pidfile=tmp_path / f"mp{n}.pid",
+            heap=heap,
+            ctty=ctty,
+            onlcr=onlcr,
         )
         board.start()
         made.append(board)

@@ -32,7 +32,8 @@ def link_info(rt: Runtime, board: str) -> dict[str, object]:
 
 
 def test_three_boards_at_once_by_path(unix_boards: UnixBoardFactory) -> None:
-    boards = [unix_boards() for _ in range(3)]
+    # Line endings vary: \r\r\n banners and \r\n lines, or \r\n banners and bare \n.
+    boards = [unix_boards(onlcr=i != 1) for i in range(3)]
     specs = [BoardSpec("micropython", f"mp{i}", port=str(b.path)) for i, b in enumerate(boards)]
     with Runtime.start(boards=specs, timeout=30) as rt:
         for i in range(3):
@@ -130,3 +131,22 @@ expect = {{ raises = "MemoryError" }}
     )
     report = run_scenario(load_scenario(path))
     assert report.passed, report
+
+
+def test_mpremote_drives_the_same_kind_of_board(unix_boards: UnixBoardFactory) -> None:
+    """mpremote (the comparison in bench_serial) works on a unix-port board with
+    ``resume`` (its soft reset would end this firmware) and a pty without newline
+    translation (it insists on the banner's ``\r\n``; actorhw takes any ending)."""
+    import subprocess
+    import sys
+
+    b = unix_boards(onlcr=False)
+    mpremote = Path(sys.executable).parent / "mpremote"
+    done = subprocess.run(
+        [str(mpremote), "connect", str(b.path), "resume", "exec", "print(6 * 7)"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == b"42"
