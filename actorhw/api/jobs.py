@@ -486,7 +486,7 @@ def acquire_all(
                     if left <= 0:
                         raise TimedOutError(
                             f"{owner}: {device.key} stayed busy for {timeout:.3g} s "
-                            f"(held by {', '.join(getattr(e, 'owners', ()) or ('?',))})",
+                            f"(held by {', '.join(e.owners or ('?',))})",
                             device=device.key,
                             timeout=timeout,
                         ) from e

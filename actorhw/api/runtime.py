@@ -28,6 +28,7 @@ from actorhw.api.sessions import Session, next_session_name, quota_fields
 from actorhw.core.errors import (
     ActorDeadError,
     ActorHwError,
+    BoardsNotConnectedError,
     DeviceExceptionError,
     DeviceUnavailableError,
     InvalidArgumentError,
@@ -178,7 +179,12 @@ class Runtime:
     def add_boards(
         self, boards: Iterable[str | BoardSpec], *, timeout: float = 30.0
     ) -> list[BoardStatus]:
-        """Start more boards and bring them up in parallel; returns their status."""
+        """Start more boards and bring them up in parallel; returns their status.
+
+        Raises:
+            BoardsNotConnectedError: several boards did not come up; it names each with
+                its error (one failing board raises its own error).
+        """
         specs = [BoardSpec(b) if isinstance(b, str) else b for b in boards]
         for spec in specs:
             if not isinstance(spec, BoardSpec):
@@ -206,16 +212,24 @@ class Runtime:
             None if ref is None else ask_later(ref, BringUp(timeout=timeout)) for ref in started
         ]
         deadline = time.monotonic() + timeout + 1.0
-        statuses = []
+        statuses: list[BoardStatus] = []
+        failures: dict[str, ActorHwError] = {}
         for name, future in zip(names, pending, strict=True):
             left = max(0.0, deadline - time.monotonic())
             try:
-                if future is None:
-                    raise ActorDeadError(f"board {name} crashed as it started", actor=name)
-                statuses.append(future.wait(timeout=left))
-            except ActorDeadError:
-                # The board's actor crashed as it started; its successor comes up itself.
-                statuses.append(self.wait_for_board(name, DeviceState.CONNECTED, timeout=left))
+                try:
+                    if future is None:
+                        raise ActorDeadError(f"board {name} crashed as it started", actor=name)
+                    statuses.append(future.wait(timeout=left))
+                except ActorDeadError:
+                    # The board's actor crashed as it started; its successor comes up itself.
+                    statuses.append(self.wait_for_board(name, DeviceState.CONNECTED, timeout=left))
+            except ActorHwError as e:
+                failures[name] = e
+        if len(failures) == 1:
+            raise next(iter(failures.values()))
+        if failures:
+            raise BoardsNotConnectedError(failures)
         return statuses
 
     # --- lifecycle of the runtime -----------------------------------------------------
@@ -567,7 +581,7 @@ class Runtime:
             revoked = ticket.revoked_error()
             if revoked is not None:
                 raise revoked from e
-            self.monitor.observe_error(device, str(getattr(e, "exc_name", "")), e.message)
+            self.monitor.observe_error(device, e.exc_name, e.message)
             raise
         finally:
             self.limiter.finish(ticket)

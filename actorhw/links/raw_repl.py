@@ -126,15 +126,23 @@ class RawReplLink:
         verify_over: int | None = None,
     ) -> None:
         if pacing_s < 0:
-            raise InvalidArgumentError("pacing_s must be >= 0", pacing_s=pacing_s)
+            raise InvalidArgumentError("pacing_s must be >= 0", argument="pacing_s", value=pacing_s)
         if chunk_size < 1:
-            raise InvalidArgumentError("chunk_size must be >= 1", chunk_size=chunk_size)
+            raise InvalidArgumentError(
+                "chunk_size must be >= 1", argument="chunk_size", value=chunk_size
+            )
         if max_output < 1:
-            raise InvalidArgumentError("max_output must be >= 1", max_output=max_output)
+            raise InvalidArgumentError(
+                "max_output must be >= 1", argument="max_output", value=max_output
+            )
         if resync_timeout <= 0:
-            raise InvalidArgumentError("resync_timeout must be > 0", resync_timeout=resync_timeout)
+            raise InvalidArgumentError(
+                "resync_timeout must be > 0", argument="resync_timeout", value=resync_timeout
+            )
         if verify_over is not None and verify_over < 0:
-            raise InvalidArgumentError("verify_over must be >= 0", verify_over=verify_over)
+            raise InvalidArgumentError(
+                "verify_over must be >= 0", argument="verify_over", value=verify_over
+            )
         self.name: str = name or str(getattr(port, "name", None) or getattr(port, "port", "serial"))
         self._io = PortIO(port, self.name)
         self.pacing_s = pacing_s

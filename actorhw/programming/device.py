@@ -341,7 +341,7 @@ class MicroPythonDevice:
                 if (
                     retried
                     or not retry_lost
-                    or getattr(e, "exc_name", None) != "NameError"
+                    or e.exc_name != "NameError"
                     or not self._sync.definitions_lost(board)
                 ):
                     raise

@@ -430,7 +430,9 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
         fault = message.fault
         if fault not in FAULTS:
             raise InvalidArgumentError(
-                f"unknown fault {fault!r}; valid: {', '.join(FAULTS)}", fault=fault
+                f"unknown fault {fault!r}; valid: {', '.join(FAULTS)}",
+                argument="fault",
+                value=fault,
             )
         self._publish("fault_injected", fault, 0)
         if fault == "unplug":

@@ -84,7 +84,9 @@ class SessionBooks:
         """Start keeping a session's books."""
         if message.session in self._books:
             raise InvalidArgumentError(
-                f"a session named {message.session!r} is already open", session=message.session
+                f"a session named {message.session!r} is already open",
+                argument="session",
+                value=message.session,
             )
         self._books[message.session] = _Book(message, now)
         return self.info(message.session)

@@ -70,7 +70,7 @@ def is_fault(error: BaseException | None) -> bool:
     A timeout the board recovered from at once (it answered Ctrl-C: ``resynced``) ended
     only the caller's code; the board is fine and is not recovered.
     """
-    if isinstance(error, TimedOutError) and getattr(error, "resynced", False):
+    if isinstance(error, TimedOutError) and error.resynced:
         return False
     return isinstance(error, FAULTS)
 

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import pykka
 
-from actorhw.core.errors import ActorHwError
+from actorhw.core.errors import ActorHwError, Field
 from actorhw.core.log import logger
 from actorhw.core.messages import ChildCrashed, DeviceSnapshot, RegistryEntry
 from actorhw.tree.asks import tell_if_alive
@@ -76,6 +76,8 @@ class ActorCrashError(ActorHwError):
     """An actor was told to crash (fault injection), or crashed."""
 
     code = "actor_crashed"
+    reason = Field[str]("")
+    """Why it was told to crash."""
 
 
 class SupervisedActor(DispatchActor):

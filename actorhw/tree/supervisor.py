@@ -155,7 +155,9 @@ class SupervisorActor(DispatchActor):
     def _start_board(self, message: StartBoard) -> str:
         if message.board in self._boards:
             raise InvalidArgumentError(
-                f"a board named {message.board!r} is already running", board=message.board
+                f"a board named {message.board!r} is already running",
+                argument="board",
+                value=message.board,
             )
         definition = self._catalog.get(message.definition)
         driver = self._drivers.get(definition.driver)
@@ -316,7 +318,9 @@ class SupervisorActor(DispatchActor):
                     f"no running board {board!r}; running: {', '.join(self._boards) or 'none'}",
                     board=board,
                 )
-            raise InvalidArgumentError(f"no child named {message.name!r}", name=message.name)
+            raise InvalidArgumentError(
+                f"no child named {message.name!r}", argument="name", value=message.name
+            )
         return str(ref.actor_urn)
 
     def _tree(self, _message: GetTree) -> Tree:
