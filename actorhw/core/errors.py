@@ -241,6 +241,8 @@ class UnsupportedOperationError(_OnDevice):
     command = Field[str]("")
     op = Field[str]("")
     supported = Field[Sequence[str]](())
+    needs_hand = Field[bool](False)
+    """Only a person can do it (power-cycle a board that has no power hook)."""
 
 
 class InvalidArgumentError(_OnDevice):
@@ -249,6 +251,8 @@ class InvalidArgumentError(_OnDevice):
     code = "invalid_argument"
     argument = Field[str]("")
     """The argument's name."""
+    board = Field[str]("")
+    """The board the argument was for, where it names one."""
     value = Field[object](None)
     """The value refused, where it helps to see it."""
     candidates = Field[Sequence[Any]](())
