@@ -76,6 +76,7 @@ from actorhw.drivers.definitions import BoardCatalog
 from actorhw.drivers.plugins import DriverCatalog
 from actorhw.drivers.streams import StreamHub
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ActorRef, ask, ask_later, by_urn
+from actorhw.tree.device import published_info
 from actorhw.tree.status_book import StatusBook
 from actorhw.tree.supervisor import STOP_TIMEOUT, SupervisorActor
 
@@ -192,18 +193,26 @@ class Runtime:
                     f"a board is a name or a BoardSpec, not {spec!r}", argument="boards"
                 )
         names: list[str] = []
+        taken = set(self._boards)
+        suffix: dict[str, int] = {}  # the next suffix to try per definition: linear in all
         for spec in specs:
             name = spec.name or spec.definition
-            n = 2
-            while spec.name is None and (name in self._boards or name in names):
-                name, n = f"{spec.definition}-{n}", n + 1
+            while spec.name is None and name in taken:
+                n = suffix[spec.definition] = suffix.get(spec.definition, 1) + 1
+                name = f"{spec.definition}-{n}"
             names.append(name)
+            taken.add(name)
         started = []
         for spec, name in zip(specs, names, strict=True):
             urn = ask(
                 self._sup(),
-                StartBoard(board=name, definition=spec.definition, options=spec.instance_options()),
-                timeout=DEFAULT_ASK_TIMEOUT,
+                StartBoard(
+                    board=name,
+                    definition=spec.definition,
+                    options=spec.instance_options(),
+                    timeout=timeout,
+                ),
+                timeout=max(DEFAULT_ASK_TIMEOUT, timeout),
             )
             # None: it crashed already as it started; its successor is resolved by name.
             self._boards[name] = by_urn(urn)
@@ -632,9 +641,19 @@ class Runtime:
         if board is not None:
             self._board_ref(board)
         entries = ask(self._registry_ref(), ListDevices(board=board), timeout=timeout)
-        futures = [ask_later(self._by_urn(e.actor_urn), GetInfo()) for e in entries]
+        # Each device actor publishes its info as it changes (an immutable DeviceInfo):
+        # listing 20,000 devices reads them, rather than 20,000 asks. An actor not
+        # running (restarting) is asked, and answers or errors as an ask does.
+        found = [published_info(by_urn(e.actor_urn)) for e in entries]
+        futures = {
+            i: ask_later(self._by_urn(e.actor_urn), GetInfo())
+            for i, (e, info) in enumerate(zip(entries, found, strict=True))
+            if info is None
+        }
         deadline = time.monotonic() + timeout
-        return [f.wait(timeout=deadline - time.monotonic()) for f in futures]
+        for i, future in futures.items():
+            found[i] = future.wait(timeout=deadline - time.monotonic())
+        return [info for info in found if info is not None]
 
     def subscribe(
         self, *, maxsize: int = 4096, overflow: Overflow = Overflow.DROP_OLDEST

@@ -39,6 +39,11 @@ class DeviceId(enum.Enum):
 
     board: ClassVar[str]
 
+    #: Members are singletons compared by identity; Enum's own hash is its name's, so
+    #: PIN3 of 1,000 boards would share one hash and every dict of ids (the registry,
+    #: the runtime's routes) would probe through 1,000 collisions: a scan in disguise.
+    __hash__ = object.__hash__
+
     @property
     def key(self) -> str:
         """``"<board>.<NAME>"``: unique across the boards of one runtime."""

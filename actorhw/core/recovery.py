@@ -38,13 +38,17 @@ class RecoveryPolicy:
     """Deadline of the soft-reset step, s: short, since a hung board never answers it."""
 
 
+#: The jitter's random source, shared (random.Random is safe across threads).
+_JITTER = random.Random()
+
+
 class RestartTracker:
     """Counts restarts in the window and computes the next delay."""
 
     def __init__(self, policy: RecoveryPolicy, *, rng: random.Random | None = None) -> None:
         self.policy = policy
         self._times: collections.deque[float] = collections.deque()
-        self._rng = rng or random.Random()
+        self._rng = rng or _JITTER  # one per tracker would cost 2.5 KiB per device
         self.failures_in_row = 0
 
     def record(self, now: float | None = None) -> None:

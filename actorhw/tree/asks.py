@@ -16,6 +16,7 @@ import pykka
 
 from actorhw.core.errors import ActorDeadError, TimedOutError
 from actorhw.core.messages.request import Request
+from actorhw.tree import urns
 
 #: An actor's address, as layers above tree/ hold it.
 ActorRef = pykka.ActorRef
@@ -81,13 +82,13 @@ def ask_later(ref: pykka.ActorRef[Any], message: Request[R]) -> Pending[R]:
 
 
 def by_urn(urn: str) -> pykka.ActorRef[Any] | None:
-    """The running actor with this urn, or None."""
-    return pykka.ActorRegistry.get_by_urn(urn)
+    """The running actor of the tree with this urn, or None (O(1): see tree.urns)."""
+    return urns.find(urn)
 
 
 def running_actors() -> list[pykka.ActorRef[Any]]:
     """Every actor running in this process (for leak checks)."""
-    return list(pykka.ActorRegistry.get_all())
+    return urns.running()
 
 
 def tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> None:

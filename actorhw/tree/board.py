@@ -51,7 +51,7 @@ from actorhw.core.messages import (
 from actorhw.core.recovery import RecoveryPolicy, RestartTracker
 from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import BoardDefinition, DeviceSpec
-from actorhw.tree.asks import ask, stop_all, tell_if_alive
+from actorhw.tree.asks import ask, ask_later, by_urn, stop_all, tell_if_alive
 from actorhw.tree.board_control import BoardControl
 from actorhw.tree.device import DeviceActor
 from actorhw.tree.device_supervision import DeviceSupervision
@@ -81,10 +81,13 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
         policy: RecoveryPolicy | None = None,
         restore: tuple[DeviceSnapshot, ...] = (),
         statuses: StatusBook | None = None,
+        ask_timeout: float = DEVICE_ASK_TIMEOUT,
     ) -> None:
         super().__init__()
         self._book = statuses
         self._posting = False  # on once the status can be built
+        # The caller's deadline scales every internal one: never shorter than the default.
+        self._ask_timeout = max(DEVICE_ASK_TIMEOUT, ask_timeout)
         # A restarted board restarts its driver: the hardware's state is gone, so leases
         # carry over but what they opened must be opened again (a new generation).
         self._restore = {
@@ -143,7 +146,6 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
             if spec.kind is DeviceKind.BOARD and self._board_io is None:
                 self._board_io = peripheral
             self._specs[device], self._peripherals[device] = spec, peripheral
-            self._device_restarts[device] = RestartTracker(self._policy)
             self._devices[device] = self._start_device(device, self._restore.get(spec.name))
         self._register(tuple(self._devices))
         self._post()
@@ -176,7 +178,7 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
             )
             for d in devices
         )
-        ask(self._registry, Register(entries=entries), timeout=DEVICE_ASK_TIMEOUT)
+        ask(self._registry, Register(entries=entries), timeout=self._ask_timeout)
 
     def on_stop(self) -> None:
         self._shutdown()
@@ -197,7 +199,7 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
         return tuple(snaps)
 
     def _reregister(self, message: Reregister) -> None:
-        registry = pykka.ActorRegistry.get_by_urn(message.registry_urn)
+        registry = by_urn(message.registry_urn)
         if registry is not None:
             self._registry = registry
             try:
@@ -238,6 +240,7 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
     def _bring_up(self, message: BringUp) -> BoardStatus:
         assert self._driver is not None
         deadline = time.monotonic() + message.timeout
+        self._ask_timeout = max(self._ask_timeout, message.timeout)
         try:
             if self._state is S.UNKNOWN:
                 if not self._driver.scan(timeout=_left(deadline)):
@@ -340,9 +343,10 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
     def _escalate(self, *, hung: bool, attempt: int) -> str:
         """Reattach the board, each step bounded in time; returns the step that worked.
 
-        Reconnect (its raw-REPL entry interrupts whatever runs; skipped for a hung board,
-        whose link already sent Ctrl-C in vain), soft reset, power cycle through the
-        driver's power hook, then rediscovery (scan, initialize, connect).
+        Reconnect (its raw-REPL entry interrupts whatever runs) and soft reset, then a
+        power cycle through the driver's power hook, then rediscovery (scan, initialize,
+        connect).  A hung board, whose link already sent Ctrl-C in vain, has shown that
+        it answers nothing: it goes to the power hook at once.
         """
         driver, p = self._driver, self._policy
         assert driver is not None
@@ -364,13 +368,10 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
             driver.connect(timeout=p.step_timeout)
 
         ladder: list[tuple[str, Callable[[], None]]] = []
-        if not hung:
+        if not hung:  # a hung board answers neither a reconnect nor a soft reset
             ladder.append(("reconnect", lambda: driver.connect(timeout=p.step_timeout)))
-        ladder += [
-            ("soft reset", lambda: driver.reset(timeout=p.reset_timeout)),
-            ("power cycle", power_cycle),
-            ("rediscovery", rediscover),
-        ]
+            ladder.append(("soft reset", lambda: driver.reset(timeout=p.reset_timeout)))
+        ladder += [("power cycle", power_cycle), ("rediscovery", rediscover)]
         failures = []
         needs_hand = False
         for step, run in ladder:
@@ -477,8 +478,12 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
 
     def _move_all(self, to: DeviceState, reason: str, attempt: int = 0) -> None:
         check_transition(self._name, self._state, to)
-        for ref in self._serving():
-            ask(ref, Transition(to=to, reason=reason, attempt=attempt), timeout=DEVICE_ASK_TIMEOUT)
+        # Sent to every device at once, then collected: the devices move in parallel.
+        message = Transition(to=to, reason=reason, attempt=attempt)
+        pending = [ask_later(ref, message) for ref in self._serving()]
+        deadline = time.monotonic() + self._ask_timeout
+        for answer in pending:
+            answer.wait(timeout=_left(deadline))
         self._state, self._reason = to, reason
 
     @property

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import attrs
 
@@ -52,6 +52,7 @@ from actorhw.core.messages import (
 )
 from actorhw.drivers.board_driver import OPERATIONS, PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
+from actorhw.tree.scheduler import ScheduledActor
 from actorhw.tree.supervision import SupervisedActor
 
 #: Lease tokens are unique in the process, so a lease from before a restart is stale.
@@ -81,7 +82,7 @@ class _Holder:
     opened_generation: int | None = None
 
 
-class DeviceActor(SupervisedActor):
+class DeviceActor(ScheduledActor, SupervisedActor):
     """The actor of one device. Construct through the board actor, not by hand."""
 
     def __init__(
@@ -109,25 +110,23 @@ class DeviceActor(SupervisedActor):
         self._generation = 0
         self._last_error: str | None = None
         self._log = logger.bind(device=device.key)
-        self.handle(
-            {
-                Acquire: self._acquire,
-                Release: self._release,
-                Open: self._open,
-                Close: self._close,
-                Use: self._use,
-                Inspect: self._inspect,
-                GetInfo: self._info,
-                Transition: self._transition,
-                Crash: lambda m: self.crash(m.reason),
-                TakeSnapshot: lambda _m: self.snapshot(),
-            }
-        )
         if restore is not None:  # the predecessor crashed: its leases carry over
             self._generation = restore.generation
             self._holders = {
                 h.token: _Holder(h.owner, h.opened_generation) for h in restore.holders
             }
+        self._publish_info()
+
+    # Named once for the class (see DispatchActor.methods): 20,000 devices, one table.
+    methods: ClassVar[Mapping[type, Callable[[Any, Any], Any]]] = {}
+
+    def _publish_info(self) -> DeviceInfo:
+        """Publish the device's info for readers that do not queue (Runtime.devices()):
+        an immutable DeviceInfo, replaced whole by each handler that changed it, so a
+        reader sees one handled message's outcome or the next, never half of one."""
+        info = self._info(None)
+        self.actor_ref.published_info = info  # type: ignore[attr-defined]
+        return info
 
     def snapshot(self) -> DeviceSnapshot:
         return DeviceSnapshot(
@@ -154,6 +153,7 @@ class DeviceActor(SupervisedActor):
             )
         token = next(_tokens)
         self._holders[token] = _Holder(message.owner)
+        self._publish_info()
         self._log.bind(owner=message.owner).debug("acquired by {}", message.owner)
         return Lease(
             device=self._device, owner=message.owner, token=token, generation=self._generation
@@ -175,6 +175,7 @@ class DeviceActor(SupervisedActor):
                 if isinstance(e, ActorHwError) and is_fault(e):
                     self._fault(e)
         self._log.bind(owner=holder.owner).debug("released by {}", holder.owner)
+        self._publish_info()
         return len(self._holders)
 
     def _open(self, message: Open) -> DeviceInfo:
@@ -189,7 +190,7 @@ class DeviceActor(SupervisedActor):
         holder.opened_generation = self._generation
         if self._state is DeviceState.CONNECTED:
             self._move(DeviceState.ACTIVE, f"opened by {holder.owner}")
-        return self._info(None)
+        return self._publish_info()
 
     def _close(self, message: Close) -> DeviceInfo:
         holder = self._holder(message.lease)
@@ -200,7 +201,7 @@ class DeviceActor(SupervisedActor):
             )
         holder.opened_generation = None
         self._after_close()
-        return self._info(None)
+        return self._publish_info()
 
     def _after_close(self) -> None:
         if self._state is DeviceState.ACTIVE and self._open_count() == 0:
@@ -264,6 +265,7 @@ class DeviceActor(SupervisedActor):
 
     def _fault(self, error: ActorHwError) -> None:
         self._last_error = str(error)
+        self._publish_info()
         if self._on_fault is not None:
             self._on_fault(self._device, error)
 
@@ -287,7 +289,7 @@ class DeviceActor(SupervisedActor):
         if message.to is DeviceState.CONNECTED and self._open_count():
             # Restored after a crash with leases that still have it open.
             self._move(DeviceState.ACTIVE, "still opened by its leases", message.attempt)
-        return self._info(None)
+        return self._publish_info()
 
     def _move(self, to: DeviceState, reason: str, attempt: int = 0) -> None:
         check_transition(self._device.key, self._state, to)
@@ -344,6 +346,8 @@ class DeviceActor(SupervisedActor):
         return tuple(h.owner for h in self._holders.values())
 
     def _open_count(self) -> int:
+        if not self._holders:
+            return 0
         return sum(1 for h in self._holders.values() if h.opened_generation == self._generation)
 
     def _info(self, _message: GetInfo | None) -> DeviceInfo:
@@ -358,3 +362,24 @@ class DeviceActor(SupervisedActor):
             generation=self._generation,
             last_error=self._last_error,
         )
+
+
+DeviceActor.methods = {
+    Acquire: DeviceActor._acquire,
+    Release: DeviceActor._release,
+    Open: DeviceActor._open,
+    Close: DeviceActor._close,
+    Use: DeviceActor._use,
+    Inspect: DeviceActor._inspect,
+    GetInfo: DeviceActor._info,
+    Transition: DeviceActor._transition,
+    Crash: lambda actor, m: actor.crash(m.reason),
+    TakeSnapshot: lambda actor, _m: actor.snapshot(),
+}
+
+
+def published_info(ref: Any) -> DeviceInfo | None:
+    """The info a running device actor last published, without asking it (None: not a
+    device actor, or not running)."""
+    info = getattr(ref, "published_info", None)
+    return info if isinstance(info, DeviceInfo) and ref.is_alive() else None

@@ -8,11 +8,12 @@ that table and the ``on_receive`` that reads it, so no actor writes the dispatch
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import pykka
 
 from actorhw.core.errors import UnsupportedOperationError
+from actorhw.tree import urns
 
 #: A message handler: the message in, the answer (or None for a tell) out.
 Handler = Callable[[Any], Any]
@@ -23,14 +24,21 @@ class DispatchActor(pykka.ThreadingActor):
 
     Subclasses call :meth:`handle` in ``__init__`` with ``{MessageType: handler}`` and
     set :attr:`label` to name themselves in the error for a message they do not take.
+    An actor class with many instances (20,000 devices) may instead name its handlers
+    once for the class in :attr:`methods`, ``{MessageType: function(self, message)}``,
+    so that no instance carries a table of bound methods.
     """
 
     #: How the actor names itself in errors ("registry", "board b1", "b1.uart0").
     label: str = "actor"
 
+    #: Handlers of the class: message type -> function(actor, message).
+    methods: ClassVar[Mapping[type, Callable[[Any, Any], Any]]] = {}
+
     def __init__(self) -> None:
         super().__init__()
         self._handlers: dict[type, Handler] = {}
+        urns.remember(self.actor_ref)  # found by URN in O(1), not by pykka's scan
 
     def handle(self, handlers: Mapping[type, Handler]) -> None:
         """Add ``handlers`` to the table (a later entry for a type replaces the earlier)."""
@@ -38,8 +46,11 @@ class DispatchActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
-        if handler is None:
-            raise UnsupportedOperationError(
-                f"{self.label}: unexpected message {type(message).__name__}", actor=self.label
-            )
-        return handler(message)
+        if handler is not None:
+            return handler(message)
+        method = self.methods.get(type(message))
+        if method is not None:
+            return method(self, message)
+        raise UnsupportedOperationError(
+            f"{self.label}: unexpected message {type(message).__name__}", actor=self.label
+        )

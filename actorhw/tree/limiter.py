@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 
 import attrs
-import pykka
 
 from actorhw.core.errors import (
     ActorHwError,
@@ -45,7 +44,7 @@ from actorhw.core.messages import (
     Ticket,
     Use,
 )
-from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask_later
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask_later, by_urn
 from actorhw.tree.dispatch import DispatchActor
 
 __all__ = ["OperationLimiterActor", "Ticket", "next_op_id"]
@@ -334,6 +333,6 @@ def _revoke(op: _Op, error: ActorHwError) -> None:
 def _interrupt(op: _Op) -> None:
     """Ask the device to stop what runs on the board; never waits for the answer."""
     lease, urn = op.message.lease, op.message.actor_urn
-    ref = pykka.ActorRegistry.get_by_urn(urn) if urn else None
+    ref = by_urn(urn) if urn else None
     if lease is not None and ref is not None:
         ask_later(ref, Use(lease=lease, op="interrupt"))

@@ -63,7 +63,7 @@ from actorhw.core.messages import (
     UntrackLease,
 )
 from actorhw.drivers.board_driver import PendingIO
-from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, by_urn
 from actorhw.tree.books import SessionBooks, live_thread_ids
 from actorhw.tree.dispatch import DispatchActor
 
@@ -207,7 +207,7 @@ class ResourceMonitorActor(DispatchActor):
                 "boards: pass the board's BOARD id",
                 device=watch.device.key,
             )
-        ref = pykka.ActorRegistry.get_by_urn(entry.actor_urn)
+        ref = by_urn(entry.actor_urn)
         if ref is None:
             raise DeviceUnavailableError(
                 f"{watch.device.key} is restarting",
@@ -386,7 +386,7 @@ class ResourceMonitorActor(DispatchActor):
     def _release(self, lease: Lease) -> None:
         try:
             entry = ask(self._registry, Lookup(device=lease.device), timeout=DEFAULT_ASK_TIMEOUT)
-            ref = pykka.ActorRegistry.get_by_urn(entry.actor_urn)
+            ref = by_urn(entry.actor_urn)
             if ref is not None:
                 ask(ref, Release(lease=lease), timeout=DEFAULT_ASK_TIMEOUT)
         except ActorHwError as e:  # released already, or the board is gone: nothing held

@@ -177,6 +177,7 @@ class SupervisorActor(DispatchActor):
                 restore=restore,
                 statuses=self._statuses,
                 options=dict(message.options),
+                ask_timeout=message.timeout,
             )
 
         spec = ChildSpec(name=f"board:{message.board}", start=start)

@@ -39,7 +39,7 @@ OP_TIMEOUT = 2.0
 INTERRUPT_TIMEOUT = 0.5
 #: How long the link waits for the raw prompt after a Ctrl-C that ends a late task: the
 #: firmware answers in milliseconds unless hung, and a hung board waits for recovery.
-RESYNC_TIMEOUT = 0.3
+RESYNC_TIMEOUT = 0.15
 #: Deadline for the firmware to answer after power-on.
 BOOT_TIMEOUT = 10.0
 

@@ -153,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         samples = asyncio.run(measure(rounds=3, calls=50, events=20))
     else:
         samples = asyncio.run(measure(rounds=15, calls=500, events=200))
-    for line in report(samples):
+    lines = report(samples)
+    for line in lines:
         print(line)
-    return 0
+    return 1 if any(line.endswith("MISS") for line in lines) else 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ For N faults of each kind, on one board of a Runtime:
   the start of that task.
 
 Times come from the events' wall-clock stamps.  Targets: replug -> CONNECTED < 1 s,
-hang -> CONNECTED < 3 s (median and max).  mpremote and Belay block forever on a hung
+hang -> CONNECTED within the task's deadline + 0.3 s (1.3 s; median and max; issue 14).
+Exits 1 on a MISS.  mpremote and Belay block forever on a hung
 board and do not recover an unplugged one (../shared/QEMU_MICROBIT.md): no baseline.
 """
 
@@ -32,6 +33,8 @@ from actorhw.core.messages import BoardEvent
 from actorhw.core.recovery import RecoveryPolicy
 
 BOARD = "microbit-qemu"
+#: The hanging task's deadline, s.
+HANG_DEADLINE = 1.0
 WAIT = 30.0
 
 
@@ -76,7 +79,7 @@ def measure(faults: int) -> dict[str, list[float]]:
             board.exec("print(1)", timeout=5)
             started = time.time()
             try:
-                board.exec("import microbit\nmicrobit.temperature()", timeout=1.0)
+                board.exec("import microbit\nmicrobit.temperature()", timeout=HANG_DEADLINE)
             except ActorHwError as e:
                 assert e.code == "timed_out", e
             connected = _event(sub, "recovered")
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     faults = 3 if args.quick else args.faults
     times = measure(faults)
-    targets = {"replug": 1.0, "unplug": None, "hang": 3.0}
+    targets = {"replug": 1.0, "unplug": None, "hang": HANG_DEADLINE + 0.3}
     labels = {
         "replug": "replug -> CONNECTED",
         "unplug": "unplug -> CONNECTED",
@@ -105,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         target = targets[key]
         verdict = ""
         if target is not None:
-            passed = worst < target
+            passed = worst <= target
             ok &= passed
-            verdict = f"target < {target:g} s  {'PASS' if passed else 'MISS'}"
+            verdict = f"target <= {target:g} s  {'PASS' if passed else 'MISS'}"
         print(f"  {labels[key]:<40} median {median:6.3f} s  max {worst:6.3f} s  {verdict}")
     return 0 if ok else 1
 

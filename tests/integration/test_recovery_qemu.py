@@ -77,17 +77,11 @@ def test_hang_escalates_to_power_cycle_and_connected(qemu_rt: Runtime) -> None:
         seen = events.until(
             lambda e: isinstance(e, BoardEvent) and e.what == "recovered", timeout=20
         )
-        # The link's Ctrl-C went unanswered; the ladder skips the reconnect, a soft reset
-        # fails within its bound, and the power cycle brings the board back.
+        # The link's Ctrl-C went unanswered: the board has shown it answers nothing, so
+        # the ladder skips the reconnect and the soft reset and goes to the power hook.
         ladder = [e for e in seen if isinstance(e, BoardEvent)]
-        assert [e.what for e in ladder] == [
-            "fault",
-            "recovering",
-            "escalation_failed",
-            "recovered",
-        ]
-        assert ladder[2].reason.startswith("soft reset:")
-        assert "power cycle" in ladder[3].reason
+        assert [e.what for e in ladder] == ["fault", "recovering", "recovered"]
+        assert "power cycle" in ladder[2].reason
         board.open()
         # a power cycle boots fresh firmware: the board's globals are gone
         assert "NameError" in board.exec(

@@ -37,10 +37,14 @@ bench = _load()
 def _timings(figures: dict[str, Any]) -> list[float]:
     return [
         value
-        for group in ("pair_ns", "lookup_ns")
+        for group in ("pair_ns", "lookup_ns", "warm_ns")
         for summary in figures[group].values()
         for value in summary.values()
-    ] + [*figures["pair_ratio"].values(), *figures["lookup_ratio"].values()]
+    ] + [
+        *figures["pair_ratio"].values(),
+        *figures["lookup_ratio"].values(),
+        *figures["warm_ratio"].values(),
+    ]
 
 
 def test_interleaved_gives_every_measure_its_iterations_per_round() -> None:
@@ -75,8 +79,8 @@ def test_run_in_process_with_tiny_counts() -> None:
         assert os.sched_getaffinity(0) == affinity, "run() must restore the CPU affinity"
     assert all(isinstance(v, float) and v > 0 for v in _timings(figures)), figures
     memory = figures["memory"]
-    assert memory["threads_after"] - memory["threads_before"] >= 30, memory
-    assert memory["threads_per_device"] >= 1.0, memory
+    # Device actors share the scheduler's few threads: no OS thread per device.
+    assert memory["threads_per_device"] < 1.0, memory
     assert memory["startup_s"] > 0, memory
     # In a process that already ran other tests, freed memory may be reused: the RSS
     # growth can be ~0 here, so only its being a number is checked (see the next test).
@@ -85,9 +89,10 @@ def test_run_in_process_with_tiny_counts() -> None:
 
     table = bench.report(figures)
     assert "a. acquire+release via Runtime" in table and "bare pykka ask pair" in table
-    assert "b. Lookup among 30 devices" in table and "Lookup among 3 devices" in table
+    assert "b. route cold + ask, 30 devices" in table and "route cold + ask, 3 devices" in table
+    assert "route warm + ask, 30 devices" in table
     assert "c. RSS per device actor" in table
-    assert sum(line.endswith(("PASS", "MISS")) for line in table.splitlines()) == 2, table
+    assert sum(line.endswith(("PASS", "MISS")) for line in table.splitlines()) == 3, table
 
 
 def test_script_runs_quick_in_a_fresh_process(tmp_path: Path) -> None:
@@ -99,10 +104,14 @@ def test_script_runs_quick_in_a_fresh_process(tmp_path: Path) -> None:
         timeout=90,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
+    # An honest exit: 1 exactly when a target was missed (timings on a shared machine
+    # decide which), never a crash.
+    missed = not (figures["pair_pass"] and figures["lookup_pass"] and figures["warm_pass"])
+    assert result.returncode == (1 if missed else 0), result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     assert all(v > 0 for v in _timings(figures)), figures
     memory = figures["memory"]
     assert memory["bytes_per_device"] > 0, memory
-    assert memory["threads_per_device"] >= 1.0, memory
+    assert memory["threads_per_device"] < 1.0, memory
     assert figures["config"]["devices"] == 200

@@ -21,6 +21,9 @@ class StartBoard(Request[str]):
     """The board definition's name."""
     options: dict[str, Any] = attrs.field(factory=dict)
     """Options of this instance, over the definition's (``port``, ``power_hook``...)."""
+    timeout: float = 5.0
+    """The caller's deadline: the board's internal asks (registering its devices) get
+    at least this long."""
 
 
 @attrs.frozen(kw_only=True)

@@ -1,0 +1,263 @@
+"""Many actors on a few shared threads: Akka's dispatcher, Erlang's scheduler.
+
+A pykka ``ThreadingActor`` owns an OS thread for its whole life; 20,000 device actors
+would be 20,000 threads (about 34 KiB and one wake-up path each).  A
+:class:`ScheduledActor` keeps everything that makes it an actor, its own mailbox and
+one message at a time, but has no thread: when a message arrives in an idle mailbox,
+the actor is put on its :class:`Scheduler`'s run queue, and one of the scheduler's few
+worker threads runs it for up to :data:`THROUGHPUT` messages before it yields its
+thread to the next ready actor (Akka's ``throughput``).  A mailbox is scheduled at most
+once at a time, so an actor never runs on two threads at once; its handlers see each
+other's effects in order, as on a thread of its own.
+
+The extension points are pykka's own (``_create_actor_inbox``, ``_create_future``,
+``_start_actor_loop``, as ``pykka._threading`` implements them); the message loop's body
+is pykka's ``_actor_loop_running`` cut into slices.  Futures are pykka's
+ThreadingFuture, so asks, timeouts and dead-actor answers behave exactly as for a
+threaded actor.
+
+A scheduled actor's handlers must not block: work that waits on hardware goes to a
+board's I/O thread and comes back as a PendingIO (the device actor's design already).
+Actors that block (boards booting, the supervisor starting children) stay threaded.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import pykka
+from pykka import ActorDeadError, messages
+
+from actorhw.core.log import logger
+
+if TYPE_CHECKING:
+    from pykka._envelope import Envelope
+
+__all__ = ["THROUGHPUT", "ScheduledActor", "Scheduler", "default_scheduler", "pool_threads"]
+
+#: Messages an actor handles in a row before it yields its worker thread to another.
+THROUGHPUT = 32
+
+
+class Scheduler:
+    """A run queue of ready actors and the few worker threads that run them."""
+
+    def __init__(self, name: str, *, threads: int) -> None:
+        if threads < 1:
+            raise ValueError(f"a scheduler needs >= 1 thread, not {threads}")
+        self.name = name
+        self.size = threads
+        self._ready: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        _schedulers.add(self)
+
+    def submit(self, run: Callable[[], None]) -> None:
+        """Run ``run()`` on one of the worker threads, soon (first come, first run)."""
+        if len(self._threads) < self.size:
+            self._grow()
+        self._ready.put(run)
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        """The worker threads started so far (they start with the first work and serve
+        the whole process: a bounded pool, not a per-actor thread)."""
+        return tuple(self._threads)
+
+    def _grow(self) -> None:
+        with self._lock:
+            while len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._work, name=f"{self.name}-{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+
+    def _work(self) -> None:
+        while True:
+            run = self._ready.get()
+            try:
+                run()
+            except BaseException as e:  # a worker outlives whatever one actor does
+                logger.opt(exception=e).error("scheduler {}: a run failed: {}", self.name, e)
+
+
+_schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+
+
+def pool_threads() -> set[threading.Thread]:
+    """The worker threads of every scheduler: pools that serve the whole process (for
+    leak checks, which count per-test threads)."""
+    return {t for s in list(_schedulers) for t in s.threads}
+
+
+_default: Scheduler | None = None
+_default_lock = threading.Lock()
+
+
+def default_scheduler() -> Scheduler:
+    """The process's scheduler for device actors: one worker per CPU, at least four (so
+    that a handler that does block, against the rules, does not stop all the others)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Scheduler("actorhw-scheduler", threads=max(4, os.cpu_count() or 1))
+        return _default
+
+
+class _Mailbox:
+    """An actor's inbox that puts its actor on the run queue when mail arrives idle."""
+
+    __slots__ = ("_envelopes", "_lock", "_run", "_scheduled", "_scheduler")
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._envelopes: collections.deque[Envelope[Any]] = collections.deque()
+        self._lock = threading.Lock()
+        self._scheduled = True  # until the actor's first run (its on_start) is over
+        self._scheduler = scheduler
+        self._run: Callable[[], None] | None = None
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        with self._lock:
+            self._envelopes.append(envelope)
+            if self._scheduled or self._run is None:
+                return
+            self._scheduled = True
+        self._scheduler.submit(self._run)
+
+    def get(self) -> Envelope[Any]:
+        with self._lock:
+            return self._envelopes.popleft()
+
+    def empty(self) -> bool:
+        return not self._envelopes
+
+    def take(self) -> Envelope[Any] | None:
+        """The next envelope, or None: then the actor is idle until the next put."""
+        with self._lock:
+            if self._envelopes:
+                return self._envelopes.popleft()
+            self._scheduled = False
+            return None
+
+    def resume(self) -> None:
+        """After a slice: run again if mail is waiting, else go idle."""
+        with self._lock:
+            if not self._envelopes:
+                self._scheduled = False
+                return
+        assert self._run is not None
+        self._scheduler.submit(self._run)
+
+
+class ScheduledActor(pykka.ThreadingActor):
+    """A pykka actor whose mailbox is served by a :class:`Scheduler`, not its own thread.
+
+    Mix it in before the actor's base (``class DeviceActor(ScheduledActor,
+    SupervisedActor)``); :attr:`scheduler` picks the scheduler (default: the process's).
+    """
+
+    #: The scheduler of this class's actors; None: :func:`default_scheduler`.
+    scheduler: ClassVar[Scheduler | None] = None
+
+    actor_inbox: _Mailbox
+
+    @classmethod
+    def _scheduler(cls) -> Scheduler:
+        return cls.scheduler or default_scheduler()
+
+    def _create_actor_inbox(self) -> _Mailbox:  # type: ignore[override]  # per class
+        return _Mailbox(type(self)._scheduler())
+
+    def _start_actor_loop(self) -> None:
+        self.actor_inbox._run = self._run_slice
+        self._started = False
+        self.actor_inbox._scheduler.submit(self._run_slice)
+
+    def _run_slice(self) -> None:
+        """Handle up to THROUGHPUT messages (the first run: on_start first)."""
+        inbox = self.actor_inbox
+        if not self._started:
+            self._started = True
+            self._actor_loop_setup()
+        for _ in range(THROUGHPUT):
+            if self.actor_stopped.is_set():
+                self._actor_loop_teardown()
+                return
+            envelope = inbox.take()
+            if envelope is None:
+                return
+            self._handle_envelope(envelope)
+        if self.actor_stopped.is_set():
+            self._actor_loop_teardown()
+            return
+        inbox.resume()
+
+    def _handle_envelope(self, envelope: Envelope[Any]) -> None:
+        # The body of pykka's Actor._actor_loop_running, for one envelope.
+        try:
+            response = self._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception:
+            if envelope.reply_to is not None:
+                envelope.reply_to.set_exception()
+            else:
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:
+                    self._handle_failure(*sys.exc_info())
+        except BaseException:
+            self._stop()
+            pykka.ActorRegistry.stop_all(block=False)
+
+    def _actor_loop_teardown(self) -> None:
+        super()._actor_loop_teardown()
+        # Mail put from now on (a race with the stop) is answered as a stopped threaded
+        # actor answers what was left in its inbox, not left to wait forever.
+        inbox = self.actor_inbox
+        inbox._run = _answer_dead(inbox, str(self.actor_ref))
+        inbox.resume()
+
+    # pykka's Actor.start, _stop and _handle_failure without its ActorRegistry, whose
+    # list costs a scan per stop (quadratic over 20,000 devices): the tree finds its
+    # actors through actorhw.tree.urns, and each board stops its own devices.
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> pykka.ActorRef[Self]:
+        obj = cls(*args, **kwargs)
+        obj._start_actor_loop()
+        return obj.actor_ref
+
+    def _stop(self) -> None:
+        self.actor_stopped.set()
+        try:
+            self.on_stop()
+        except Exception:
+            self._handle_failure(*sys.exc_info())
+
+    def _handle_failure(self, *exc_info: Any) -> None:
+        logger.opt(exception=exc_info[1]).error("unhandled exception in {}", self)
+        self.actor_stopped.set()
+
+
+def _answer_dead(inbox: _Mailbox, name: str) -> Callable[[], None]:
+    def run() -> None:
+        while (envelope := inbox.take()) is not None:
+            if envelope.reply_to is None:
+                continue
+            if isinstance(envelope.message, messages._ActorStop):
+                envelope.reply_to.set(None)
+            else:
+                error = ActorDeadError(f"{name} stopped before handling the message")
+                envelope.reply_to.set_exception(exc_info=(ActorDeadError, error, None))
+
+    return run
