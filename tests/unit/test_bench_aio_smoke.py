@@ -23,8 +23,10 @@ def test_quick_run_prints_figures_targets_and_verdicts(tmp_path: Path) -> None:
         timeout=50,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     lines = result.stdout.splitlines()
+    # An honest exit: 1 exactly when a target was missed (the shared machine decides).
+    assert result.returncode == (1 if any(x.endswith("MISS") for x in lines) else 0)
     assert [line[:2] for line in lines] == ["a.", "b."], result.stdout
     for line in lines:
         figures = [float(x) for x in re.findall(r"(-?\d+\.\d+) us", line)]
