@@ -92,6 +92,8 @@ class _OnDevice(ActorHwError):
 
     device = Field[str]("")
     """The device's key, or "" when the error is not about one device."""
+    needs_hand = Field[bool](False)
+    """Only a person can help (power-cycle a hung board that has no power hook)."""
 
 
 # --- ownership and usage order -------------------------------------------------------
@@ -241,8 +243,6 @@ class UnsupportedOperationError(_OnDevice):
     command = Field[str]("")
     op = Field[str]("")
     supported = Field[Sequence[str]](())
-    needs_hand = Field[bool](False)
-    """Only a person can do it (power-cycle a board that has no power hook)."""
 
 
 class InvalidArgumentError(_OnDevice):
