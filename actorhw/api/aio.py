@@ -33,7 +33,6 @@ from actorhw.api.runtime import BoardSpec, Runtime
 from actorhw.core.errors import (
     ActorHwError,
     InvalidArgumentError,
-    NoSuchDeviceError,
     RuntimeStoppedError,
     TimedOutError,
 )
@@ -223,19 +222,9 @@ class AsyncRuntime:
         return await self._call("ids", t, self.runtime.ids, board)
 
     async def device_id(self, key: str, *, timeout: float | None = None) -> DeviceId:
-        """The id of ``"<board>.<NAME>"``, as :attr:`DeviceId.key` prints it."""
-        if not isinstance(key, str) or "." not in key:
-            raise InvalidArgumentError(
-                f"a device key is '<board>.<NAME>', not {key!r}", argument="device"
-            )
-        board, _, name = key.rpartition(".")
-        ids = await self.ids(board, timeout=timeout)
-        try:
-            return ids[name]
-        except KeyError:
-            raise NoSuchDeviceError(
-                f"{board} has no device {name!r}", device=key, valid_ids=[m.name for m in ids]
-            ) from None
+        """The id of ``"<board>.<NAME>"`` (see :meth:`Runtime.device_id`)."""
+        t = self._t(timeout)
+        return await self._call("device_id", t, self.runtime.device_id, key, timeout=t)
 
     async def boards(self, *, timeout: float | None = None) -> list[BoardStatus]:
         """The status of every running board."""

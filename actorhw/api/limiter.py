@@ -14,6 +14,7 @@ from actorhw.core.ids import DeviceId
 from actorhw.core.messages import (
     ActiveOperation,
     Admit,
+    CanAdmit,
     CheckTimeouts,
     ConfigureLimiter,
     Finish,
@@ -84,6 +85,27 @@ class OperationLimiter:
                 timeout=timeout,
             ) from None
         return ticket
+
+    def can_run(
+        self,
+        device: DeviceId,
+        *,
+        priority: Priority = Priority.NORMAL,
+        exclusive: bool = False,
+        timeout: float = DEFAULT_ASK_TIMEOUT,
+    ) -> bool:
+        """Whether an operation would be admitted now (at once, or by preempting a Low one).
+
+        A query only: no slot is taken, nothing queued or preempted, no statistic moves.
+        The answer may be stale by the time the caller acts on it; :meth:`admit` decides.
+        """
+        if not isinstance(priority, Priority):
+            raise InvalidArgumentError(
+                f"priority must be a Priority (LOW, NORMAL, HIGH, CRITICAL), not {priority!r}",
+                argument="priority",
+            )
+        message = CanAdmit(device=device, priority=priority, exclusive=exclusive)
+        return bool(ask(self._ref, message, timeout=timeout))
 
     def finish(self, ticket: Ticket) -> None:
         """The operation ended (also when it failed or its caller gave up)."""

@@ -302,6 +302,28 @@ class Runtime:
         """The id enum of the running board instance ``board``."""
         return self.catalog.get(self.board_status(board).definition).ids(board)
 
+    def device_id(self, key: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceId:
+        """The id of ``"<board>.<NAME>"``, as :attr:`DeviceId.key` prints it.
+
+        Raises:
+            InvalidArgumentError: ``key`` is not ``"<board>.<NAME>"``.
+            NoSuchBoardError: no running board of that name.
+            NoSuchDeviceError: the board has no such device (lists its ids).
+        """
+        if not isinstance(key, str) or "." not in key:
+            raise InvalidArgumentError(
+                f"a device key is '<board>.<NAME>', not {key!r}", argument="device"
+            )
+        board, _, name = key.rpartition(".")
+        status = self.board_status(board, timeout=timeout)
+        ids = self.catalog.get(status.definition).ids(board)
+        member = ids.__members__.get(name)
+        if member is None:
+            raise NoSuchDeviceError(
+                f"{board} has no device {name!r}", device=key, valid_ids=list(ids.__members__)
+            )
+        return member
+
     def boards(self, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> list[BoardStatus]:
         """The status of every running board."""
         return [self.board_status(name, timeout=timeout) for name in self._boards]

@@ -24,8 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from actorhw.api.runtime import Runtime
+from actorhw.cli.options import interval, seconds
 from actorhw.core.errors import ActorHwError, InvalidArgumentError, TimedOutError
 from actorhw.core.messages import DeviceInfo
+from actorhw.drivers.definitions import BoardCatalog
 from actorhw.scenario import (
     ScenarioReport,
     StepEvent,
@@ -33,6 +35,7 @@ from actorhw.scenario import (
     load_scenario,
     run_scenario,
 )
+from actorhw.scenario.runner import partial_report
 
 Handler = Callable[[argparse.Namespace, Console], int]
 
@@ -71,7 +74,8 @@ def _status_style(status: str) -> str:
 
 def cmd_run(args: argparse.Namespace, out: Console) -> int:
     """``actorhw run FILE...``: check every file, run each, report."""
-    scenarios = [load_scenario(f, catalog=None) for f in args.files]  # all checked first
+    catalog = BoardCatalog.discover(args.boards_dir)
+    scenarios = [load_scenario(f, catalog=catalog) for f in args.files]  # all checked first
     reports: list[ScenarioReport] = []
     live = not args.json and not args.no_progress
     err = Console(stderr=True)
@@ -81,9 +85,10 @@ def cmd_run(args: argparse.Namespace, out: Console) -> int:
                 reports.append(_run_live(scenario, err, args))
             else:
                 reports.append(run_scenario(scenario, boards_dirs=args.boards_dir))
-    except KeyboardInterrupt:
-        # the interrupted scenario has torn down; report the ones that finished
-        _report(reports, args, out)
+    except KeyboardInterrupt as e:
+        # the interrupted scenario has torn down; report it and the ones that finished
+        partial = partial_report(e)
+        _report([*reports, *([partial] if partial else [])], args, out)
         raise
     _report(reports, args, out)
     return 0 if all(r.passed for r in reports) else 1
@@ -362,8 +367,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--board", action="append", required=True, help="a board (repeatable)")
     p.add_argument("--once", action="store_true", help="print one table and exit")
     p.add_argument("--count", type=int, help="print this many tables and exit")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between tables")
-    p.add_argument("--timeout", type=float, default=30.0, help="bring-up deadline, s")
+    p.add_argument("--interval", type=interval, default=1.0, help="seconds between tables")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="bring-up deadline, s")
     p.add_argument("--json", action="store_true", help="one JSON line per table")
     p.set_defaults(run=cmd_monitor)
 
@@ -374,6 +379,6 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--quick", action="store_true", help="short runs (each script's --quick)")
     p.add_argument("--only", action="append", metavar="NAME", help="only scripts matching NAME")
     p.add_argument("--dir", help="the benchmarks folder (default: the checkout's)")
-    p.add_argument("--timeout", type=float, default=1800.0, help="per-script deadline, s")
+    p.add_argument("--timeout", type=seconds, default=1800.0, help="per-script deadline, s")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(run=cmd_bench)

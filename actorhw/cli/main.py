@@ -1,7 +1,8 @@
 """The ``actorhw`` command. main() is the one place errors become exit codes.
 
 Exit codes: 0 success; 1 an actorhw error; 2 bad usage; 3 a deadline passed
-(timed_out); 4 code on a board raised (device_exception); 130 interrupted (Ctrl-C).
+(timed_out); 4 code on a board raised (device_exception); 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM: the same clean stop as Ctrl-C).
 Errors print as ``actorhw: error: [code] message``; tracebacks only with --debug.
 """
 
@@ -20,8 +21,10 @@ from rich.table import Table
 from actorhw.api.handles import Board
 from actorhw.api.runtime import Runtime
 from actorhw.cli.console import add_parsers
+from actorhw.cli.options import seconds
+from actorhw.cli.signals import Terminated, terminate_like_interrupt
 from actorhw.core import log
-from actorhw.core.errors import ActorHwError
+from actorhw.core.errors import ActorHwError, UnsupportedOperationError
 from actorhw.core.messages import DeviceInfo
 from actorhw.drivers.definitions import BoardCatalog
 
@@ -101,8 +104,14 @@ def _exec(args: argparse.Namespace, out: Console) -> int:
     with Runtime.start(
         boards=[args.board], boards_dirs=args.boards_dir, timeout=args.timeout
     ) as rt:
-        ids = rt.ids(args.board)
-        with rt.lease(Board, ids["BOARD"], owner="actorhw-cli") as board:
+        board_id = rt.ids(args.board).__members__.get("BOARD")
+        if board_id is None:
+            raise UnsupportedOperationError(
+                f"board {args.board} has no BOARD device, so it does not run code; "
+                "exec needs a board with a MicroPython driver (microbit-qemu)",
+                board=args.board,
+            )
+        with rt.lease(Board, board_id, owner="actorhw-cli") as board:
             try:
                 output = board.exec(args.code, timeout=args.exec_timeout)
             except ActorHwError as e:
@@ -149,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--board", required=True, help="a board definition name")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--timeout", type=float, default=30.0, help="bring-up deadline, s")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="bring-up deadline, s")
     p.set_defaults(run=_devices)
 
     p = sub.add_parser(
@@ -160,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("code", help="the code to run")
     p.add_argument("--board", required=True, help="a board definition with a BOARD device")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--timeout", type=float, default=30.0, help="bring-up deadline, s")
-    p.add_argument("--exec-timeout", type=float, default=10.0, help="the code's deadline, s")
+    p.add_argument("--timeout", type=seconds, default=30.0, help="bring-up deadline, s")
+    p.add_argument("--exec-timeout", type=seconds, default=10.0, help="the code's deadline, s")
     p.set_defaults(run=_exec)
     add_parsers(sub)  # run, monitor, bench (actorhw.console)
     return parser
@@ -171,12 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     if args.verbose:
+        log.logger.remove()  # loguru's default stderr sink: each line printed once
         log.enable("DEBUG" if args.debug else "INFO")
     out = Console()
     err = Console(stderr=True)
     run: Callable[[argparse.Namespace, Console], int] = args.run
     try:
-        return run(args, out)
+        with terminate_like_interrupt():
+            return run(args, out)
+    except Terminated:
+        err.print("actorhw: terminated (SIGTERM)", markup=False)
+        return 143
     except KeyboardInterrupt:
         err.print("actorhw: interrupted", markup=False)
         return 130

@@ -76,15 +76,19 @@ class ActorHwError(Exception):
 
 
 def _plain(context: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in context.items():
-        if isinstance(value, str | int | float | bool) or value is None:
-            out[key] = value
-        elif isinstance(value, list | tuple):
-            out[key] = [str(v) if not isinstance(v, str | int | float) else v for v in value]
-        else:
-            out[key] = str(value)
-    return out
+    return {str(key): _plain_value(value) for key, value in context.items()}
+
+
+def _plain_value(value: Any) -> Any:
+    """``value`` as JSON data: scalars as they are, containers element by element,
+    anything else as its text."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_value(v) for v in value]
+    return str(value)
 
 
 class _OnDevice(ActorHwError):

@@ -21,9 +21,9 @@ to any of them is picked up without code changes.
 
 from __future__ import annotations
 
+import math
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from actorhw.core.errors import BoardDefinitionError, NoSuchBoardError
 from actorhw.core.ids import DeviceId, DeviceKind, make_id_enum
 from actorhw.core.lifecycle import SharingPolicy
 from actorhw.drivers.bundled import bundled_dir
+from actorhw.drivers.datafile import LineIndex, read_toml
 
 BOARDS_PATH_ENV = "ACTORHW_BOARDS_PATH"
 
@@ -52,6 +53,11 @@ DEFAULT_POLICY: Mapping[DeviceKind, SharingPolicy] = {
     DeviceKind.ACCELEROMETER: SharingPolicy.SHARED,
     DeviceKind.BOARD: SharingPolicy.SHARED,
 }
+
+#: The most devices one board may have (each is an actor with a thread).
+MAX_DEVICES = 1024
+#: The range of an integer driver option (a pin, an address, a baud rate): 64 bits.
+OPTION_INTS = range(-(2**63), 2**64)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -78,6 +84,8 @@ class BoardDefinition:
     devices: tuple[DeviceSpec, ...]
     source: Path
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    driver_line: int = 0
+    """The line of ``driver = ...`` in the source file (0: not from a file)."""
 
     def ids(self, instance: str | None = None) -> type[DeviceId]:
         """The id enum of one instance of this board (named ``instance``).
@@ -96,72 +104,16 @@ class BoardDefinition:
 _ID_ENUMS: dict[tuple[str, str, str, tuple[str, ...]], type[DeviceId]] = {}
 
 
-def _line_of(text: str, key_path: tuple[str | int, ...]) -> int:
-    """The 1-based line where ``key_path`` is written, or the nearest enclosing line.
-
-    An int in ``key_path`` indexes an array of tables (``[[steps]]``), so
-    ``("steps", 2, "exec")`` is the ``exec`` key of the third ``[[steps]]``; scenario
-    files use that. Returns 1 if nothing of the path can be found.
-    """
-    lines = text.splitlines()
-    table: tuple[str | int, ...] = ()
-    arrays: dict[tuple[str | int, ...], int] = {}
-    best, best_len = 1, 0
-
-    def closer(number: int, length: int) -> None:
-        nonlocal best, best_len
-        if length > best_len:
-            best, best_len = number, length
-
-    def common(path: tuple[str | int, ...]) -> int:
-        n = 0
-        for a, b in zip(path, key_path, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
-
-    for number, raw in enumerate(lines, start=1):
-        line = raw.split("#", 1)[0].strip()
-        header = re.match(r"^(\[\[?)\s*([^\]]+?)\s*\]\]?$", line)
-        if header:
-            parts = [p.strip().strip('"') for p in header.group(2).split(".")]
-            resolved: tuple[str | int, ...] = ()
-            for i, part in enumerate(parts):
-                resolved += (part,)
-                if i < len(parts) - 1 and resolved in arrays:
-                    resolved += (arrays[resolved],)
-            if header.group(1) == "[[":
-                arrays[resolved] = arrays.get(resolved, -1) + 1
-                resolved += (arrays[resolved],)
-            table = resolved
-            if table == key_path:
-                return number
-            if common(table) == len(table):
-                closer(number, len(table))
-            continue
-        key = re.match(r'^"?([A-Za-z0-9_-]+)"?\s*=', line)
-        if key and common(table) == len(table):
-            path = (*table, key.group(1))
-            if path == key_path:
-                return number
-            if common(path) == len(path):
-                closer(number, len(path))
-                inner = key_path[len(path) :]
-                if inner and re.search(rf"\b{re.escape(str(inner[-1]))}\s*=", line):
-                    return number
-    return best
-
-
 class _Reader:
     """Validates one parsed board file, naming file, line and key in every error."""
 
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.text = text
+        self.lines = LineIndex(text)
 
     def fail(self, key_path: tuple[str | int, ...], problem: str) -> BoardDefinitionError:
-        line = _line_of(self.text, key_path)
+        line = self.lines.line(key_path)
         key = ".".join(map(str, key_path))
         return BoardDefinitionError(
             f"{self.path}:{line}: key '{key}': {problem}", file=str(self.path), line=line, key=key
@@ -188,36 +140,28 @@ class _Reader:
 
 
 def parse_board_file(path: Path) -> tuple[dict[str, Any], _Reader]:
-    """Read and TOML-parse ``path``; syntax errors name the file and line."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        line = getattr(e, "lineno", None) or _lineno_from_message(str(e))
-        raise BoardDefinitionError(
-            f"{path}:{line}: invalid TOML: {e}", file=str(path), line=line, key=""
-        ) from e
+    """Read and TOML-parse ``path``; every problem names the file (and line)."""
+    data, text = read_toml(path, BoardDefinitionError, "a board file")
     return data, _Reader(path, text)
 
 
-def _lineno_from_message(message: str) -> int:
-    found = re.search(r"line (\d+)", message)
-    return int(found.group(1)) if found else 1
-
-
 def load_board_file(
-    path: Path, *, bases: Mapping[str, BoardDefinition] | None = None
+    path: Path,
+    *,
+    bases: Mapping[str, BoardDefinition] | None = None,
+    parsed: tuple[dict[str, Any], _Reader] | None = None,
 ) -> BoardDefinition:
     """Load and validate one board file.
 
     Args:
         path: the TOML file.
         bases: boards this one may ``extends``, by name.
+        parsed: the file as :func:`parse_board_file` gave it (not read again).
 
     Raises:
         BoardDefinitionError: naming the file, the line and the key at fault.
     """
-    data, reader = parse_board_file(path)
+    data, reader = parsed or parse_board_file(path)
     for top in data:
         if top not in ("board", "devices"):
             raise reader.fail((top,), "unknown table; a board file has [board] and [devices]")
@@ -238,6 +182,8 @@ def load_board_file(
         raise reader.fail(("board", "options"), "must be a table")
     devices: dict[str, DeviceSpec] = {}
     if extends is not None:
+        if extends == name:
+            raise reader.fail(("board", "extends"), f"board {name!r} cannot extend itself")
         base = (bases or {}).get(extends)
         if base is None:
             raise reader.fail(("board", "extends"), f"no board named {extends!r} to extend")
@@ -245,6 +191,11 @@ def load_board_file(
     raw_devices = data.get("devices", {})
     if not isinstance(raw_devices, dict):
         raise reader.fail(("devices",), "must be a table")
+    if len(raw_devices) + len(devices) > MAX_DEVICES:
+        raise reader.fail(
+            ("devices",),
+            f"{len(raw_devices) + len(devices)} devices; a board has at most {MAX_DEVICES}",
+        )
     for dev_name, spec in raw_devices.items():
         devices[dev_name] = _device(reader, dev_name, spec)
     if not devices:
@@ -259,6 +210,7 @@ def load_board_file(
         devices=tuple(devices.values()),
         source=path,
         options=options,
+        driver_line=reader.lines.line(("board", "driver")),
     )
 
 
@@ -284,7 +236,19 @@ def _device(reader: _Reader, name: str, spec: Any) -> DeviceSpec:
                 (*path, "policy"), f"unknown policy {policy_name!r}; valid: single, shared"
             ) from None
     options = {k: v for k, v in spec.items() if k not in ("kind", "policy")}
+    for key, value in options.items():
+        _check_option(reader, (*path, key), value)
     return DeviceSpec(name=name, kind=kind, policy=policy, options=options)
+
+
+def _check_option(reader: _Reader, path: tuple[str, ...], value: Any) -> None:
+    """Driver options are plain data; a number must fit a board's registers."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and value not in OPTION_INTS:
+        raise reader.fail(path, f"{value} is out of range; an integer here fits 64 bits")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise reader.fail(path, f"must be a finite number, not {value}")
 
 
 @attrs.frozen
@@ -298,42 +262,51 @@ class BoardCatalog:
         """Load the bundled boards, then ACTORHW_BOARDS_PATH, then ``extra_dirs``.
 
         A later folder may not redefine an earlier board's name: that is an error naming
-        both files.
+        both files. Each file is read once; a board loads after the board it extends.
+
+        Raises:
+            BoardDefinitionError: a malformed board file, or a folder in ``extra_dirs``
+                that does not exist.
         """
         dirs = [bundled_dir("boards")]
         env = os.environ.get(BOARDS_PATH_ENV, "")
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
-        dirs += [Path(d) for d in extra_dirs]
-        files = [f for d in dirs for f in sorted(Path(d).glob("*.toml"))]
+        for extra in map(Path, extra_dirs):
+            if not extra.is_dir():
+                problem = "is not a folder" if extra.exists() else "does not exist"
+                raise BoardDefinitionError(
+                    f"{extra}: {problem} (a folder of board files was expected)",
+                    file=str(extra),
+                    line=0,
+                    key="",
+                )
+            dirs.append(extra)
+        pending = {f: parse_board_file(f) for d in dirs for f in sorted(Path(d).glob("*.toml"))}
+        declared = {_declared_name(data): f for f, (data, _r) in pending.items()}
         found: dict[str, BoardDefinition] = {}
-        pending = list(files)
-        # Boards that extend others load once their base is known.
         while pending:
             progress = False
-            for f in list(pending):
-                data, reader = parse_board_file(f)
-                board = data.get("board")
+            for f, parsed in list(pending.items()):
+                board = parsed[0].get("board")
                 extends = board.get("extends") if isinstance(board, dict) else None
-                if (
-                    isinstance(extends, str)
-                    and extends not in found
-                    and any(_declares(p, extends) for p in pending if p != f)
-                ):
-                    continue
-                definition = load_board_file(f, bases=found)
+                base_file = declared.get(extends) if isinstance(extends, str) else None
+                if extends not in found and base_file in pending and base_file != f:
+                    continue  # its base loads first
+                definition = load_board_file(f, bases=found, parsed=parsed)
                 if definition.name in found:
                     other = found[definition.name].source
-                    raise reader.fail(
+                    raise parsed[1].fail(
                         ("board", "name"),
                         f"board {definition.name!r} is already defined in {other}",
                     )
                 found[definition.name] = definition
-                pending.remove(f)
+                del pending[f]
                 progress = True
             if not progress:
+                files = list(pending)
                 raise BoardDefinitionError(
-                    f"boards extend each other in a cycle: {pending}",
-                    file=str(pending[0]),
+                    f"boards extend each other in a cycle: {', '.join(map(str, files))}",
+                    file=str(files[0]),
                     line=1,
                     key="board.extends",
                 )
@@ -351,10 +324,7 @@ class BoardCatalog:
             ) from None
 
 
-def _declares(path: Path, name: str) -> bool:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return False
+def _declared_name(data: Mapping[str, Any]) -> str | None:
     board = data.get("board")
-    return isinstance(board, dict) and board.get("name") == name
+    name = board.get("name") if isinstance(board, dict) else None
+    return name if isinstance(name, str) else None

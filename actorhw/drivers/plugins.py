@@ -22,6 +22,7 @@ import attrs
 from actorhw.core.errors import DriverError
 from actorhw.drivers.board_driver import BoardDriver
 from actorhw.drivers.bundled import bundled_dir
+from actorhw.drivers.definitions import BoardDefinition
 
 DRIVERS_PATH_ENV = "ACTORHW_DRIVERS_PATH"
 ENTRY_POINT_GROUP = "actorhw.drivers"
@@ -44,6 +45,23 @@ class DriverCatalog:
                 f"no driver named {name!r}; loaded: {', '.join(sorted(self.drivers))}{extra}",
                 driver=name,
                 file="",
+                problem="not found",
+            ) from None
+
+    def for_board(self, definition: BoardDefinition) -> type[BoardDriver]:
+        """The driver a board definition names; an unknown one names the board file and
+        the line of its ``driver`` key."""
+        try:
+            return self.get(definition.driver)
+        except DriverError as e:
+            if not definition.driver_line:
+                raise
+            where = f"{definition.source}:{definition.driver_line}: key 'board.driver'"
+            raise DriverError(
+                f"{where}: {e.message}",
+                driver=definition.driver,
+                file=str(definition.source),
+                line=definition.driver_line,
                 problem="not found",
             ) from None
 

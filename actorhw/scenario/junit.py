@@ -54,7 +54,10 @@ def junit_xml(reports: Sequence[ScenarioReport]) -> str:
                 )
                 failure.text = case.message
             elif case.status == SKIPPED:
-                ET.SubElement(element, "skipped", message="an earlier step failed")
+                why = (
+                    "interrupted before it ran" if report.interrupted else "an earlier step failed"
+                )
+                ET.SubElement(element, "skipped", message=why)
         if errors:
             element = ET.SubElement(suite, "testcase", classname=report.name, name="scenario")
             what = report.error or "interrupted"

@@ -9,7 +9,6 @@ finding is the board loader's (:mod:`actorhw.boards`). See docs/scenarios.md.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from actorhw.core.errors import ActorHwError, ScenarioFileError
 from actorhw.core.lifecycle import DeviceState
 from actorhw.core.messages import ResourceKind
 from actorhw.core.resources import METRICS
-from actorhw.drivers.definitions import BoardCatalog, _line_of, _lineno_from_message
+from actorhw.drivers.datafile import LineIndex, read_toml
+from actorhw.drivers.definitions import BoardCatalog
 from actorhw.scenario.model import UNSET, BoardUp, BytesData, Expect, Scenario, Step
 
 #: The actions a step may have, exactly one per step (``expect`` alone is a check).
@@ -69,6 +69,8 @@ EXPECT_KEYS = {
     "state",
     "owners_count",
 }
+#: The longest deadline a file may give a step or a bring-up, in s (a day).
+MAX_TIMEOUT = 86400.0
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STATES = {s.name for s in DeviceState}
@@ -84,10 +86,11 @@ class _Reader:
         self.path = path
         self.text = text
         self.catalog = catalog
+        self.lines = LineIndex(text)
         self.boards: dict[str, str] = {}  # instance -> definition
 
     def fail(self, key_path: Path_, problem: str) -> ScenarioFileError:
-        line = _line_of(self.text, key_path)
+        line = self.lines.line(key_path)
         key = ".".join(map(str, key_path))
         return ScenarioFileError(
             f"{self.path}:{line}: key '{key}': {problem}", file=str(self.path), line=line, key=key
@@ -115,8 +118,12 @@ class _Reader:
 
     def number(self, table: Mapping[str, Any], path: Path_, default: float) -> float:
         value = table.get(str(path[-1]), default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.fail(path, f"must be a positive number of seconds, not {value!r}")
+        number = not isinstance(value, bool) and isinstance(value, int | float)
+        if not number or not 0 < value <= MAX_TIMEOUT:  # also refuses nan
+            raise self.fail(
+                path,
+                f"must be a positive number of seconds, at most {MAX_TIMEOUT:g}, not {value!r}",
+            )
         return float(value)
 
 
@@ -137,19 +144,7 @@ def load_scenario(path: Path | str, *, catalog: BoardCatalog | None = None) -> S
         ScenarioFileError: naming the file, the line and the key at fault.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioFileError(
-            f"{path}: cannot read: {e.strerror or e}", file=str(path), line=0, key=""
-        ) from e
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        line = getattr(e, "lineno", None) or _lineno_from_message(str(e))
-        raise ScenarioFileError(
-            f"{path}:{line}: invalid TOML: {e}", file=str(path), line=line, key=""
-        ) from e
+    data, text = read_toml(path, ScenarioFileError, "a scenario file")
     if catalog is None:
         catalog = BoardCatalog.discover()
     reader = _Reader(path, text, catalog)
@@ -218,7 +213,7 @@ def _boards(reader: _Reader, raw: Any) -> tuple[BoardUp, ...]:
             BoardUp(
                 definition=definition,
                 names=names,
-                line=_line_of(reader.text, path),
+                line=reader.lines.line(path),
                 port=port,
                 options=options,
             )
@@ -265,7 +260,7 @@ def _step(
     if action == "parallel" and nested:
         raise reader.fail((*path, action), "parallel groups cannot nest")
     timeout = reader.number(table, (*path, "timeout"), default_timeout)
-    line = _line_of(reader.text, path)
+    line = reader.lines.line(path)
     fields: dict[str, Any] = {}
     for key in ("on", "board", "define", "owner"):
         if key in table:

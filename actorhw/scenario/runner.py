@@ -255,7 +255,8 @@ def run_scenario(
             allocations are still released).
 
     Raises:
-        KeyboardInterrupt: after the teardown, if Ctrl-C came during the run.
+        KeyboardInterrupt: after the teardown, if Ctrl-C came during the run; its
+            :func:`partial_report` is the report so far (the running step failed).
     """
     emit = on_event or (lambda _e: None)
     stop = stop or threading.Event()
@@ -284,6 +285,7 @@ def run_scenario(
         StepEvent(scenario=scenario.name, index=-1, total=total, step="bring-up", status="bringup")
     )
     ctx: _Context | None = None
+    interrupt: KeyboardInterrupt | None = None
     try:
         specs = [
             BoardSpec(b.definition, n, port=b.port, options=b.options)
@@ -320,13 +322,22 @@ def run_scenario(
                 break
     except _Interrupted:
         interrupted = True
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM in the CLI
         interrupted = True
         stop.set()
-        raise
+        interrupt = e
     finally:
         _teardown(scenario, ctx, rt if runtime is None else None, emit, total)
+    if interrupt is not None:
+        interrupt.partial_report = report()  # type: ignore[attr-defined]
+        raise interrupt
     return report()
+
+
+def partial_report(interrupt: KeyboardInterrupt) -> ScenarioReport | None:
+    """The report of the scenario that ``interrupt`` (raised by run_scenario) stopped."""
+    found = getattr(interrupt, "partial_report", None)
+    return found if isinstance(found, ScenarioReport) else None
 
 
 def _teardown(

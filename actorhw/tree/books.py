@@ -50,6 +50,14 @@ CPU_MS_PER_S = 1000
 _allocation_ids = itertools.count(1)
 
 
+#: The unit of each kind's amounts, as messages say it.
+UNITS = {
+    ResourceKind.MEMORY: "bytes",
+    ResourceKind.STORAGE: "bytes",
+    ResourceKind.CPU_TIME: "ms per s",
+}
+
+
 def allocatable(status: ResourceStatus, kind: ResourceKind, allocated: int) -> int | None:
     """What one more allocation of ``kind`` may take; None if the board cannot tell."""
     if kind is ResourceKind.MEMORY:
@@ -135,10 +143,12 @@ class SessionBooks:
         )
         left = allocatable(status, kind, taken)
         if left is None or amount > left:
+            unit = UNITS[kind]
             raise AllocationRefusedError(
-                f"{device.key}: requested {amount} of {kind.value}, allocatable "
-                + ("unknown (the board cannot report it)" if left is None else f"{left}")
-                + f" (free minus a {RESERVE:.0%} reserve, minus {taken} already allocated)",
+                f"{device.key}: requested {amount} {unit} of {kind.value}, allocatable "
+                + ("unknown (the board cannot report it)" if left is None else f"{left} {unit}")
+                + f" (free minus a {RESERVE:.0%} reserve, minus {taken} {unit} already"
+                " allocated)",
                 device=device.key, kind=kind.value, requested=amount, allocatable=left,
             )  # fmt: skip
         allocation = Allocation(

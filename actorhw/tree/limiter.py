@@ -33,6 +33,7 @@ from actorhw.core.ids import DeviceId
 from actorhw.core.messages import (
     ActiveOperation,
     Admit,
+    CanAdmit,
     CheckTimeouts,
     ConfigureLimiter,
     Finish,
@@ -105,6 +106,7 @@ class OperationLimiterActor(DispatchActor):
         self.handle(
             {
                 Admit: self._admit,
+                CanAdmit: self._can_admit,
                 Finish: self._finish,
                 CheckTimeouts: self._check_timeouts,
                 GetLimiterStatistics: lambda _m: self._statistics(),
@@ -133,17 +135,25 @@ class OperationLimiterActor(DispatchActor):
 
     # --- admission ----------------------------------------------------------------------
 
-    def _fits(self, m: Admit) -> bool:
+    def _fits(self, m: Admit | CanAdmit, *, without: _Op | None = None) -> bool:
+        """Whether ``m`` fits now (or once ``without``, a running operation, is gone)."""
         n = self._per_device[m.device]
+        active = len(self._active)
+        alone = m.device in self._exclusive
+        if without is not None:
+            active -= 1
+            if without.message.device is m.device:
+                n -= 1
+                alone = alone and not without.message.exclusive
         return (
-            len(self._active) < self._max_global
+            active < self._max_global
             and n < self._max_per_device
-            and m.device not in self._exclusive
+            and not alone
             and not (m.exclusive and n)
             and (m.exclusive or not self._exclusive_waits(m))
         )
 
-    def _exclusive_waits(self, m: Admit) -> bool:
+    def _exclusive_waits(self, m: Admit | CanAdmit) -> bool:
         """An exclusive operation of at least ``m``'s priority waits for ``m``'s device:
         ``m`` queues behind it, so a stream of shared operations cannot starve it."""
         return any(
@@ -152,6 +162,15 @@ class OperationLimiterActor(DispatchActor):
             and w.message.priority >= m.priority
             for w in self._waiting
         )
+
+    def _can_admit(self, message: CanAdmit) -> bool:
+        """Whether :meth:`_admit` would run it now; reads state, changes none."""
+        if self._fits(message):
+            return True
+        if message.priority < Priority.HIGH:
+            return False
+        lows = [o for o in self._active.values() if o.message.priority is Priority.LOW]
+        return any(self._fits(message, without=victim) for victim in lows)
 
     def _admit(self, message: Admit) -> Ticket:
         op = _Op(message, Ticket(message.op_id, message.device), next(self._seq))

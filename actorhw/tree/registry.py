@@ -54,11 +54,17 @@ class RegistryActor(SupervisedActor):
             raise self._not_found(message.device) from None
 
     def _not_found(self, device: Any) -> NoSuchDeviceError:
+        running = sorted(d.key for d in self._entries)  # every id a caller could mean
         if not isinstance(device, DeviceId):
+            hint = (
+                f"; the id of {device!r} is rt.device_id({device!r})"
+                if isinstance(device, str) and device in running
+                else ""
+            )
             return NoSuchDeviceError(
-                f"{device!r} is not a device id (a member of a board's id enum)",
+                f"{device!r} is not a device id (a member of a board's id enum){hint}",
                 device=repr(device),
-                valid_ids=[],
+                valid_ids=running,
             )
         board = type(device).board
         known = self._boards.get(board)
@@ -67,7 +73,7 @@ class RegistryActor(SupervisedActor):
                 f"no device {device.key}: board {board!r} is not running "
                 f"(running: {', '.join(self._boards) or 'none'})",
                 device=device.key,
-                valid_ids=[],
+                valid_ids=running,
             )
         return NoSuchDeviceError(
             f"no device {device.key} on board {board!r}",

@@ -160,7 +160,7 @@ class SupervisorActor(DispatchActor):
                 value=message.board,
             )
         definition = self._catalog.get(message.definition)
-        driver = self._drivers.get(definition.driver)
+        driver = self._drivers.for_board(definition)
         ids = definition.ids(message.board)
 
         def start(watcher: CrashWatcher, snapshot: Any) -> pykka.ActorRef[Any]:

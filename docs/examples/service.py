@@ -1,6 +1,14 @@
 """An HTTP service that embeds the actorhw supervisor: starlette on uvicorn.
 
     python docs/examples/service.py [--host 127.0.0.1] [--port 8000] [--qemu]
+                                    [--token TOKEN | --no-auth] [--allow-host NAME]
+
+Every request needs ``Authorization: Bearer <token>`` (``--token``, or
+``ACTORHW_SERVICE_TOKEN``; else one is made and printed on the ``listening`` line);
+``--no-auth`` turns that off, and only on a loopback address. A request whose ``Host``
+is not the service's own name (DNS rebinding), or whose ``Origin`` is another site
+(a web page posting to localhost), is refused with 403; a POST body must be
+``application/json`` (415 otherwise), so a browser cannot send one without asking.
 
 - ``GET /health``: the runtime and every board's state.
 - ``GET /devices``: every device (``?board=NAME`` for one board).
@@ -26,7 +34,12 @@ import argparse
 import asyncio
 import contextlib
 import enum
+import hmac
+import ipaddress
 import json
+import math
+import os
+import secrets
 import signal
 import socket
 import threading
@@ -38,15 +51,26 @@ import attrs
 import pykka
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from actorhw import DeviceId, DeviceKind
 from actorhw.aio import AsyncRuntime, AsyncSubscription
-from actorhw.errors import ActorHwError, InvalidArgumentError, TimedOutError
+from actorhw.errors import (
+    ActorHwError,
+    InvalidArgumentError,
+    TimedOutError,
+    UnsupportedOperationError,
+)
 
+TOKEN_ENV = "ACTORHW_SERVICE_TOKEN"
+#: The longest ``timeout`` an /exec may ask for, in s.
+MAX_EXEC_TIMEOUT = 3600.0
 SIMULATED = ["same70-xplained", "microbit"]
 WITH_QEMU = ["same70-xplained", "microbit-qemu"]
 
@@ -86,6 +110,75 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     return value
+
+
+def refusal(status: int, code: str, message: str) -> JSONResponse:
+    """An HTTP-level refusal, shaped like an actorhw error."""
+    return JSONResponse({"ok": False, "error": {"code": code, "message": message}}, status)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address or a name) is this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@attrs.frozen
+class Guard:
+    """Who may call: the bearer token (None: off) and the Host names and Origins that
+    are this service. Checked before any route, for HTTP and WebSocket alike."""
+
+    token: str | None
+    hosts: frozenset[str]
+    origins: frozenset[str]
+
+    def problem(self, scope: Scope) -> tuple[int, str, str] | None:
+        """Why the request is refused (status, code, message), or None."""
+        headers = Headers(scope=scope)
+        host = _hostname(headers.get("host", ""))
+        if host not in self.hosts:
+            return 403, "forbidden_host", f"Host {host!r} is not this service"
+        origin = headers.get("origin")
+        if origin is not None and origin not in self.origins:
+            return 403, "forbidden_origin", f"Origin {origin!r} may not call this service"
+        if self.token is not None:
+            scheme, _, given = headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), self.token.encode()
+            ):
+                return 401, "unauthorized", "send 'Authorization: Bearer <token>'"
+        if scope["type"] == "http" and scope["method"] == "POST":
+            kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if kind != "application/json":
+                return 415, "unsupported_media_type", "a POST body must be application/json"
+        return None
+
+
+def _hostname(host: str) -> str:
+    if host.startswith("["):  # [::1]:8000
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class GuardMiddleware:
+    """Refuses what :class:`Guard` refuses before the app sees it."""
+
+    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = self.guard.problem(scope) if scope["type"] in ("http", "websocket") else None
+        if problem is None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": problem[2]})
+        else:
+            await refusal(*problem)(scope, receive, send)
 
 
 def error_response(e: ActorHwError) -> JSONResponse:
@@ -196,9 +289,20 @@ class Service:
 
     async def exec(self, request: Request) -> JSONResponse:
         data = await body(request, "board", "code")
-        ids = await self.rt.ids(data["board"])
-        timeout = float(data.get("timeout", 10.0))
-        output = await self.rt.exec(ids["BOARD"], data["code"], owner="http", timeout=timeout)
+        timeout = data.get("timeout", 10.0)
+        number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+        if not number or not 0 < timeout <= MAX_EXEC_TIMEOUT or not math.isfinite(timeout):
+            raise InvalidArgumentError(
+                f"'timeout' is a number of seconds in (0, {MAX_EXEC_TIMEOUT:g}], not {timeout!r}",
+                argument="timeout",
+            )
+        board = (await self.rt.ids(data["board"])).__members__.get("BOARD")
+        if board is None:
+            raise UnsupportedOperationError(
+                f"board {data['board']} has no BOARD device, so it does not run code",
+                board=data["board"],
+            )
+        output = await self.rt.exec(board, data["code"], owner="http", timeout=timeout)
         return JSONResponse({"ok": True, "output": output})
 
     async def use(self, request: Request) -> JSONResponse:
@@ -270,7 +374,7 @@ async def guarded(handler: Any, request: Request) -> JSONResponse:
     return response
 
 
-def build_app(service: Service) -> Starlette:
+def build_app(service: Service, guard: Guard) -> Starlette:
     def route(handler: Any) -> Any:
         async def endpoint(request: Request) -> JSONResponse:
             return await guarded(handler, request)
@@ -287,6 +391,7 @@ def build_app(service: Service) -> Starlette:
             WebSocketRoute("/events", service.events),
         ],
         lifespan=service.lifespan,
+        middleware=[Middleware(GuardMiddleware, guard=guard)],
     )
 
 
@@ -324,7 +429,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--qemu", action="store_true", help="use the micro:bit in QEMU")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--token", help=f"the bearer token (default: ${TOKEN_ENV}, or a new one)")
+    parser.add_argument(
+        "--no-auth", action="store_true", help="no token (only on a loopback --host)"
+    )
+    parser.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME",
+        help="another Host name this service answers to (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.no_auth and not is_loopback(args.host):
+        parser.error(f"--no-auth is only allowed on a loopback --host, not {args.host}")
+    token = None if args.no_auth else (args.token or os.environ.get(TOKEN_ENV))
+    token = None if args.no_auth else (token or secrets.token_urlsafe(24))
 
     service = Service(WITH_QEMU if args.qemu else SIMULATED)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -332,9 +449,14 @@ def main(argv: list[str] | None = None) -> int:
     sock.bind((args.host, args.port))
     sock.listen(128)  # connections wait in the backlog until the boards are up
     host, port = sock.getsockname()[:2]
-    say("listening", url=f"http://{host}:{port}")
+    names = {host, *args.allow_host}
+    if is_loopback(host):
+        names |= {"localhost", "127.0.0.1", "[::1]"}
+    origins = {f"http://{name}:{port}" for name in names}
+    guard = Guard(token=token, hosts=frozenset(names), origins=frozenset(origins))
+    say("listening", url=f"http://{host}:{port}", token=token)
     config = uvicorn.Config(
-        build_app(service),
+        build_app(service, guard),
         log_level=args.log_level,
         timeout_graceful_shutdown=3,
         ws="websockets-sansio",

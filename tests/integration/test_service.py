@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from actorhw.links import qemu_available
@@ -30,14 +30,17 @@ SERVICE = Path(__file__).parents[2] / "docs" / "examples" / "service.py"
 #: The service's promise: every actor thread ends within 5 s of SIGTERM. The process
 #: itself gets 3 s more to unwind the interpreter.
 STOP_DEADLINE = 5.0 + 3.0
+TOKEN = "test-token-not-secret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class RunningService:
     """A service subprocess and the lines it printed."""
 
     def __init__(self, *args: str) -> None:
+        auth = () if "--no-auth" in args else ("--token", TOKEN)
         self.proc = subprocess.Popen(
-            [sys.executable, str(SERVICE), "--port", "0", *args],
+            [sys.executable, str(SERVICE), "--port", "0", *auth, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -115,6 +118,10 @@ def ws_url(http_url: str, path: str) -> str:
     return http_url.replace("http://", "ws://", 1) + path
 
 
+def ws_connect(http_url: str, path: str) -> ClientConnection:
+    return connect(ws_url(http_url, path), open_timeout=10, additional_headers=AUTH)
+
+
 def next_message(ws: ClientConnection, predicate: Callable[[Any], bool]) -> Any:
     """The first JSON message that satisfies ``predicate``, within 10 s in all."""
     deadline = time.monotonic() + 10
@@ -147,7 +154,7 @@ def assert_stopped_cleanly(service: RunningService) -> None:
 def test_service_on_simulated_boards(start_service: Callable[..., RunningService]) -> None:
     service = start_service()
     assert service.ready["boards"] == ["same70-xplained", "microbit"]
-    with httpx.Client(base_url=service.url, timeout=10) as http:
+    with httpx.Client(base_url=service.url, timeout=10, headers=AUTH) as http:
         health = http.get("/health")
         assert health.status_code == 200
         assert health.json()["status"] == "ok"
@@ -160,7 +167,7 @@ def test_service_on_simulated_boards(start_service: Callable[..., RunningService
         only = http.get("/devices", params={"board": "microbit"}).json()
         assert only and {d["device"].split(".")[0] for d in only} == {"microbit"}
 
-        with connect(ws_url(service.url, "/events"), open_timeout=10) as ws:
+        with ws_connect(service.url, "/events") as ws:
             hello = json.loads(ws.recv(timeout=10))
             assert hello == {"type": "hello", "boards": ["same70-xplained", "microbit"]}
 
@@ -180,7 +187,9 @@ def test_service_on_simulated_boards(start_service: Callable[..., RunningService
             assert unsupported.status_code == 501
             assert unsupported.json()["error"]["code"] == "operation_not_supported"
 
-            bad = http.post("/exec", content=b"not json")
+            bad = http.post(
+                "/exec", content=b"not json", headers={"Content-Type": "application/json"}
+            )
             assert bad.status_code == 400
             assert bad.json()["error"]["argument"] == "body"
             unknown = http.post("/use", json={"device": "same70-xplained.NOPE", "op": "get"})
@@ -200,8 +209,8 @@ def test_service_streams_board_data(start_service: Callable[..., RunningService]
     service = start_service()
     board = "same70-xplained"
     with (
-        httpx.Client(base_url=service.url, timeout=10) as http,
-        connect(ws_url(service.url, f"/events?stream={board}"), open_timeout=10) as ws,
+        httpx.Client(base_url=service.url, timeout=10, headers=AUTH) as http,
+        ws_connect(service.url, f"/events?stream={board}") as ws,
     ):
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"
         started = http.post(
@@ -239,9 +248,9 @@ def test_service_on_qemu(start_service: Callable[..., RunningService]) -> None:
         pytest.fail(f"QEMU micro:bit is required for this test: {missing}", pytrace=False)
     service = start_service("--qemu")
     assert "microbit-qemu" in service.ready["boards"]
-    with httpx.Client(base_url=service.url, timeout=30) as http:
+    with httpx.Client(base_url=service.url, timeout=30, headers=AUTH) as http:
         assert http.get("/health").json()["status"] == "ok"
-        with connect(ws_url(service.url, "/events"), open_timeout=10) as ws:
+        with ws_connect(service.url, "/events") as ws:
             json.loads(ws.recv(timeout=10))  # hello: subscribed from here on
             ran = http.post("/exec", json={"board": "microbit-qemu", "code": "print(6*7)"})
             assert ran.json() == {"ok": True, "output": "42\n"}
@@ -257,4 +266,57 @@ def test_service_on_qemu(start_service: Callable[..., RunningService]) -> None:
             # the board was interrupted and still answers
             again = http.post("/exec", json={"board": "microbit-qemu", "code": "print(1+1)"})
             assert again.json() == {"ok": True, "output": "2\n"}
+    assert_stopped_cleanly(service)
+
+
+def test_service_refuses_other_sites_and_strangers(
+    start_service: Callable[..., RunningService],
+) -> None:
+    """Issue 13, item 14: no CSRF, no DNS rebinding, a token, typed errors for /exec."""
+    service = start_service()
+    exec_body = {"board": "microbit", "code": "print(1)"}
+    with httpx.Client(base_url=service.url, timeout=10) as http:
+        assert http.get("/health").status_code == 401  # no token
+        wrong = http.get("/health", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
+        assert http.get("/health", headers=AUTH).status_code == 200
+        # a web page's "simple" cross-site POST: text/plain, another Origin
+        plain = http.post("/exec", content=json.dumps(exec_body), headers=AUTH)
+        assert plain.status_code == 415, plain.text
+        page = {**AUTH, "Origin": "http://evil.example"}
+        assert http.post("/exec", json=exec_body, headers=page).status_code == 403
+        # DNS rebinding: the browser thinks it talks to evil.example
+        rebound = http.get("/devices", headers={**AUTH, "Host": "evil.example:80"})
+        assert rebound.status_code == 403
+        assert rebound.json()["error"]["code"] == "forbidden_host"
+        own = {**AUTH, "Origin": service.url}
+        assert http.get("/devices", headers=own).status_code == 200
+        # /exec's bad input is the typed error, not a 500
+        no_board = http.post(
+            "/exec", json={"board": "same70-xplained", "code": "print(1)"}, headers=AUTH
+        )
+        assert no_board.status_code == 501, no_board.text
+        assert no_board.json()["error"]["code"] == "operation_not_supported"
+        for timeout in (1e308, -1, "soon", True):
+            huge = http.post("/exec", json={**exec_body, "timeout": timeout}, headers=AUTH)
+            assert huge.status_code == 400, huge.text
+            assert huge.json()["error"]["argument"] == "timeout"
+    with pytest.raises(InvalidStatus):
+        connect(ws_url(service.url, "/events"), open_timeout=10).close()
+    assert_stopped_cleanly(service)
+
+
+def test_service_without_auth_only_on_loopback(
+    start_service: Callable[..., RunningService],
+) -> None:
+    refused = subprocess.run(
+        [sys.executable, str(SERVICE), "--no-auth", "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "--no-auth is only allowed on a loopback --host" in refused.stderr
+    service = start_service("--no-auth")
+    with httpx.Client(base_url=service.url, timeout=10) as http:
+        assert http.get("/health").status_code == 200
+        assert http.get("/health", headers={"Host": "evil.example"}).status_code == 403
     assert_stopped_cleanly(service)

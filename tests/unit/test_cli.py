@@ -157,7 +157,9 @@ def test_run_ctrl_c_releases_and_exits_130(
     captured = capsys.readouterr()
     assert "interrupted" in captured.err
     assert "PASS" in captured.out  # the summary of the scenario that finished
-    assert len(ET.parse(junit).getroot()) == 1  # and its JUnit suite
+    finished, stopped = ET.parse(junit).getroot()  # both JUnit suites
+    assert finished.get("errors") == "0" and stopped.get("errors") == "1"
+    assert stopped.find("testcase[@name='scenario']/error").get("message") == "interrupted"
     assert seen[-1].status == "teardown"  # the no_leaks fixture checks the runtime stopped
 
 

@@ -41,6 +41,7 @@ from actorhw.core.messages.jobs import JobProgress
 from actorhw.core.messages.limiter import (
     ActiveOperation,
     Admit,
+    CanAdmit,
     CheckTimeouts,
     ConfigureLimiter,
     Finish,
@@ -120,6 +121,7 @@ __all__ = [
     "BoardStatus",
     "BoardStep",
     "BringUp",
+    "CanAdmit",
     "CheckTimeouts",
     "ChildCrashed",
     "Close",

@@ -145,6 +145,19 @@ class Admit(Request[Ticket]):
 
 
 @attrs.frozen(kw_only=True)
+class CanAdmit(Request[bool]):
+    """Ask the limiter whether an operation would be admitted now, changing nothing (no
+    slot taken, nothing queued or preempted, no counter moved). Answered with a bool."""
+
+    device: DeviceId
+    """The device the operation would run on."""
+    priority: Priority = Priority.NORMAL
+    """Its priority: a High or Critical one may fit by preempting a Low one."""
+    exclusive: bool = False
+    """Whether it would run alone on the device."""
+
+
+@attrs.frozen(kw_only=True)
 class Finish:
     """Tell the limiter an operation ended (or its caller stopped waiting)."""
 
