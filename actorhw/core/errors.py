@@ -334,6 +334,8 @@ class DriverError(ActorHwError):
 
     code = "driver_error"
     file = Field[str]("")
+    line = Field[int](0)
+    """The line of the board file's ``driver`` key, for a driver no plugin provides."""
     problem = Field[str]("")
     driver = Field[str]("")
 
