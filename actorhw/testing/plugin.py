@@ -1,66 +1,301 @@
-"""Public test kit: leak checks and fixtures (also a pytest plugin).
+"""The pytest plugin: boards as fixtures, picked by markers, one transcript per test.
 
-The plugin adds fixtures only; nothing runs unless a test asks for it:
+Installed with actorhw (entry point ``pytest11``); nothing happens unless a test asks for
+a fixture.  Select boards with ``--actorhw-board NAME[=PORT]`` (or ``actorhw_boards`` in
+the ini file), then:
 
-- ``sim_runtime``: a Runtime with a simulated SAME70 Xplained and micro:bit, stopped
-  after the test.
-- ``no_leaks``: fails the test if it leaves an actor or a thread running; use it as an
-  autouse fixture in your conftest.py (actorhw's own suite does).
+- ``board``: a leased, opened Board handle of one selected board, released after the test
+  (also when it fails);
+- ``each_board``: the same, but the test runs once per selected board;
+- ``actorhw_target``: the board the test got (name, ids, runtime) without leasing a
+  device, for boards that have no BOARD device;
+- ``actorhw_device``: a factory of Belay-style device classes (actorhw.programming) on
+  the test's board;
+- ``actorhw_runtime``: a session-scoped Runtime over every selected board;
+- ``actorhw_cluster``: the cluster of ``--actorhw-cluster``.
+
+Markers: ``@pytest.mark.actorhw_board("microbit-*")`` picks boards by glob and
+``@pytest.mark.actorhw_needs("display", "i2c")`` skips, with the reason, on boards
+without those devices.  A failed test's report carries its board transcript.  Under
+pytest-xdist every worker takes distinct boards (see actorhw.testing.pool).
+See docs/testing.md.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, TypeVar
 
+import attrs
 import pytest
 
 from actorhw.api.runtime import Runtime
-from actorhw.tree.asks import running_actors
-from actorhw.tree.scheduler import pool_threads
+from actorhw.core.errors import ActorHwError
+from actorhw.core.ids import DeviceId
+from actorhw.testing.leaks import LEAK_GRACE, leftover_threads, no_leaks, sim_runtime
+from actorhw.testing.options import (
+    SelectedBoard,
+    Settings,
+    add_options,
+    check_cluster_support,
+    read_settings,
+)
+from actorhw.testing.pool import BoardPool
+from actorhw.testing.transcript import RecordingBoard, RecordingRuntime, Transcript
 
-#: Seconds a test's threads get to end after it before they count as leaked.
-LEAK_GRACE = 5.0
+__all__ = [
+    "LEAK_GRACE",
+    "Target",
+    "actorhw_cluster",
+    "actorhw_device",
+    "actorhw_pool",
+    "actorhw_runtime",
+    "actorhw_settings",
+    "actorhw_target",
+    "board",
+    "each_board",
+    "leftover_threads",
+    "no_leaks",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_generate_tests",
+    "pytest_runtest_makereport",
+    "sim_runtime",
+]
+
+D = TypeVar("D")
+
+SETTINGS = pytest.StashKey[Settings]()
+TRANSCRIPTS = pytest.StashKey[list[Transcript]]()
+
+#: The parameter ``each_board`` is parametrised over (a board's instance name).
+PARAM = "actorhw_board_name"
 
 
-def leftover_threads(before: set[threading.Thread], *, grace: float) -> list[threading.Thread]:
-    """Threads not in ``before`` still alive after waiting up to ``grace`` s for them."""
-    before = before | pool_threads()  # the schedulers' pools serve the process: no leak
-    deadline = time.monotonic() + grace
-    for thread in threading.enumerate():
-        if thread not in before and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
-    return [t for t in threading.enumerate() if t not in before and t.is_alive()]
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``--actorhw-*`` options and their ini twins (actorhw.testing.options)."""
+    add_options(parser)
 
 
-@pytest.fixture
-def no_leaks() -> Iterator[None]:
-    """Fail the test if it leaves actors or threads running."""
-    before = set(threading.enumerate())
-    actors_before = {ref.actor_urn for ref in running_actors()}
-    yield
-    actors = [r for r in running_actors() if r.actor_urn not in actors_before]
-    for ref in actors:
-        ref.stop(block=False)
-    threads = leftover_threads(before, grace=LEAK_GRACE)
-    problems = []
-    if actors:
-        problems.append(
-            f"{len(actors)} actor(s) left running: "
-            f"{sorted({r.actor_class.__name__ for r in actors})}"
-        )
-    if threads:
-        problems.append(f"{len(threads)} thread(s) left running: {[t.name for t in threads]}")
-    if problems:
-        pytest.fail("; ".join(problems))
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers; read and check the options (a usage error names the fault)."""
+    config.addinivalue_line(
+        "markers",
+        "actorhw_board(*globs): run only on selected boards whose name matches a glob",
+    )
+    config.addinivalue_line(
+        "markers",
+        "actorhw_needs(*devices): skip on a board without these device kinds or names",
+    )
+    config.stash[SETTINGS] = read_settings(config)
 
 
-@pytest.fixture
-def sim_runtime() -> Iterator[Runtime]:
-    """A Runtime with simulated same70-xplained and microbit boards."""
-    rt = Runtime.start(boards=["same70-xplained", "microbit"], timeout=10.0)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a test that asks for ``each_board`` once per selected (matching) board."""
+    if "each_board" not in metafunc.fixturenames:
+        return
+    settings = metafunc.config.stash[SETTINGS]
+    marker = metafunc.definition.get_closest_marker("actorhw_board")
+    boards = [b for b in settings.boards if marker is None or b.matches(marker.args)]
+    xdist = metafunc.config.pluginmanager.hasplugin("xdist")
+    params = [
+        # --dist loadgroup keeps each board's tests on one worker: fewer hand-overs.
+        pytest.param(b.name, id=b.name, marks=[pytest.mark.xdist_group(b.name)] if xdist else [])
+        for b in boards
+    ] or [pytest.param(None, id="no-board")]
+    metafunc.parametrize(PARAM, params)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed phase's report gets the board transcripts of its test."""
+    report = yield
+    if report.failed:
+        for transcript in item.stash.get(TRANSCRIPTS, []):
+            transcript.flush()
+            report.sections.append((f"actorhw transcript: {transcript.board}", transcript.render()))
+    return report
+
+
+# --- session fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def actorhw_settings(pytestconfig: pytest.Config) -> Settings:
+    """The plugin's settings: selected boards, folders, timeouts."""
+    return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def actorhw_pool(actorhw_settings: Settings) -> Iterator[BoardPool]:
+    """The boards this process (this xdist worker) holds; all released at the end."""
+    pool = BoardPool(
+        actorhw_settings,
+        worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        run_id=os.environ.get("PYTEST_XDIST_TESTRUNUID"),
+    )
     try:
-        yield rt
+        yield pool
     finally:
-        rt.stop()
+        pool.close()
+
+
+@pytest.fixture(scope="session")
+def actorhw_runtime(actorhw_pool: BoardPool) -> Runtime:
+    """A Runtime over every selected board, up for the whole session (of this worker)."""
+    if not actorhw_pool.boards:
+        pytest.fail(_NO_BOARDS, pytrace=False)
+    return actorhw_pool.take_all()
+
+
+@pytest.fixture(scope="session")
+def actorhw_cluster(actorhw_settings: Settings) -> Iterator[Any]:
+    """The cluster of ``--actorhw-cluster URL``, joined for the session."""
+    if actorhw_settings.cluster is None:
+        pytest.fail("no cluster: pass --actorhw-cluster URL or set actorhw_cluster", pytrace=False)
+    check_cluster_support()
+    from actorhw import cluster as cluster_module  # only with cluster support installed
+
+    cluster = cluster_module.Cluster.connect(actorhw_settings.cluster)
+    try:
+        yield cluster
+    finally:
+        close = getattr(cluster, "close", None)
+        if callable(close):
+            close()
+
+
+# --- per-test fixtures ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class Target:
+    """The board a test got: which one, its ids, the runtime it runs in, its transcript."""
+
+    board: SelectedBoard
+    runtime: Runtime
+    transcript: Transcript
+
+    @property
+    def name(self) -> str:
+        """The board's instance name."""
+        return self.board.name
+
+    @property
+    def ids(self) -> type[DeviceId]:
+        """The board's device id enum."""
+        return self.runtime.ids(self.board.name)
+
+    def owner(self, request: pytest.FixtureRequest, what: str = "test") -> str:
+        """An owner name for a lease of this test."""
+        return f"pytest:{request.node.name}:{what}"
+
+
+@pytest.fixture
+def actorhw_target(request: pytest.FixtureRequest, actorhw_pool: BoardPool) -> Iterator[Target]:
+    """One selected board for this test (matching its markers), held until it ends."""
+    # A test that uses ``board`` (or the device factory) needs a board that runs code.
+    needs_code = "board" in request.fixturenames
+    candidates = _candidates(request, actorhw_pool.boards, board_device=needs_code)
+    holding, chosen = actorhw_pool.take(candidates)
+    transcript = Transcript(chosen.name)
+    transcript.follow(holding.runtime.subscribe())
+    request.node.stash.setdefault(TRANSCRIPTS, []).append(transcript)
+    try:
+        yield Target(chosen, holding.runtime, transcript)
+    finally:
+        transcript.close()
+        actorhw_pool.done(chosen)
+
+
+@pytest.fixture
+def board(request: pytest.FixtureRequest, actorhw_target: Target) -> Iterator[RecordingBoard]:
+    """A leased, opened Board handle of one selected board; released after the test."""
+    target = actorhw_target
+    device = target.ids[str(target.board.board_device())]
+    handle = RecordingBoard(target.runtime, device, timeout=10.0, transcript=target.transcript)
+    handle.acquire(target.owner(request))
+    try:
+        handle.open()
+        yield handle
+    finally:
+        if handle.lease is not None:
+            handle.release()
+
+
+@pytest.fixture
+def each_board(board: RecordingBoard, actorhw_board_name: str | None) -> RecordingBoard:
+    """``board``, with the test run once per selected board (ids are the board names)."""
+    return board
+
+
+@pytest.fixture
+def actorhw_device(
+    request: pytest.FixtureRequest, board: RecordingBoard
+) -> Iterator[Callable[..., Any]]:
+    """A factory of Belay-style device classes on the test's board: ``make(Cls, **kw)``.
+
+    The device leases the board's BOARD device (SHARED, beside ``board``), its traffic
+    goes into the test's transcript, and it is closed after the test.
+    """
+    made: list[Any] = []
+
+    def make(cls: type[D], **kwargs: Any) -> D:
+        owner = kwargs.pop("owner", f"pytest:{request.node.name}:{cls.__name__}")
+        runtime = RecordingRuntime(board.runtime, board.transcript)
+        device = cls(runtime, board.device, owner=owner, **kwargs)  # type: ignore[call-arg]
+        made.append(device)
+        return device
+
+    try:
+        yield make
+    finally:
+        errors = []
+        for device in reversed(made):
+            try:
+                device.close()
+            except ActorHwError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+_NO_BOARDS = (
+    "no boards selected: pass --actorhw-board NAME[=PORT] (e.g. microbit-qemu) "
+    "or list them under actorhw_boards in the ini file"
+)
+
+
+def _candidates(
+    request: pytest.FixtureRequest, boards: tuple[SelectedBoard, ...], *, board_device: bool
+) -> list[SelectedBoard]:
+    """The selected boards this test may run on; skips (with the reason) if none."""
+    if not boards:
+        pytest.fail(_NO_BOARDS, pytrace=False)
+    node = request.node
+    param = getattr(getattr(node, "callspec", None), "params", {}).get(PARAM, "-")
+    marker = node.get_closest_marker("actorhw_board")
+    chosen = [b for b in boards if marker is None or b.matches(marker.args)]
+    if param != "-":
+        chosen = [b for b in chosen if b.name == param]
+    if not chosen:
+        pytest.skip(
+            f"no selected board matches {', '.join(marker.args) if marker else '-'} "
+            f"(selected: {', '.join(b.name for b in boards)})"
+        )
+    needs = [str(n) for m in node.iter_markers("actorhw_needs") for n in m.args]
+    fit = [b for b in chosen if not b.missing(needs)]
+    if not fit:
+        lacks = "; ".join(f"{b.name} lacks {', '.join(b.missing(needs))}" for b in chosen)
+        pytest.skip(f"needs {', '.join(needs)}: {lacks}")
+    if board_device:
+        fit = [b for b in fit if b.has_board_device]
+        if not fit:
+            pytest.skip(
+                "the board fixture needs a board that runs code (a BOARD device): "
+                f"{', '.join(b.name for b in chosen)} has none; use actorhw_target"
+            )
+    return fit
