@@ -165,3 +165,40 @@ def test_runtime_from_the_wheel_loads_the_bundled_sim_driver(
     assert out["written"] == len(b"hello wheel"), out
     assert out["echoed"] == "hello wheel", out
     print(f"wheel timings (s): {installed.timings}")
+
+
+@pytest.mark.qemu
+def test_example_project_runs_on_the_plugin_from_the_wheel(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """examples/hil-project, copied out of the tree, runs its tests with the wheel's
+    pytest plugin on a QEMU micro:bit and a simulated one (docs/testing.md)."""
+    import shutil
+    import tomllib
+
+    from actorhw.links import qemu_available
+    from tests.plugin_runs import run_pytest
+
+    reason = qemu_available()
+    if reason is not None:
+        pytest.fail(f"QEMU micro:bit is required for this test: {reason}", pytrace=False)
+    project = tmp_path / "hil-project"
+    shutil.copytree(ROOT / "examples" / "hil-project", project)
+    meta = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    extras = meta["project"]["optional-dependencies"]["test"]
+    pip = [sys.executable, "-m", "pip", "--python", installed.python]
+    _run([*pip, "install", "--quiet", *extras], cwd=tmp_path)
+
+    run = run_pytest(project, "-n", "2", python=str(installed.python), timeout=STEP_TIMEOUT)
+    assert run.outcomes == {
+        "test_board_runs_code": "passed",
+        "test_counter_on_the_board": "passed",
+        "test_display_scrolls": "passed",
+        "test_each_board_is_connected[microbit-qemu]": "passed",
+        "test_each_board_is_connected[microbit]": "passed",
+        "test_skipped_without_i2c[microbit-qemu]": "skipped",
+        "test_skipped_without_i2c[microbit]": "skipped",
+        "test_leds_of_any_board": "passed",
+    }, run
+    assert run.returncode == 0, run
+    assert run.messages["test_skipped_without_i2c[microbit]"] == "needs i2c: microbit lacks i2c"

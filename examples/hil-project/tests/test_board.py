@@ -1,7 +1,6 @@
 """Tests that need a board that runs code: they run on the QEMU micro:bit."""
 
 import pytest
-
 from hil_counter import Counter
 
 

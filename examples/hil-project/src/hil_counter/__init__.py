@@ -1,7 +1,6 @@
 """The device class under test: a counter that lives on a MicroPython board."""
 
 # The board-side bodies use the board's globals (count): see actorhw's programming guide.
-# ruff: noqa: F821
 
 from actorhw.programming import MicroPythonDevice, setup, task
 
