@@ -269,7 +269,7 @@ class Board(Handle):
     ) -> str:
         """Run ``code`` on the board and return what it printed.
 
-        ``priority`` (a :class:`~actorhw.messages.Priority`, default NORMAL) and
+        ``priority`` (a `Priority`, default NORMAL) and
         ``exclusive`` (run alone on the board) go to the operation limiter.
 
         Raises DeviceExceptionError (with the board's traceback) if the code raised,

@@ -1,22 +1,24 @@
 """Multi-device jobs: one function over many devices, and all-or-nothing acquire.
 
 A job runs a host function once per target (usually a device) in a pool of worker
-threads, at most ``limit`` at a time, and collects one :class:`TargetResult` per target:
-the value, or the typed error that target raised. One failing target never hides the
-others' results. Jobs of one :class:`JobRunner` share its workers; a pending target of
-a higher-``priority`` job starts before any of a lower one (FIFO within a priority).
-Progress is observable three ways: :meth:`Job.progress` (a snapshot), an
-``on_progress`` callback, and :class:`~actorhw.messages.JobProgress` events on the
-runtime's event bus.
+threads, at most ``limit`` at a time, and collects one
+[`TargetResult`][actorhw.api.jobs.TargetResult] per target: the value, or the typed
+error that target raised. One failing target never hides the others' results. Jobs of
+one [`JobRunner`][actorhw.api.jobs.JobRunner] share its workers; a pending target of a
+higher-``priority`` job starts before any of a lower one (FIFO within a priority).
+Progress is observable three ways: [`Job.progress()`][actorhw.api.jobs.Job.progress] (a
+snapshot), an ``on_progress`` callback, and
+[`JobProgress`][actorhw.core.messages.JobProgress] events on the runtime's event bus.
 
     with JobRunner(rt, workers=4) as jobs:
         job = jobs.submit_devices(boards, lambda b: b.exec("print(1)"), owner="smoke")
         result = job.wait(timeout=30)
         for device, error in result.errors.items(): ...
 
-:func:`acquire_all` takes several devices all-or-nothing, always in one global order
-(the devices' keys, sorted), so two callers that want overlapping sets can never hold
-one each and wait on the other: that is the order that makes deadlock impossible.
+[`acquire_all()`][actorhw.api.jobs.acquire_all] takes several devices all-or-nothing,
+always in one global order (the devices' keys, sorted), so two callers that want
+overlapping sets can never hold one each and wait on the other: that is the order that
+makes deadlock impossible.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class _Item:
 
 
 class Job(Generic[K, T]):
-    """A running job; get it from :meth:`JobRunner.submit`."""
+    """A running job; get it from [`JobRunner.submit()`][actorhw.api.jobs.JobRunner.submit]."""
 
     def __init__(
         self,
@@ -294,7 +296,7 @@ class JobRunner:
         timeout: float = 5.0,
         **options: Any,
     ) -> Job[DeviceId, T]:
-        """Like :meth:`submit`, over devices: each target is leased first.
+        """Like `submit()`, over devices: each target is leased first.
 
         ``fn`` gets the open handle (``rt.lease(device, owner=owner)``), or, with a
         ``device_class`` such as a MicroPythonDevice subclass, an instance of it built
@@ -419,8 +421,8 @@ def run_job(
 ) -> JobResult[DeviceId, T]:
     """Run ``fn`` over ``devices`` (each leased by ``owner``) and wait for every result.
 
-    A one-shot :class:`JobRunner` with ``limit`` workers; see
-    :meth:`JobRunner.submit_devices` for ``options``.
+    A one-shot [`JobRunner`][actorhw.api.jobs.JobRunner] with ``limit`` workers; see
+    [`JobRunner.submit_devices()`][actorhw.api.jobs.JobRunner.submit_devices] for ``options``.
     """
     with JobRunner(runtime, workers=limit) as runner:
         job = runner.submit_devices(devices, fn, owner=owner, limit=limit, **options)
@@ -458,7 +460,7 @@ def acquire_all(
     timeout: float = 10.0,
     retry_interval: float = 0.005,
 ) -> LeaseSet:
-    """Acquire every device of ``devices`` or none, in :func:`global_order`.
+    """Acquire every device of ``devices`` or none, in `global_order()`.
 
     A busy device is retried (with a short jittered pause, the earlier ones kept)
     until ``timeout``; because every caller takes devices in the same order, the one
@@ -510,7 +512,8 @@ def release_all(runtime: Runtime, leases: LeaseSet, *, timeout: float = 5.0) -> 
 def holding(
     runtime: Runtime, devices: Sequence[DeviceId], *, owner: str, timeout: float = 10.0
 ) -> Iterator[LeaseSet]:
-    """:func:`acquire_all` as a context manager that releases them all on exit."""
+    """[`acquire_all()`][actorhw.api.jobs.acquire_all] as a context manager that releases them all
+    on exit."""
     leases = acquire_all(runtime, devices, owner=owner, timeout=timeout)
     try:
         yield leases

@@ -110,7 +110,7 @@ class BoardSpec:
 
 
 class Runtime:
-    """The facade of a running actor tree. Build it with :meth:`start`."""
+    """The facade of a running actor tree. Build it with `start()`."""
 
     def __init__(
         self,
@@ -687,7 +687,8 @@ class Runtime:
 
     @property
     def manager(self) -> DeviceDriverManager:
-        """The seeds' DeviceDriverManager API on this runtime's actors."""
+        """The DeviceDriverManager API (scan, initialize, connect, commands, streams) on
+        this runtime's actors; see docs/plugins.md."""
         if self._manager is None:
             self._manager = DeviceDriverManager(self)
         return self._manager

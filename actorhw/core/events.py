@@ -27,7 +27,7 @@ class Overflow(enum.Enum):
 
 
 class Subscription:
-    """One subscriber's bounded queue. Iterate it, or call :meth:`get`."""
+    """One subscriber's bounded queue. Iterate it, or call `get()`."""
 
     def __init__(
         self, bus: EventBus, *, maxsize: int, overflow: Overflow, block_timeout: float

@@ -1,10 +1,9 @@
 """Device ids and device kinds.
 
-Each board's ids are their own enum class, a subclass of :class:`DeviceId`, built from
-the board's definition file (see :mod:`actorhw.boards`).  Ids of two boards never
-compare equal, even when their names match, and lookup by id hashes the member: no
-string comparison is involved.
-"""
+Each board's ids are their own enum class, a subclass of
+[`DeviceId`][actorhw.core.ids.DeviceId], built from the board's definition file (see
+`actorhw.boards`). Ids of two boards never compare equal, even when their names match,
+and lookup by id hashes the member: no string comparison is involved."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from typing import ClassVar
 
 
 class DeviceKind(enum.Enum):
-    """What a device is; each kind has a typed handle in :mod:`actorhw.handles`."""
+    """What a device is; each kind has a typed handle in `actorhw.handles`."""
 
     UART = "uart"
     GPIO = "gpio"

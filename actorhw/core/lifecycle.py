@@ -1,7 +1,7 @@
 """Device lifecycle: the states, the one transition table, and sharing policies.
 
 The table is the seeds' (SAT toolkit driver guide) and is enforced in one place,
-:func:`check_transition`; every state change in actorhw goes through it.
+`check_transition()`; every state change in actorhw goes through it.
 """
 
 from __future__ import annotations

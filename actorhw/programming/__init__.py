@@ -4,7 +4,7 @@ run MicroPython code on a board.
 Modules: ``source`` (the board code of a method), ``wire`` (arguments, results and
 records across the wire), ``decorators`` (the decorators and their descriptors),
 ``batch`` (batches and outcomes), ``cache`` (the result cache), ``loops`` (background
-threads), ``device`` (:class:`MicroPythonDevice`).
+threads), ``device`` ([`MicroPythonDevice`][actorhw.programming.device.MicroPythonDevice]).
 
 May import: api and below.
 """

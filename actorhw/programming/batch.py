@@ -1,4 +1,5 @@
-"""Batches: several task calls in one round trip, each with its own :class:`Outcome`."""
+"""Batches: several task calls in one round trip, each with its own
+[`Outcome`][actorhw.programming.batch.Outcome]."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ class Batch:
         s.result(), c.error
 
     Leaving the ``with`` block runs the batch (unless the block raised); each call's
-    :class:`Outcome` then holds its own value or error.
+    [`Outcome`][actorhw.programming.batch.Outcome] then holds its own value or error.
     """
 
     def __init__(self, device: BatchRunner) -> None:
@@ -113,7 +114,7 @@ class Batch:
         """Add ``(dev.task, args)`` or ``(dev.task, args, kwargs)`` calls.
 
         Raises:
-            InvalidArgumentError: a malformed call (see :meth:`call`).
+            InvalidArgumentError: a malformed call (see `call()`).
         """
         for item in calls:
             if not isinstance(item, tuple) or len(item) not in (2, 3):

@@ -36,7 +36,7 @@ class _HasGeneration(Protocol):
 
 
 class BoardLike(Protocol):
-    """What a device needs of its board: a leased :class:`~actorhw.handles.Board` fits.
+    """What a device needs of its board: a leased [`Board`][actorhw.api.handles.Board] fits.
 
     ``exec(..., exclusive=True)`` must run the code alone on the board (the Board
     handle asks the runtime's operation limiter for it); the device has no lock of its
@@ -79,11 +79,11 @@ class RuntimeScripts:
         self._rt, self._board = runtime, board
 
     def set(self, key: str, codes: Sequence[str], timeout: float) -> None:
-        """See :class:`ConnectScripts`."""
+        """See `ConnectScripts`."""
         self._rt.set_connect_script(self._board, key, list(codes), timeout=timeout)
 
     def clear(self, key: str) -> None:
-        """See :class:`ConnectScripts`."""
+        """See `ConnectScripts`."""
         if self._rt.running:
             with contextlib.suppress(ActorHwError):
                 self._rt.set_connect_script(self._board, key, (), timeout=0)

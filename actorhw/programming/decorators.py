@@ -1,9 +1,9 @@
 """Decorators: ``@task``, ``@setup``, ``@teardown``, ``@background`` and the descriptors
-they make (:class:`Task`, :class:`Setup`, :class:`Teardown`, :class:`Background`).
+they make (`Task`, `Setup`, `Teardown`, `Background`).
 
 A descriptor carries the method's metadata and board source; on an instance of a
-device class it binds to the device (a :class:`BoundTask`, or a callable that runs the
-body again). The device side is the small :class:`Runner` protocol, so this module
+device class it binds to the device (a `BoundTask`, or a callable that runs the
+body again). The device side is the small `Runner` protocol, so this module
 does not depend on the device class.
 """
 
@@ -62,15 +62,16 @@ def check_ms(value: int | None, name: str, *, allow_zero: bool) -> None:
 
 
 class Task(Generic[P, R]):
-    """A task: a method whose body runs on the board. Made by :func:`task`.
+    """A task: a method whose body runs on the board. Made by
+    [`task()`][actorhw.programming.decorators.task].
 
-    On an instance it is a :class:`BoundTask`; on the class it is this descriptor,
+    On an instance it is a `BoundTask`; on the class it is this descriptor,
     which carries the metadata.
 
     Attributes:
         func: the undecorated method.
         name: the board function's name (the method's name).
-        source: the board-side ``def`` (see :func:`function_source`).
+        source: the board-side ``def`` (see `function_source()`).
         cache_ms: results are cached per arguments for this long (0: no cache).
         exclusive: no other call of the device runs while this one does.
         timeout_ms: the exec deadline, or None for the device's ``task_timeout``.
@@ -131,7 +132,7 @@ class BoundTask(Generic[P, R]):
     """A task of one device: call it to run the task on the board.
 
     Attributes:
-        task: the :class:`Task` descriptor.
+        task: the `Task` descriptor.
         device: the device it runs on.
     """
 
@@ -180,7 +181,8 @@ class Snippet:
 
 
 class Setup(Snippet):
-    """A setup: its body runs on the board at every (re)connection. Made by :func:`setup`.
+    """A setup: its body runs on the board at every (re)connection. Made by
+    [`setup()`][actorhw.programming.decorators.setup].
 
     Setups run in ascending ``priority`` (lower number first), then in definition
     order.  Calling it on an instance (``dev.init()``) runs the body again.
@@ -190,7 +192,8 @@ class Setup(Snippet):
 
 
 class Teardown(Snippet):
-    """A teardown: its body runs on the board at close. Made by :func:`teardown`.
+    """A teardown: its body runs on the board at close. Made by
+    [`teardown()`][actorhw.programming.decorators.teardown].
 
     Teardowns run in ascending ``priority`` (lower number first), then in definition
     order; every one runs even if an earlier one failed.
@@ -202,8 +205,8 @@ class Teardown(Snippet):
 class Background:
     """A host-side loop: the method runs in a thread every ``interval_ms`` until close.
 
-    Made by :func:`background`.  The method is ordinary host Python (it usually calls
-    tasks); on an instance it is the bound method.
+    Made by [`background()`][actorhw.programming.decorators.background].  The method is ordinary
+    host Python (it usually calls tasks); on an instance it is the bound method.
     """
 
     def __init__(self, func: Callable[[Any], object], *, interval_ms: int) -> None:
@@ -259,7 +262,7 @@ def task(
         timeout_ms: exec deadline; the board is interrupted and TimedOutError raised.
 
     Returns:
-        The :class:`Task` descriptor, or a decorator making one.
+        The `Task` descriptor, or a decorator making one.
     """
 
     def make(f: Callable[Concatenate[Any, P], R]) -> Task[P, R]:
@@ -294,7 +297,7 @@ def setup(
         timeout_ms: exec deadline, or None for the device's ``task_timeout``.
 
     Returns:
-        The :class:`Setup` descriptor, or a decorator making one.
+        The `Setup` descriptor, or a decorator making one.
     """
 
     def make(f: Callable[[Any], object]) -> Setup:
@@ -320,7 +323,7 @@ def teardown(
 ) -> Teardown | Callable[[Callable[[Any], object]], Teardown]:
     """Make a method a teardown (``@teardown`` or ``@teardown(priority=1)``).
 
-    Its body runs at the board's global scope on :meth:`MicroPythonDevice.close`, on
+    Its body runs at the board's global scope on `MicroPythonDevice.close()`, on
     runtime stop, and after a setup failed.  Lower ``priority`` runs first.
 
     Args:
@@ -329,7 +332,7 @@ def teardown(
         timeout_ms: exec deadline, or None for the device's ``task_timeout``.
 
     Returns:
-        The :class:`Teardown` descriptor, or a decorator making one.
+        The `Teardown` descriptor, or a decorator making one.
     """
 
     def make(f: Callable[[Any], object]) -> Teardown:
@@ -349,7 +352,7 @@ def background(*, interval_ms: int) -> Callable[[Callable[[Any], object]], Backg
         interval_ms: milliseconds from one run's start to the next.
 
     Returns:
-        A decorator making a :class:`Background` descriptor.
+        A decorator making a `Background` descriptor.
     """
 
     check_ms(interval_ms, "interval_ms", allow_zero=False)

@@ -1,4 +1,5 @@
-"""The device class: :class:`MicroPythonDevice`, whose decorated methods run on a board.
+"""The device class: [`MicroPythonDevice`][actorhw.programming.device.MicroPythonDevice], whose
+decorated methods run on a board.
 
 It leases the board, sends the task definitions once per connection, runs setups and
 teardowns, runs task calls and batches, and owns the background loops.
@@ -49,15 +50,15 @@ T = TypeVar("T")
 class MicroPythonDevice:
     """Base of device classes whose decorated methods run on a MicroPython board.
 
-    Constructing one leases the board (acquire + open), sends the task definitions,
-    runs the setups, registers for runtime stop and starts the background loops;
-    :meth:`close` (or leaving the ``with`` block) stops the loops, runs the teardowns
-    and releases the board.
+    Constructing one leases the board (acquire + open), sends the task definitions, runs the setups,
+    registers for runtime stop and starts the background loops; `close()` (or leaving the ``with``
+    block) stops the loops, runs the teardowns and releases the board.
 
     Args:
         runtime: the running Runtime (None only with a ``device`` that is a handle).
         device: the BOARD device id to lease, or a board handle already held (a
-            leased :class:`~actorhw.handles.Board`, or any :class:`BoardLike`); the
+            leased [`Board`][actorhw.api.handles.Board], or any
+            [`BoardLike`][actorhw.programming.connection.BoardLike]); the
             device then owns it and releases it on close.
         owner: the lease's owner name (with a device id).
         timeout: deadline of the runtime's control asks (lease, info), in s.
@@ -66,7 +67,7 @@ class MicroPythonDevice:
             each call's deadline).
         close_timeout: how long close waits for the background threads; None: the
             longest task timeout plus 5 s.
-        connect: connect now (default); else call :meth:`open` later.
+        connect: connect now (default); else call `open()` later.
 
     Class attributes:
         task_timeout: exec deadline (s) of tasks, setups and teardowns without
@@ -423,7 +424,8 @@ class MicroPythonDevice:
     # --- batches ---------------------------------------------------------------------------
 
     def batching(self) -> Batch:
-        """A :class:`Batch`: add calls with ``b.call(dev.task, *args)``; leaving the
+        """A [`Batch`][actorhw.programming.batch.Batch]: add calls with ``b.call(dev.task, *args)``;
+        leaving the
         ``with`` block sends them all in one round trip."""
         self._check_open()
         return Batch(self)
@@ -436,8 +438,8 @@ class MicroPythonDevice:
                 ``[(dev.status, ()), (dev.collect, (3, 10))]``.
 
         Returns:
-            One :class:`Outcome` per call; a call that raised on the board has its own
-            ``error`` (``outcome.result()`` raises it), the others are unaffected.
+            One [`Outcome`][actorhw.programming.batch.Outcome] per call; a call that raised on the
+            board has its own ``error`` (``outcome.result()`` raises it), the others are unaffected.
 
         Raises:
             InvalidArgumentError: a malformed call (checked before anything is sent).

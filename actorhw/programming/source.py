@@ -1,8 +1,8 @@
 """Source extraction: the MicroPython a decorated method sends to the board.
 
-A task's method becomes a board ``def`` (:func:`function_source`); a setup's or
-teardown's body runs at the board's global scope (:func:`body_source`). Both read the
-method with :func:`inspect.getsource` and drop what is host-only: decorators, ``self``,
+A task's method becomes a board ``def`` (`function_source()`); a setup's or
+teardown's body runs at the board's global scope (`body_source()`). Both read the
+method with `inspect.getsource()` and drop what is host-only: decorators, ``self``,
 annotations, docstrings (and, for bodies, top-level ``global`` statements).
 """
 
@@ -63,7 +63,7 @@ def _positional(node: ast.FunctionDef) -> list[ast.arg]:
 def function_source(func: Callable[..., Any]) -> str:
     """The board-side ``def`` of a task method.
 
-    The method's source (:func:`inspect.getsource`, dedented) loses its decorators, its
+    The method's source (`inspect.getsource()`, dedented) loses its decorators, its
     first parameter (``self``), its annotations and its docstring, which are host-side
     only; default values stay.
 

@@ -4,7 +4,7 @@
     report = run_scenario(scenario)
     assert report.passed
 
-See docs/scenarios.md for the file format; :mod:`actorhw.scenario.junit` writes JUnit
+See docs/scenarios.md for the file format; `actorhw.scenario.junit` writes JUnit
 XML for CI systems. No host code is ever evaluated from a scenario file.
 """
 

@@ -1,10 +1,10 @@
-"""Load a scenario file (TOML) into a :class:`~actorhw.scenario.model.Scenario`.
+"""Load a scenario file (TOML) into a `Scenario`.
 
-Every problem is a :class:`~actorhw.errors.ScenarioFileError` naming the file, the line
-and the key, raised before anything runs: unknown keys, missing values, wrong types,
-unknown boards, devices, states, faults, lease aliases and variables. The file and line
-finding is the board loader's (:mod:`actorhw.boards`). See docs/scenarios.md.
-"""
+Every problem is a [`ScenarioFileError`][actorhw.core.errors.ScenarioFileError] naming
+the file, the line and the key, raised before anything runs: unknown keys, missing
+values, wrong types, unknown boards, devices, states, faults, lease aliases and
+variables. The file and line finding is the board loader's (`actorhw.boards`). See
+docs/scenarios.md."""
 
 from __future__ import annotations
 

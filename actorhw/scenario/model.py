@@ -1,4 +1,4 @@
-"""A scenario as data: frozen attrs classes, built by :mod:`actorhw.scenario.loader`.
+"""A scenario as data: frozen attrs classes, built by `actorhw.scenario.loader`.
 
 Nothing here runs code: strings that hold MicroPython (``exec``, ``task``) are sent to a
 board as they are; expectations are values compared on the host. Strings may hold

@@ -1,10 +1,10 @@
-"""Run a :class:`~actorhw.scenario.model.Scenario` against a fresh Runtime.
+"""Run a `Scenario` against a fresh Runtime.
 
 The runner brings the scenario's boards up, runs the steps in order (a ``parallel``
-group runs its steps once per target through :mod:`actorhw.jobs`), checks each step's
+group runs its steps once per target through `actorhw.jobs`), checks each step's
 expectations, and stops at the first failure. Whatever happens — a failure, an error,
 Ctrl-C — the teardown releases every lease the scenario still holds and stops the
-runtime. Progress goes to an ``on_event`` callback as :class:`StepEvent`.
+runtime. Progress goes to an ``on_event`` callback as `StepEvent`.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def run_scenario(
     """Bring the boards up, run the steps, tear down; never raises for a step.
 
     Args:
-        scenario: a loaded scenario (:func:`~actorhw.scenario.load_scenario`).
+        scenario: a loaded scenario (`load_scenario()`).
         on_event: called with a StepEvent as each step starts and ends.
         stop: set it to stop between steps (the teardown still runs).
         boards_dirs: extra folders of board files.
