@@ -189,9 +189,10 @@ class Target:
         """The board's device id enum."""
         return self.runtime.ids(self.board.name)
 
-    def owner(self, request: pytest.FixtureRequest, what: str = "test") -> str:
-        """An owner name for a lease of this test."""
-        return f"pytest:{request.node.name}:{what}"
+    @property
+    def owner(self) -> str:
+        """The owner name of this test's leases: ``pytest:TEST``."""
+        return self.transcript.owner
 
 
 @pytest.fixture
@@ -201,7 +202,7 @@ def actorhw_target(request: pytest.FixtureRequest, actorhw_pool: BoardPool) -> I
     needs_code = "board" in request.fixturenames
     candidates = _candidates(request, actorhw_pool.boards, board_device=needs_code)
     holding, chosen = actorhw_pool.take(candidates)
-    transcript = Transcript(chosen.name)
+    transcript = Transcript(chosen.name, owner=_owner(request))
     transcript.follow(holding.runtime.subscribe())
     request.node.stash.setdefault(TRANSCRIPTS, []).append(transcript)
     try:
@@ -217,7 +218,7 @@ def board(request: pytest.FixtureRequest, actorhw_target: Target) -> Iterator[Re
     target = actorhw_target
     device = target.ids[str(target.board.board_device())]
     handle = RecordingBoard(target.runtime, device, timeout=10.0, transcript=target.transcript)
-    handle.acquire(target.owner(request))
+    handle.acquire(target.owner)
     try:
         handle.open()
         yield handle
@@ -244,7 +245,7 @@ def actorhw_device(
     made: list[Any] = []
 
     def make(cls: type[D], **kwargs: Any) -> D:
-        owner = kwargs.pop("owner", f"pytest:{request.node.name}:{cls.__name__}")
+        owner = kwargs.pop("owner", f"{_owner(request)}:{cls.__name__}")
         runtime = RecordingRuntime(board.runtime, board.transcript)
         device = cls(runtime, board.device, owner=owner, **kwargs)  # type: ignore[call-arg]
         made.append(device)
@@ -261,6 +262,10 @@ def actorhw_device(
                 errors.append(e)
         if errors:
             raise errors[0]
+
+
+def _owner(request: pytest.FixtureRequest) -> str:
+    return f"pytest:{request.node.name}"
 
 
 _NO_BOARDS = (

@@ -36,8 +36,10 @@ class Entry:
 class Transcript:
     """What happened on one board during one test; any thread may add to it."""
 
-    def __init__(self, board: str) -> None:
+    def __init__(self, board: str, *, owner: str = "") -> None:
         self.board = board
+        self.owner = owner
+        """The test's own owner name: its entries are shown without it."""
         self.started = time.time()
         self._entries: list[Entry] = []
         self._lock = threading.Lock()
@@ -83,7 +85,7 @@ class Transcript:
         """The transcript as text: one block per entry, times relative to the start."""
         lines = []
         for entry in self.entries:
-            who = f" [{entry.who}]" if entry.who else ""
+            who = f" [{entry.who}]" if entry.who and entry.who != self.owner else ""
             head = f"{entry.at - self.started:+8.3f}s {entry.kind:<6}{who}"
             body = entry.text.rstrip("\n").splitlines() or [""]
             marker = {"exec": ">>> ", "output": "", "error": "!! "}.get(entry.kind, "")

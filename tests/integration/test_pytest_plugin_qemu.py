@@ -36,15 +36,14 @@ def test_a_failed_test_reports_its_board_transcript(tmp_path: Path) -> None:
     assert "DeviceExceptionError" in run.messages["test_divides"]
     section = run.stdout.split("actorhw transcript: microbit-qemu", 1)[1]
     lines = [line.strip() for line in section.splitlines()]
-    owner = "[pytest:test_divides:test]"
     expected = [
-        f"{owner} >>> x = 5",
-        f"{owner} >>> print(x)",
-        f"{owner} 5",
-        f"{owner} >>> def f(a):",
+        "exec   >>> x = 5",
+        "exec   >>> print(x)",
+        "output 5",
+        "exec   >>> def f(a):",
         "...     return a / 0",
         "... f(x)",
-        f"{owner} !! Traceback (most recent call last):",
+        "error  !! Traceback (most recent call last):",
     ]
     found = [next(i for i, line in enumerate(lines) if line.endswith(e)) for e in expected]
     assert found == sorted(found), section

@@ -107,10 +107,10 @@ def test_a_dead_waiters_want_is_ignored(tmp_path: Path) -> None:
 def test_a_transcript_orders_code_output_errors_and_state_changes() -> None:
     ids = BoardCatalog.discover().get("microbit").ids()
     other = BoardCatalog.discover().get("microbit").ids("microbit-2")
-    t = Transcript("microbit")
+    t = Transcript("microbit", owner="pytest:t")
     start = t.started
     t.add("exec", "for i in range(2):\n    print(i)", who="lab", at=start + 0.1)
-    t.add("output", "0\n1\n", who="lab", at=start + 0.2)
+    t.add("output", "0\n1\n", who="pytest:t", at=start + 0.2)
     t.add("error", "Traceback ...\nZeroDivisionError: divide by zero", at=start + 0.4)
     change = StateChanged(
         device=ids.BOARD, from_state=DeviceState.CONNECTED, to_state=DeviceState.ACTIVE,
@@ -124,8 +124,8 @@ def test_a_transcript_orders_code_output_errors_and_state_changes() -> None:
         "  +0.050s state  [BOARD] CONNECTED -> ACTIVE (opened by lab)",
         "  +0.100s exec   [lab] >>> for i in range(2):",
         "                       ...     print(i)",
-        "  +0.200s output [lab] 0",
-        "                       1",
+        "  +0.200s output 0",
+        "                 1",
         "  +0.300s board  fault: unplugged",
         "  +0.400s error  !! Traceback ...",
         "                 ZeroDivisionError: divide by zero",
@@ -205,7 +205,7 @@ def test_a_session_on_simulated_boards(tmp_path: Path) -> None:
     )
     # The failed test's report carries its board's transcript: state, code, the error.
     section = run.stdout.split("actorhw transcript: microbit", 1)[1]
-    assert "[BOARD] CONNECTED -> ACTIVE (opened by pytest:test_fails_with_transcript:test)" in (
+    assert "[BOARD] CONNECTED -> ACTIVE (opened by pytest:test_fails_with_transcript)" in (
         section
     )
     assert ">>> print('hello')" in section
