@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run actorhw on a fresh Debian machine.
 #   ./dev.sh demo          set up .venv and run the quickstart demo and scenario (simulated)
-#   ./dev.sh test [ARGS]   set up .venv, QEMU and the micro:bit firmware; run every check
+#   ./dev.sh test [ARGS]   set up .venv, QEMU, the micro:bit firmware, Chromium; run every check
 #   ./dev.sh bench         run the benchmarks and print their figures
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -47,6 +47,11 @@ ensure_qemu() {
   fi
 }
 
+ensure_chromium() {
+  # The docs are checked in a real browser (tests/integration/test_docs_browser.py).
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+}
+
 case "${1:-}" in
   demo)
     ensure_venv
@@ -58,6 +63,7 @@ case "${1:-}" in
     ensure_venv
     ensure_qemu
     ensure_socat
+    ensure_chromium
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
     .venv/bin/mypy

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,8 @@ def leftover_threads(before: set[threading.Thread], *, grace: float) -> list[thr
     deadline = time.monotonic() + grace
     for thread in threading.enumerate():
         if thread not in before and thread is not threading.current_thread():
-            thread.join(max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(RuntimeError):  # still starting: counted below
+                thread.join(max(0.0, deadline - time.monotonic()))
     return [t for t in threading.enumerate() if t not in before and t.is_alive()]
 
 

@@ -205,9 +205,7 @@ def test_a_session_on_simulated_boards(tmp_path: Path) -> None:
     )
     # The failed test's report carries its board's transcript: state, code, the error.
     section = run.stdout.split("actorhw transcript: microbit", 1)[1]
-    assert "[BOARD] CONNECTED -> ACTIVE (opened by pytest:test_fails_with_transcript)" in (
-        section
-    )
+    assert "[BOARD] CONNECTED -> ACTIVE (opened by pytest:test_fails_with_transcript)" in (section)
     assert ">>> print('hello')" in section
     assert "!! [operation_not_supported] the simulated board microbit does not run code" in (
         section
