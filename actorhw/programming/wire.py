@@ -1,10 +1,10 @@
 """Wire literals: how task calls, results and errors cross to and from the board.
 
-Arguments are checked as Python literals (:func:`literal`) and rendered into the
-board-side call (:func:`render_args`, :func:`board_value`: short strings and bytes are
+Arguments are checked as Python literals (`literal()`) and rendered into the
+board-side call (`render_args()`, `board_value()`: short strings and bytes are
 sent so that the firmware does not intern them); the board prints each result between two marker
-bytes (:data:`HELPER`), and the host splits its output into records (:func:`records`)
-and reads each result back with :func:`parse_result` (never ``eval``).
+bytes (`HELPER`), and the host splits its output into records (`records()`)
+and reads each result back with `parse_result()` (never ``eval``).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ _REC_END: Final = "\x1f"
 
 
 def literal(value: Any, *, name: str = "argument") -> str:
-    """``repr(value)``, refused unless it reads back equal with :func:`ast.literal_eval`.
+    """``repr(value)``, refused unless it reads back equal with `ast.literal_eval()`.
 
     Args:
         value: an argument of a task call.
@@ -91,15 +91,15 @@ def literal(value: Any, *, name: str = "argument") -> str:
 def board_value(value: Any, *, name: str = "argument") -> str:
     """MicroPython source that evaluates to ``value`` on the board and interns nothing.
 
-    ``value`` must pass :func:`literal`. A str or bytes literal of at most
-    :data:`INTERN_MAX` bytes would be interned by the firmware's parser for good, so
+    ``value`` must pass `literal()`. A str or bytes literal of at most
+    `INTERN_MAX` bytes would be interned by the firmware's parser for good, so
     such a value (also inside a container, also a dict key) is sent padded past that
     length and sliced back on the board: ``'ab'`` becomes ``'ab         '[:2]``, a
     fresh object the board's garbage collector frees after the call. Longer strings,
     numbers, booleans and None are sent as their literal.
 
     Raises:
-        InvalidArgumentError: the value is not a literal (see :func:`literal`).
+        InvalidArgumentError: the value is not a literal (see `literal()`).
     """
     return _board_source(ast.literal_eval(literal(value, name=name)))
 
@@ -136,11 +136,11 @@ def render_args(
         kwargs: keyword arguments.
 
     Returns:
-        MicroPython source of the arguments, comma-separated (see :func:`board_value`).
+        MicroPython source of the arguments, comma-separated (see `board_value()`).
 
     Raises:
         InvalidArgumentError: the arguments do not fit the signature, or one is not a
-            literal (see :func:`literal`).
+            literal (see `literal()`).
     """
     try:
         signature.bind(None, *args, **kwargs)
@@ -156,7 +156,7 @@ def render_args(
 
 
 def parse_result(text: str, *, task: str = "?", device: str = "?") -> Any:
-    """Read a board's ``repr(result)`` with :func:`ast.literal_eval`, never ``eval``.
+    """Read a board's ``repr(result)`` with `ast.literal_eval()`, never ``eval``.
 
     Args:
         text: what the board printed for the result.

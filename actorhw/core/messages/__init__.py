@@ -1,10 +1,10 @@
 """Every message between actorhw's actors, by subject, and nothing else.
 
 Each message is an immutable ``attrs`` class with keyword-only fields, built only from
-values msgpack can carry (see :mod:`actorhw.codec`): str, int, float, bool, bytes, None,
+values msgpack can carry (see `actorhw.codec`): str, int, float, bool, bytes, None,
 tuples and dicts of those, enums of this package, device ids and other messages.
 Actors are named by their URN string, never by a live reference. A message that is
-answered subclasses :class:`~actorhw.core.messages.request.Request` with its answer's type.
+answered subclasses [`Request`][actorhw.core.messages.request.Request] with its answer's type.
 
 This package re-exports every message; the code lives in one module per subject."""
 

@@ -40,7 +40,7 @@ class BoardStatus:
 @attrs.frozen(kw_only=True)
 class BringUp(Request[BoardStatus]):
     """Take a board and all its devices from UNKNOWN to CONNECTED. Answered with
-    :class:`BoardStatus`."""
+    [`BoardStatus`][actorhw.core.messages.boards.BoardStatus]."""
 
     timeout: float
     """Seconds the whole bring-up may take."""
@@ -48,7 +48,7 @@ class BringUp(Request[BoardStatus]):
 
 @attrs.frozen(kw_only=True)
 class GetBoardStatus(Request[BoardStatus]):
-    """Ask a board actor for its :class:`BoardStatus`."""
+    """Ask a board actor for its [`BoardStatus`][actorhw.core.messages.boards.BoardStatus]."""
 
 
 @attrs.frozen(kw_only=True)
@@ -132,7 +132,7 @@ class ConnectScript(Request[None]):
 @attrs.frozen(kw_only=True)
 class BoardStep(Request[BoardStatus]):
     """One manager operation on a board, refused by the lifecycle table in the wrong
-    state. Answered with :class:`BoardStatus`."""
+    state. Answered with [`BoardStatus`][actorhw.core.messages.boards.BoardStatus]."""
 
     operation: str
     """``scan``, ``initialize``, ``connect``, ``reset`` or ``close``."""

@@ -52,7 +52,8 @@ class DeviceInfo:
 
 @attrs.frozen(kw_only=True)
 class Acquire(Request[Lease]):
-    """Ask a device for ownership. Answered with a :class:`Lease`."""
+    """Ask a device for ownership. Answered with a
+    [`Lease`][actorhw.core.messages.devices.Lease]."""
 
     owner: str
     """Who asks; shown in busy errors and listings."""
@@ -100,7 +101,7 @@ class Use(Request[Any]):
 @attrs.frozen(kw_only=True)
 class Inspect(Request[Any]):
     """Perform a read-only operation that needs no lease (the resource monitor's sample
-    of a board): it leaves no owner and no state behind. Answered as :class:`Use` is."""
+    of a board): it leaves no owner and no state behind. Answered as `Use` is."""
 
     op: str
     """The operation; only those a device kind lists as inspectable (``resources``)."""
@@ -108,7 +109,7 @@ class Inspect(Request[Any]):
 
 @attrs.frozen(kw_only=True)
 class GetInfo(Request[DeviceInfo]):
-    """Ask a device for its :class:`DeviceInfo`."""
+    """Ask a device for its [`DeviceInfo`][actorhw.core.messages.devices.DeviceInfo]."""
 
 
 @attrs.frozen(kw_only=True)

@@ -122,7 +122,7 @@ class Ticket:
 
 @attrs.frozen(kw_only=True)
 class Admit(Request[Ticket]):
-    """Ask the limiter to run an operation. Answered with a :class:`Ticket` whose
+    """Ask the limiter to run an operation. Answered with a `Ticket` whose
     ``admitted`` completes once the operation may run; refused at once if full and
     ``wait`` is False."""
 
@@ -172,18 +172,18 @@ class CheckTimeouts(Request[int]):
 
 @attrs.frozen(kw_only=True)
 class GetLimiterStatistics(Request[LimiterStatistics]):
-    """Answered with :class:`LimiterStatistics`."""
+    """Answered with `LimiterStatistics`."""
 
 
 @attrs.frozen(kw_only=True)
 class ListOperations(Request[tuple[ActiveOperation, ...]]):
-    """Answered with a tuple of :class:`ActiveOperation`."""
+    """Answered with a tuple of `ActiveOperation`."""
 
 
 @attrs.frozen(kw_only=True)
 class ConfigureLimiter(Request[LimiterStatistics]):
     """Change the limiter's limits; running operations keep their slots. Answered with
-    :class:`LimiterStatistics`."""
+    `LimiterStatistics`."""
 
     max_global: int | None = None
     """Operations at once in the runtime (None: unchanged)."""

@@ -41,7 +41,7 @@ class Unregister(Request[None]):
 
 @attrs.frozen(kw_only=True)
 class Lookup(Request[RegistryEntry]):
-    """Find a device by id. Answered with a :class:`RegistryEntry`."""
+    """Find a device by id. Answered with a `RegistryEntry`."""
 
     device: DeviceId
     """The id to look up, an enum member (hashed, never compared as a string)."""
@@ -49,7 +49,7 @@ class Lookup(Request[RegistryEntry]):
 
 @attrs.frozen(kw_only=True)
 class ListDevices(Request[tuple[RegistryEntry, ...]]):
-    """List registered devices. Answered with a tuple of :class:`RegistryEntry`."""
+    """List registered devices. Answered with a tuple of `RegistryEntry`."""
 
     board: str | None = None
     """Only this board's devices, or all when None."""

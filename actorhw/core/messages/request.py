@@ -12,9 +12,9 @@ class Request(Generic[R_co]):
     """A message that is answered with an ``R_co``.
 
     Each request subclasses ``Request[<its answer's type>]``, so that
-    ``actorhw.tree.asks.ask(ref, GetInfo())`` is a :class:`DeviceInfo` to the type
+    ``actorhw.tree.asks.ask(ref, GetInfo())`` is a `DeviceInfo` to the type
     checker. Messages that are only told (events, notes an actor sends itself) do not
-    subclass it, and :func:`~actorhw.tree.asks.ask` refuses them to the type checker.
+    subclass it, and `ask()` refuses them to the type checker.
     """
 
     __slots__ = ()

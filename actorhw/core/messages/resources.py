@@ -130,7 +130,7 @@ class ResourceTrend:
 
 @attrs.frozen(kw_only=True)
 class SampleResources(Request[Future[ResourceStatus]]):
-    """Read a board's resources now. Answered with a pending :class:`ResourceStatus`."""
+    """Read a board's resources now. Answered with a pending `ResourceStatus`."""
 
     device: DeviceId
     """The board device (its BOARD id)."""
@@ -166,7 +166,7 @@ class GetHistory(Request[tuple[ResourceStatus, ...]]):
 
 @attrs.frozen(kw_only=True)
 class GetTrend(Request[ResourceTrend]):
-    """Answered with a :class:`ResourceTrend`."""
+    """Answered with a `ResourceTrend`."""
 
     device: DeviceId
     """The board device."""

@@ -67,7 +67,7 @@ class SessionEnded:
 
 @attrs.frozen(kw_only=True)
 class Allocate(Request[Future[Allocation]]):
-    """Reserve part of a board for a session. Answered with an :class:`Allocation`."""
+    """Reserve part of a board for a session. Answered with an `Allocation`."""
 
     session: str
     """The session that will hold it."""
@@ -89,7 +89,7 @@ class ReleaseAllocation(Request[None]):
 
 @attrs.frozen(kw_only=True)
 class ListAllocations(Request[tuple[Allocation, ...]]):
-    """Answered with a tuple of :class:`Allocation`."""
+    """Answered with a tuple of `Allocation`."""
 
     session: str | None = None
     """Only this session's, or all."""
@@ -97,7 +97,7 @@ class ListAllocations(Request[tuple[Allocation, ...]]):
 
 @attrs.frozen(kw_only=True)
 class OpenSession(Request[SessionInfo]):
-    """Start a session. Answered with its :class:`SessionInfo`."""
+    """Start a session. Answered with its `SessionInfo`."""
 
     session: str
     """Unique name."""
@@ -145,7 +145,7 @@ class UntrackLease(Request[None]):
 
 @attrs.frozen(kw_only=True)
 class EndSession(Request[SessionEnded]):
-    """End a session and release all it holds. Answered with :class:`SessionEnded`."""
+    """End a session and release all it holds. Answered with `SessionEnded`."""
 
     session: str
     """The session."""
@@ -155,7 +155,7 @@ class EndSession(Request[SessionEnded]):
 
 @attrs.frozen(kw_only=True)
 class GetSession(Request[SessionInfo]):
-    """Answered with a session's :class:`SessionInfo`."""
+    """Answered with a session's `SessionInfo`."""
 
     session: str
     """The session."""

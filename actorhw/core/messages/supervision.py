@@ -51,7 +51,7 @@ class ReviveBoard(Request[str]):
 
 @attrs.frozen(kw_only=True)
 class GetTree(Request[Tree]):
-    """Ask the supervisor for the URNs of its children. Answered with :class:`Tree`."""
+    """Ask the supervisor for the URNs of its children. Answered with `Tree`."""
 
 
 @attrs.frozen(kw_only=True)
