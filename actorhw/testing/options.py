@@ -73,9 +73,7 @@ class SelectedBoard:
 
     def spec(self) -> BoardSpec:
         """The BoardSpec that starts it under its instance name (with its port)."""
-        if self.port is None:
-            return BoardSpec(self.definition.name, name=self.name)
-        return BoardSpec(self.definition.name, name=self.name, port=self.port)  # type: ignore[call-arg, unused-ignore]
+        return BoardSpec(self.definition.name, name=self.name, port=self.port)
 
     def __str__(self) -> str:
         return self.name if self.port is None else f"{self.name}={self.port}"
@@ -200,11 +198,6 @@ def select_boards(args: Sequence[str], catalog: BoardCatalog) -> tuple[SelectedB
             definition = catalog.get(name)
         except ActorHwError as e:
             raise pytest.UsageError(f"actorhw: --actorhw-board {arg!r}: {e.message}") from None
-        if port and "port" not in attrs.fields_dict(BoardSpec):
-            raise pytest.UsageError(
-                f"actorhw: --actorhw-board {arg!r}: this actorhw cannot open boards on a "
-                "port yet (no serial board support); give the board's name alone"
-            )
         instance, n = name, 2
         while instance in taken:
             instance, n = f"{name}-{n}", n + 1

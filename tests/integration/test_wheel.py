@@ -13,16 +13,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
+
+from actorhw.links import qemu_available
+from tests.integration.serial_boards import UnixBoardFactory
+from tests.plugin_runs import run_pytest
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -169,19 +175,15 @@ def test_runtime_from_the_wheel_loads_the_bundled_sim_driver(
 
 @pytest.mark.qemu
 def test_example_project_runs_on_the_plugin_from_the_wheel(
-    installed: Installed, tmp_path: Path
+    installed: Installed, tmp_path: Path, unix_boards: UnixBoardFactory
 ) -> None:
     """examples/hil-project, copied out of the tree, runs its tests with the wheel's
-    pytest plugin on a QEMU micro:bit and a simulated one (docs/testing.md)."""
-    import shutil
-    import tomllib
-
-    from actorhw.links import qemu_available
-    from tests.plugin_runs import run_pytest
-
+    pytest plugin under pytest-xdist on a QEMU micro:bit, a simulated one and a
+    MicroPython board on a serial port (the unix port on a pty) (docs/testing.md)."""
     reason = qemu_available()
     if reason is not None:
         pytest.fail(f"QEMU micro:bit is required for this test: {reason}", pytrace=False)
+    serial_board = unix_boards()
     project = tmp_path / "hil-project"
     shutil.copytree(ROOT / "examples" / "hil-project", project)
     meta = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
@@ -189,16 +191,23 @@ def test_example_project_runs_on_the_plugin_from_the_wheel(
     pip = [sys.executable, "-m", "pip", "--python", installed.python]
     _run([*pip, "install", "--quiet", *extras], cwd=tmp_path)
 
-    run = run_pytest(project, "-n", "2", python=str(installed.python), timeout=STEP_TIMEOUT)
+    boards = ["microbit-qemu", "microbit", f"micropython={serial_board.path}"]
+    args = [f"--actorhw-board={b}" for b in boards]
+    run = run_pytest(project, "-n", "2", *args, python=str(installed.python), timeout=STEP_TIMEOUT)
     assert run.outcomes == {
         "test_board_runs_code": "passed",
-        "test_counter_on_the_board": "passed",
-        "test_display_scrolls": "passed",
-        "test_each_board_is_connected[microbit-qemu]": "passed",
-        "test_each_board_is_connected[microbit]": "passed",
+        "test_counter_on_each_board[microbit-qemu]": "passed",
+        "test_counter_on_each_board[micropython]": "passed",
+        "test_display_shows_text": "passed",
+        "test_each_board_is_active[microbit-qemu]": "passed",
+        "test_each_board_is_active[microbit]": "passed",
+        "test_each_board_is_active[micropython]": "passed",
         "test_skipped_without_i2c[microbit-qemu]": "skipped",
         "test_skipped_without_i2c[microbit]": "skipped",
-        "test_leds_of_any_board": "passed",
+        "test_skipped_without_i2c[micropython]": "skipped",
+        "test_any_board_has_ids": "passed",
     }, run
     assert run.returncode == 0, run
-    assert run.messages["test_skipped_without_i2c[microbit]"] == "needs i2c: microbit lacks i2c"
+    assert run.messages["test_skipped_without_i2c[micropython]"] == (
+        "needs i2c: micropython lacks i2c"
+    )

@@ -45,15 +45,12 @@ def test_board_arguments_name_instances_and_refuse_bad_ones() -> None:
         select_boards(["microbit="], catalog)
 
 
-def test_a_port_goes_into_the_board_spec_or_is_refused_clearly() -> None:
+def test_a_port_goes_into_the_board_spec() -> None:
     catalog = BoardCatalog.discover()
-    if "port" in attrs.fields_dict(BoardSpec):  # serial boards are supported
-        (board,) = select_boards(["microbit=/dev/ttyACM0"], catalog)
-        assert board.port == "/dev/ttyACM0"
-        assert board.spec().port == "/dev/ttyACM0"  # type: ignore[attr-defined, unused-ignore]
-    else:
-        with pytest.raises(pytest.UsageError, match="cannot open boards on a port yet"):
-            select_boards(["microbit=/dev/ttyACM0"], catalog)
+    (board,) = select_boards(["micropython=/dev/ttyACM0"], catalog)
+    assert board.port == "/dev/ttyACM0"
+    assert board.spec() == BoardSpec("micropython", name="micropython", port="/dev/ttyACM0")
+    assert str(board) == "micropython=/dev/ttyACM0"
 
 
 def test_cluster_option_says_when_cluster_support_is_missing(

@@ -3,17 +3,14 @@
 import pytest
 
 
-def test_each_board_is_connected(each_board):
-    info = each_board.info()
-    assert info.state.name == "ACTIVE"
-    assert each_board.name in ("microbit-qemu", "microbit")
+def test_each_board_is_active(each_board):
+    assert each_board.info().state.name == "ACTIVE"
 
 
 @pytest.mark.actorhw_needs("i2c")
 def test_skipped_without_i2c(each_board):
-    """The micro:bit definitions have no I2C device: this is skipped with the reason."""
+    """No board of this project has an I2C device: skipped, with the reason."""
 
 
-def test_leds_of_any_board(actorhw_target):
-    ids = actorhw_target.ids
-    assert "DISPLAY" in ids.__members__
+def test_any_board_has_ids(actorhw_target):
+    assert "BOARD" in actorhw_target.ids.__members__
