@@ -169,6 +169,10 @@ SIM_PROJECT = {
         def test_fails_with_transcript(board):
             board.exec("print('hello')")
 
+        @pytest.mark.actorhw_board("microbit")
+        def test_released_after_a_failure(board):
+            assert board.info().owners == ("pytest:test_released_after_a_failure",)
+
         def test_session_runtime(actorhw_runtime):
             names = sorted(s.board for s in actorhw_runtime.boards())
             assert names == ["microbit", "stm32f4-discovery"]
@@ -188,6 +192,7 @@ def test_a_session_on_simulated_boards(tmp_path: Path) -> None:
         "test_needs_missing": "skipped",
         "test_glob_missing": "skipped",
         "test_fails_with_transcript": "failed",
+        "test_released_after_a_failure": "passed",
         "test_session_runtime": "passed",
     }, run
     assert (
@@ -244,3 +249,19 @@ def test_a_busy_board_is_waited_for_within_the_deadline(tmp_path: Path) -> None:
     message = run.messages["test_b"]
     assert "[timed_out] no board free within 1.5 s: microbit held by other session" in message
     assert waited >= 1.5
+
+
+def test_a_board_that_fails_to_come_up_fails_its_tests_at_once(tmp_path: Path) -> None:
+    write_project(tmp_path, {"test_b.py": """
+        def test_first(board):
+            pass
+
+        def test_second(board):
+            pass
+    """})  # fmt: skip
+    port = tmp_path / "no-such-tty"
+    run = run_pytest(tmp_path, f"--actorhw-board=micropython={port}")
+    assert run.outcomes == {"test_first": "error", "test_second": "error"}, run
+    assert f"port {port} does not exist" in run.messages["test_first"]
+    assert "failed to come up earlier in this session" in run.messages["test_second"]
+    assert f"port {port} does not exist" in run.messages["test_second"]
