@@ -1,4 +1,4 @@
-"""asyncio facade over :class:`~actorhw.runtime.Runtime`, for services.
+"""asyncio facade over `Runtime`, for services.
 
 Every call is a coroutine with a deadline; the blocking Runtime call it wraps runs on
 the facade's own worker threads, never on the event loop::
@@ -10,8 +10,9 @@ the facade's own worker threads, never on the event loop::
         async with art.subscribe() as events:
             event = await events.get(timeout=1.0)
 
-A deadline that passes raises :class:`~actorhw.errors.TimedOutError`; a call after
-:meth:`AsyncRuntime.stop` raises :class:`~actorhw.errors.RuntimeStoppedError`.
+A deadline that passes raises [`TimedOutError`][actorhw.core.errors.TimedOutError]; a call after
+[`AsyncRuntime.stop()`][actorhw.api.aio.AsyncRuntime.stop] raises
+[`RuntimeStoppedError`][actorhw.core.errors.RuntimeStoppedError].
 See docs/service.md for the guide.
 """
 
@@ -73,10 +74,10 @@ def _timeout(value: float, name: str = "timeout") -> float:
 
 
 class AsyncRuntime:
-    """Awaitable calls on a Runtime. Build it with :meth:`start`, or wrap a Runtime.
+    """Awaitable calls on a Runtime. Build it with `start()`, or wrap a Runtime.
 
     Args:
-        runtime: the Runtime to drive; :meth:`stop` stops it.
+        runtime: the Runtime to drive; `stop()` stops it.
         workers: worker threads for the blocking calls.
         timeout: the default deadline of control calls, in seconds.
     """
@@ -110,7 +111,8 @@ class AsyncRuntime:
         timeout: float = 30.0,
         workers: int = DEFAULT_WORKERS,
     ) -> _Starting:
-        """Start a Runtime off the loop and bring ``boards`` up (see :meth:`Runtime.start`).
+        """Start a Runtime off the loop and bring ``boards`` up (see
+        [`Runtime.start()`][actorhw.api.runtime.Runtime.start]).
 
         Await it (``art = await AsyncRuntime.start(...)``) or use it as an async context
         manager that stops the runtime on exit (``async with AsyncRuntime.start(...)``).
@@ -217,12 +219,14 @@ class AsyncRuntime:
     # --- boards and ids -----------------------------------------------------------------
 
     async def ids(self, board: str, *, timeout: float | None = None) -> type[DeviceId]:
-        """The id enum of the running board ``board`` (see :meth:`Runtime.ids`)."""
+        """The id enum of the running board ``board`` (see
+        [`Runtime.ids()`][actorhw.api.runtime.Runtime.ids])."""
         t = self._t(timeout)
         return await self._call("ids", t, self.runtime.ids, board)
 
     async def device_id(self, key: str, *, timeout: float | None = None) -> DeviceId:
-        """The id of ``"<board>.<NAME>"`` (see :meth:`Runtime.device_id`)."""
+        """The id of ``"<board>.<NAME>"`` (see
+        [`Runtime.device_id()`][actorhw.api.runtime.Runtime.device_id])."""
         t = self._t(timeout)
         return await self._call("device_id", t, self.runtime.device_id, key, timeout=t)
 
@@ -268,7 +272,8 @@ class AsyncRuntime:
     async def use(
         self, lease: Lease, op: str, args: tuple[Any, ...] = (), *, timeout: float | None = None
     ) -> Any:
-        """Perform ``op`` on the leased device, as :meth:`Runtime.use` does."""
+        """Perform ``op`` on the leased device, as
+        [`Runtime.use()`][actorhw.api.runtime.Runtime.use] does."""
         t = self._t(timeout)
         return await self._call(f"use {op}", t, self.runtime.use, lease, op, args, timeout=t)
 
@@ -325,7 +330,8 @@ class AsyncRuntime:
     ) -> AsyncSubscription:
         """Events from now on (StateChanged, BoardEvent, ...), awaitable and iterable.
 
-        ``maxsize`` and ``overflow`` bound the queue as :meth:`Runtime.subscribe` does:
+        ``maxsize`` and ``overflow`` bound the queue as
+        [`Runtime.subscribe()`][actorhw.api.runtime.Runtime.subscribe] does:
         a consumer that falls behind loses events by that policy, never blocks actors.
         """
         if self._stopped:
@@ -339,8 +345,9 @@ class AsyncRuntime:
     def stream(
         self, board: str, *, maxsize: int = 4096, overflow: Overflow = Overflow.DROP_OLDEST
     ) -> AsyncSubscription:
-        """``board``'s stream data (StreamData, see :meth:`Runtime.stream`) from now on;
-        start and stop the stream with :meth:`command`."""
+        """``board``'s stream data (StreamData, see
+        [`Runtime.stream()`][actorhw.api.runtime.Runtime.stream]) from now on;
+        start and stop the stream with `command()`."""
         if self._stopped:
             raise RuntimeStoppedError("stream: the runtime is stopped")
         sub = AsyncSubscription(
@@ -358,7 +365,7 @@ class AsyncRuntime:
         timeout: float = 30.0,
     ) -> dict[str, Any]:
         """Run a driver command on ``board`` (``start`` and ``stop`` of its stream, ...):
-        the seeds' ``execute_command``, answered as a dict with ``status``."""
+        the DeviceDriverManager's ``execute_command``, answered as a dict with ``status``."""
         t = _timeout(timeout)
         rt = self.runtime
 
@@ -376,7 +383,8 @@ class AsyncRuntime:
 
 
 class _Starting:
-    """What :meth:`AsyncRuntime.start` returns: awaitable, or an async context manager."""
+    """What [`AsyncRuntime.start()`][actorhw.api.aio.AsyncRuntime.start] returns: awaitable, or an
+    async context manager."""
 
     def __init__(self, coro: Awaitable[AsyncRuntime]) -> None:
         self._coro = coro
@@ -462,11 +470,13 @@ class AsyncLease:
     async def use(
         self, op: str, args: tuple[Any, ...] = (), *, timeout: float | None = None
     ) -> Any:
-        """Perform ``op`` on the device (see :meth:`AsyncRuntime.use`)."""
+        """Perform ``op`` on the device (see
+        [`AsyncRuntime.use()`][actorhw.api.aio.AsyncRuntime.use])."""
         return await self._art.use(self._held(), op, args, timeout=timeout or self.timeout)
 
     async def exec(self, code: str, *, timeout: float = 10.0) -> str:
-        """Run ``code`` on this BOARD device (see :meth:`AsyncRuntime.exec`)."""
+        """Run ``code`` on this BOARD device (see
+        [`AsyncRuntime.exec()`][actorhw.api.aio.AsyncRuntime.exec])."""
         return await self._art.exec(self._held(), code, timeout=timeout)
 
     async def info(self) -> DeviceInfo:
@@ -488,10 +498,10 @@ class AsyncSubscription:
     """An event subscription for asyncio: ``await get(timeout=...)`` or ``async for``.
 
     A pump thread (started at the first read) moves events from the bounded
-    :class:`~actorhw.events.Subscription` to the loop one at a time, so the
+    [`Subscription`][actorhw.core.events.Subscription] to the loop one at a time, so the
     subscription's own overflow policy still decides what a slow consumer loses.
     ``async for`` ends when the subscription is closed (also by
-    :meth:`AsyncRuntime.stop`); to bound each wait, use :meth:`get`.
+    [`AsyncRuntime.stop()`][actorhw.api.aio.AsyncRuntime.stop]); to bound each wait, use `get()`.
     """
 
     def __init__(
@@ -514,7 +524,7 @@ class AsyncSubscription:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
+        """Whether `aclose()` was called."""
         return self._closing.is_set()
 
     def _start(self) -> asyncio.Queue[Any]:

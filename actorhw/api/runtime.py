@@ -303,7 +303,7 @@ class Runtime:
         return self.catalog.get(self.board_status(board).definition).ids(board)
 
     def device_id(self, key: str, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceId:
-        """The id of ``"<board>.<NAME>"``, as :attr:`DeviceId.key` prints it.
+        """The id of ``"<board>.<NAME>"``, as `DeviceId.key` prints it.
 
         Raises:
             InvalidArgumentError: ``key`` is not ``"<board>.<NAME>"``.

@@ -1,12 +1,12 @@
 """One exception hierarchy for actorhw.
 
-Every error carries an errno-style ``code`` (a stable string a script can match on)
-and its context: the keyword arguments it was raised with, each declared on its class
-as a typed attribute (a :class:`Field`), so ``e.owners`` is a ``Sequence[str]`` to the
-type checker and reads its default when the raiser did not give it.  Each docstring says
-when the error is raised and how it differs from its siblings.  Errors cross actor
-boundaries as exceptions set on futures, so context is ids, names and numbers, never
-live objects.
+Every error carries an errno-style ``code`` (a stable string a script can match on) and
+its context: the keyword arguments it was raised with, each declared on its class as a
+typed attribute (a [`Field`][actorhw.core.errors.Field]), so ``e.owners`` is a
+``Sequence[str]`` to the type checker and reads its default when the raiser did not give
+it. Each docstring says when the error is raised and how it differs from its siblings.
+Errors cross actor boundaries as exceptions set on futures, so context is ids, names and
+numbers, never live objects.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class ActorHwError(Exception):
     Attributes:
         code: errno-style name of the error, stable across releases.
         context: the keyword arguments the error was raised with; each is declared on
-            the error's class as a typed attribute (see :meth:`fields`).
+            the error's class as a typed attribute (see `fields()`).
     """
 
     code: ClassVar[str] = "actorhw_error"
@@ -353,7 +353,8 @@ class BoardsNotConnectedError(ActorHwError):
     failed = Field[Sequence[str]](())
     """The names of the boards that did not come up."""
     errors = Field[Mapping[str, Mapping[str, Any]]]({})
-    """Each failing board's error, as :meth:`ActorHwError.to_dict` gives it."""
+    """Each failing board's error, as
+    [`ActorHwError.to_dict()`][actorhw.core.errors.ActorHwError.to_dict] gives it."""
 
     sub_errors: dict[str, ActorHwError]
     """Each failing board's error, by board name."""
