@@ -60,6 +60,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_configure",
     "pytest_generate_tests",
+    "pytest_runtest_call",
     "pytest_runtest_makereport",
     "sim_runtime",
 ]
@@ -118,6 +119,25 @@ def pytest_runtest_makereport(
             transcript.flush()
             report.sections.append((f"actorhw transcript: {transcript.board}", transcript.render()))
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test of the session runtime gets a transcript of every board's state changes."""
+    runtime = getattr(item, "funcargs", {}).get("actorhw_runtime")
+    if not isinstance(runtime, Runtime):
+        return (yield)
+    transcripts = []
+    for status in runtime.boards():
+        transcript = Transcript(status.board, owner=f"pytest:{item.name}")
+        transcript.follow(runtime.subscribe())
+        transcripts.append(transcript)
+    item.stash.setdefault(TRANSCRIPTS, []).extend(transcripts)
+    try:
+        return (yield)
+    finally:
+        for transcript in transcripts:
+            transcript.close()
 
 
 # --- session fixtures ---------------------------------------------------------------------

@@ -176,6 +176,12 @@ SIM_PROJECT = {
         def test_session_runtime(actorhw_runtime):
             names = sorted(s.board for s in actorhw_runtime.boards())
             assert names == ["microbit", "stm32f4-discovery"]
+
+        def test_session_runtime_fails_with_transcripts(actorhw_runtime):
+            ids = actorhw_runtime.ids("stm32f4-discovery")
+            with actorhw_runtime.lease(Led, ids.LED_RED, owner="lamp") as led:
+                led.on()
+            assert led.lease, "released"
     """,
 }
 
@@ -194,6 +200,7 @@ def test_a_session_on_simulated_boards(tmp_path: Path) -> None:
         "test_fails_with_transcript": "failed",
         "test_released_after_a_failure": "passed",
         "test_session_runtime": "passed",
+        "test_session_runtime_fails_with_transcripts": "failed",
     }, run
     assert (
         "stm32f4-discovery has none; use actorhw_target"
@@ -212,7 +219,13 @@ def test_a_session_on_simulated_boards(tmp_path: Path) -> None:
     assert "!! [operation_not_supported] the simulated board microbit does not run code" in (
         section
     )
-    assert run.stdout.count("actorhw transcript:") == 1, run  # only the failed test's
+    # A test of the session runtime: every board's state changes.
+    runtime_part = run.stdout.split("test_session_runtime_fails_with_transcripts", 1)[1]
+    stm32 = runtime_part.split("actorhw transcript: stm32f4-discovery", 1)[1]
+    assert "[LED_RED] CONNECTED -> ACTIVE (opened by lamp)" in stm32
+    assert "[LED_RED] ACTIVE -> CONNECTED" in stm32
+    assert "actorhw transcript: microbit" in runtime_part
+    assert run.stdout.count("actorhw transcript:") == 3, run  # only the failed tests'
 
 
 def test_no_boards_and_bad_options_are_clear_errors(tmp_path: Path) -> None:
