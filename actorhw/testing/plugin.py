@@ -62,6 +62,7 @@ __all__ = [
     "pytest_generate_tests",
     "pytest_runtest_call",
     "pytest_runtest_makereport",
+    "pytest_runtest_teardown",
     "sim_runtime",
 ]
 
@@ -69,6 +70,7 @@ D = TypeVar("D")
 
 SETTINGS = pytest.StashKey[Settings]()
 TRANSCRIPTS = pytest.StashKey[list[Transcript]]()
+POOL = pytest.StashKey[BoardPool]()
 
 #: The parameter ``each_board`` is parametrised over (a board's instance name).
 PARAM = "actorhw_board_name"
@@ -140,6 +142,14 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             transcript.close()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """After every test (board tests or not), give back boards another process waits for."""
+    pool = item.config.stash.get(POOL, None)
+    if pool is not None:
+        pool.give_back(only_wanted=True)
+
+
 # --- session fixtures ---------------------------------------------------------------------
 
 
@@ -150,16 +160,18 @@ def actorhw_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def actorhw_pool(actorhw_settings: Settings) -> Iterator[BoardPool]:
+def actorhw_pool(actorhw_settings: Settings, pytestconfig: pytest.Config) -> Iterator[BoardPool]:
     """The boards this process (this xdist worker) holds; all released at the end."""
     pool = BoardPool(
         actorhw_settings,
         worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
         run_id=os.environ.get("PYTEST_XDIST_TESTRUNUID"),
     )
+    pytestconfig.stash[POOL] = pool
     try:
         yield pool
     finally:
+        del pytestconfig.stash[POOL]
         pool.close()
 
 
@@ -172,14 +184,16 @@ def actorhw_runtime(actorhw_pool: BoardPool) -> Runtime:
 
 
 @pytest.fixture(scope="session")
-def actorhw_cluster(actorhw_settings: Settings) -> Iterator[Any]:
-    """The cluster of ``--actorhw-cluster URL``, joined for the session."""
+def actorhw_cluster(actorhw_settings: Settings, actorhw_pool: BoardPool) -> Iterator[Any]:
+    """The cluster of ``--actorhw-cluster URL``, joined for the session (as the owner
+    ``pytest:WORKER``); closed at the end, which releases its leases."""
     if actorhw_settings.cluster is None:
         pytest.fail("no cluster: pass --actorhw-cluster URL or set actorhw_cluster", pytrace=False)
     check_cluster_support()
     from actorhw import cluster as cluster_module  # only with cluster support installed
 
-    cluster = cluster_module.Cluster.connect(actorhw_settings.cluster)
+    owner = f"pytest:{actorhw_pool.worker}"
+    cluster = cluster_module.Cluster.connect(actorhw_settings.cluster, owner=owner)
     try:
         yield cluster
     finally:

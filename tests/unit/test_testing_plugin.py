@@ -6,21 +6,24 @@ runs are in tests/integration/test_pytest_plugin_qemu.py.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import attrs
 import pytest
 
-from actorhw.api.runtime import BoardSpec
+from actorhw.api.runtime import BoardSpec, Runtime
 from actorhw.core.lifecycle import DeviceState
 from actorhw.core.messages import BoardEvent, StateChanged
 from actorhw.drivers.definitions import BoardCatalog
 from actorhw.testing.locks import BoardLock
-from actorhw.testing.options import check_cluster_support, select_boards
+from actorhw.testing.options import Settings, check_cluster_support, select_boards
+from actorhw.testing.pool import BoardPool
 from actorhw.testing.transcript import Transcript
 from tests.plugin_runs import run_pytest, write_project
 
@@ -278,3 +281,43 @@ def test_a_board_that_fails_to_come_up_fails_its_tests_at_once(tmp_path: Path) -
     assert f"port {port} does not exist" in run.messages["test_first"]
     assert "failed to come up earlier in this session" in run.messages["test_second"]
     assert f"port {port} does not exist" in run.messages["test_second"]
+
+
+def test_an_idle_board_goes_to_the_process_that_waits_for_it(tmp_path: Path) -> None:
+    """Two pools (two xdist workers): B waits for A's idle board; A's next give-back
+    (after any test) hands it over, and B's runtime brings it up."""
+    (microbit,) = select_boards(["microbit"], BoardCatalog.discover())
+    settings = Settings(
+        boards=(microbit,), boards_dirs=(), drivers_dirs=(), cluster=None,
+        lease_timeout=20.0, bringup_timeout=20.0, lock_dir=tmp_path,
+    )  # fmt: skip
+    a, b = BoardPool(settings, worker="gw0"), BoardPool(settings, worker="gw1")
+    try:
+        holding, board = a.take([microbit])
+        a.done(board)
+        assert a.held() == [microbit]  # nobody waits: A keeps it between tests
+        got: concurrent.futures.Future[Runtime] = concurrent.futures.Future()
+
+        def wait_in_b() -> None:
+            try:
+                got.set_result(b.take([microbit])[0].runtime)
+            except BaseException as e:
+                got.set_exception(e)
+
+        waiter = threading.Thread(target=wait_in_b, name="gw1-take")
+        waiter.start()
+        lock = a.lock_of(microbit)
+        deadline = time.monotonic() + 10
+        while not lock.wanted():  # B's want file: written by another thread
+            assert time.monotonic() < deadline, "B never said it waits"
+            threading.Event().wait(0.01)
+        assert not got.done()  # A holds it still
+        a.give_back(only_wanted=True)  # what the plugin does after every test
+        runtime = got.result(timeout=20)
+        waiter.join(5)
+        assert a.held() == [] and b.held() == [microbit]
+        assert not holding.runtime.running and runtime.running
+        assert [s.board for s in runtime.boards()] == ["microbit"]
+    finally:
+        b.close()
+        a.close()
