@@ -22,6 +22,7 @@ from actorhw.api.handles import Board
 from actorhw.api.runtime import Runtime
 from actorhw.cli.console import add_parsers
 from actorhw.cli.options import seconds
+from actorhw.cli.serial_cmds import add_port_option, add_serial_parsers, board_spec
 from actorhw.cli.signals import Terminated, terminate_like_interrupt
 from actorhw.core import log
 from actorhw.core.errors import ActorHwError, UnsupportedOperationError
@@ -34,6 +35,9 @@ EPILOG = """examples:
   actorhw boards
   actorhw devices --board same70-xplained --json
   actorhw exec --board microbit-qemu "print(1+1)"
+  actorhw exec --port /dev/ttyACM0 "print(1+1)"      # any MicroPython board on a port
+  actorhw ports --probe
+  actorhw fs cp main.py :main.py --port auto
   actorhw run scenarios/quickstart.toml --junit report.xml
   actorhw monitor --board microbit-qemu
   actorhw bench --quick
@@ -83,9 +87,9 @@ def device_row(info: DeviceInfo) -> dict[str, Any]:
 
 
 def _devices(args: argparse.Namespace, out: Console) -> int:
-    with Runtime.start(
-        boards=[args.board], boards_dirs=args.boards_dir, timeout=args.timeout
-    ) as rt:
+    spec = board_spec(args)
+    args.board = spec.definition
+    with Runtime.start(boards=[spec], boards_dirs=args.boards_dir, timeout=args.timeout) as rt:
         rows = [device_row(i) for i in rt.devices(args.board)]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -101,14 +105,14 @@ def _devices(args: argparse.Namespace, out: Console) -> int:
 
 
 def _exec(args: argparse.Namespace, out: Console) -> int:
-    with Runtime.start(
-        boards=[args.board], boards_dirs=args.boards_dir, timeout=args.timeout
-    ) as rt:
+    spec = board_spec(args)
+    args.board = spec.definition
+    with Runtime.start(boards=[spec], boards_dirs=args.boards_dir, timeout=args.timeout) as rt:
         board_id = rt.ids(args.board).__members__.get("BOARD")
         if board_id is None:
             raise UnsupportedOperationError(
                 f"board {args.board} has no BOARD device, so it does not run code; "
-                "exec needs a board with a MicroPython driver (microbit-qemu)",
+                "exec needs a board with a MicroPython driver (microbit-qemu, or --port)",
                 board=args.board,
             )
         with rt.lease(Board, board_id, owner="actorhw-cli") as board:
@@ -156,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="bring a board up and list its devices",
         epilog="example: actorhw devices --board same70-xplained",
     )
-    p.add_argument("--board", required=True, help="a board definition name")
+    p.add_argument("--board", help="a board definition name")
+    add_port_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--timeout", type=seconds, default=30.0, help="bring-up deadline, s")
     p.set_defaults(run=_devices)
@@ -167,12 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='example: actorhw exec --board microbit-qemu "print(1+1)"',
     )
     p.add_argument("code", help="the code to run")
-    p.add_argument("--board", required=True, help="a board definition with a BOARD device")
+    p.add_argument("--board", help="a board definition with a BOARD device")
+    add_port_option(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--timeout", type=seconds, default=30.0, help="bring-up deadline, s")
     p.add_argument("--exec-timeout", type=seconds, default=10.0, help="the code's deadline, s")
     p.set_defaults(run=_exec)
     add_parsers(sub)  # run, monitor, bench (actorhw.console)
+    add_serial_parsers(sub)  # ports, fs, repl (actorhw.cli.serial_cmds)
     return parser
 
 

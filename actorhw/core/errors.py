@@ -207,6 +207,8 @@ class DeviceUnavailableError(_OnDevice):
     reason = Field[str]("")
     since = Field[float | None](None)
     port = Field[str]("")
+    needs_hand = Field[bool](False)
+    """True when no step revived the board and nothing can cut its power."""
 
 
 class TimedOutError(_OnDevice):

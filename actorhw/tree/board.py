@@ -318,7 +318,7 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
             self._publish("recovery_failed", self._reason, attempt)
             if self.state is S.INITIALIZED:  # _move_all above may have got this far
                 self._move_all(S.DISCONNECTED, self._reason, attempt)
-            if getattr(e, "needs_hand", False):
+            if isinstance(e, DeviceUnavailableError) and e.needs_hand:
                 self._needs_hand()
                 return
             self._tracker.failures_in_row += 1
@@ -380,7 +380,9 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
                 run()
             except ActorHwError as e:
                 failures.append(f"{step}: {e}")
-                needs_hand = needs_hand or bool(getattr(e, "needs_hand", False))
+                needs_hand = needs_hand or (
+                    isinstance(e, UnsupportedOperationError) and e.needs_hand
+                )
                 self._log.bind(attempt=attempt).info(
                     "{} failed after {:.2f} s: {}", step, time.monotonic() - started, e
                 )

@@ -45,6 +45,7 @@ from actorhw.links.power import PowerHook
 from actorhw.links.qemu import MICROBIT_VERIFY_OVER
 from actorhw.links.raw_repl import RawReplLink
 from actorhw.links.serial_port import dtr_rts_reset
+from actorhw.links.terminal import passthrough
 
 #: Deadline for the firmware to answer after power-on or a reset.
 BOOT_TIMEOUT = 10.0
@@ -62,6 +63,7 @@ class MicroPythonSerialBoard(MicroPythonBoard):
 
     supported_commands: ClassVar[Mapping[str, str]] = {
         "link_info": "the port, the firmware's platform and how code is sent (raw-paste)",
+        "repl": "pass the friendly REPL through to {stdin_fd, stdout_fd} until Ctrl-]",
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -108,6 +110,14 @@ class MicroPythonSerialBoard(MicroPythonBoard):
     def command(self, command: str, args: Mapping[str, Any], *, timeout: float) -> Any:
         if command == "link_info":
             return self.submit(self._link_info, what="link_info").wait(timeout=timeout)
+        if command == "repl":
+            fds = [args.get("stdin_fd"), args.get("stdout_fd")]
+            if not all(isinstance(fd, int) and not isinstance(fd, bool) for fd in fds):
+                raise InvalidArgumentError("stdin_fd and stdout_fd must be ints", argument="args")
+            return self.submit(
+                lambda link: passthrough(_raw(link), fds[0], fds[1], timeout=timeout),
+                what="repl",
+            ).wait(timeout=timeout + 6)
         return super().command(command, args, timeout=timeout)
 
     def _link_info(self, any_link: Any) -> dict[str, Any]:
