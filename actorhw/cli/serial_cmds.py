@@ -69,6 +69,9 @@ def board_spec(args: argparse.Namespace) -> BoardSpec:
     board = getattr(args, "board", None)
     if port is None:
         if board is None:
+            parser = getattr(args, "parser", None)
+            if isinstance(parser, argparse.ArgumentParser):
+                parser.error("give --board, or --port for a board on a serial port")  # exit 2
             raise InvalidArgumentError("give --board, or --port for a board on a serial port")
         return BoardSpec(board)
     if board is None:
@@ -245,7 +248,9 @@ def _repl(args: argparse.Namespace, out: Console) -> int:
 
 
 def add_port_option(p: argparse.ArgumentParser) -> None:
-    """``--port`` for subcommands that bring a board up."""
+    """``--port`` for subcommands that bring a board up (``--board`` or ``--port`` is
+    then required: a usage error, exit 2, names both)."""
+    p.set_defaults(parser=p)
     p.add_argument(
         "--port",
         help="the board's serial port: a path, URL, serial:NUMBER, VID:PID, location:LOC "

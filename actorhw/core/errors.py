@@ -98,6 +98,8 @@ class _OnDevice(ActorHwError):
     """The device's key, or "" when the error is not about one device."""
     needs_hand = Field[bool](False)
     """Only a person can help (power-cycle a hung board that has no power hook)."""
+    path = Field[str]("")
+    """A file on the board the error is about (file operations), or ""."""
 
 
 # --- ownership and usage order -------------------------------------------------------
@@ -207,8 +209,6 @@ class DeviceUnavailableError(_OnDevice):
     reason = Field[str]("")
     since = Field[float | None](None)
     port = Field[str]("")
-    needs_hand = Field[bool](False)
-    """True when no step revived the board and nothing can cut its power."""
 
 
 class TimedOutError(_OnDevice):
