@@ -77,6 +77,7 @@ from actorhw.drivers.plugins import DriverCatalog
 from actorhw.drivers.streams import StreamHub
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ActorRef, ask, ask_later, by_urn
 from actorhw.tree.device import published_info
+from actorhw.tree.scheduler import join_retired_workers
 from actorhw.tree.status_book import StatusBook
 from actorhw.tree.supervisor import STOP_TIMEOUT, SupervisorActor
 
@@ -268,7 +269,11 @@ class Runtime:
             sup, self._supervisor = self._supervisor, None
         self._stopped.set()
         if sup is not None and sup.is_alive():
+            deadline = time.monotonic() + timeout
             sup.stop(block=True, timeout=timeout)
+            # The device actors' shared workers retire with the last actor; wait for them
+            # so a stopped runtime leaves no thread behind.
+            join_retired_workers(timeout=max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> Runtime:
         return self

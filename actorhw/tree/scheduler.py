@@ -28,6 +28,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -40,7 +41,14 @@ from actorhw.core.log import logger
 if TYPE_CHECKING:
     from pykka._envelope import Envelope
 
-__all__ = ["THROUGHPUT", "ScheduledActor", "Scheduler", "default_scheduler", "pool_threads"]
+__all__ = [
+    "THROUGHPUT",
+    "ScheduledActor",
+    "Scheduler",
+    "default_scheduler",
+    "join_retired_workers",
+    "pool_threads",
+]
 
 #: Messages an actor handles in a row before it yields its worker thread to another.
 THROUGHPUT = 32
@@ -54,16 +62,49 @@ class Scheduler:
             raise ValueError(f"a scheduler needs >= 1 thread, not {threads}")
         self.name = name
         self.size = threads
-        self._ready: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._retired: list[threading.Thread] = []
+        self._actors = 0
         self._lock = threading.Lock()
         _schedulers.add(self)
 
+    def attach(self) -> None:
+        """An actor starts on this scheduler (its workers live while any actor does)."""
+        with self._lock:
+            self._actors += 1
+
+    def detach(self) -> None:
+        """An actor has stopped; the last one out retires the workers, so a stopped
+        runtime leaves no thread behind (the next actor starts new ones)."""
+        with self._lock:
+            self._actors -= 1
+            if self._actors > 0 or not self._threads:
+                return
+            # Each generation of workers drains its own queue: what was queued before
+            # the retirement still runs, then every old worker meets its None and ends.
+            old, self._ready = self._ready, queue.SimpleQueue()
+            for _ in self._threads:
+                old.put(None)
+            self._retired = [t for t in self._retired if t.is_alive()] + self._threads
+            self._threads = []
+
+    def join_retired(self, *, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for retired workers to end; True if all did."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            retired = list(self._retired)
+        for thread in retired:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() and t is not threading.current_thread() for t in retired)
+
     def submit(self, run: Callable[[], None]) -> None:
         """Run ``run()`` on one of the worker threads, soon (first come, first run)."""
-        if len(self._threads) < self.size:
-            self._grow()
-        self._ready.put(run)
+        with self._lock:
+            if len(self._threads) < self.size:
+                self._grow()
+            self._ready.put(run)
 
     @property
     def threads(self) -> tuple[threading.Thread, ...]:
@@ -72,17 +113,22 @@ class Scheduler:
         return tuple(self._threads)
 
     def _grow(self) -> None:
-        with self._lock:
-            while len(self._threads) < self.size:
-                thread = threading.Thread(
-                    target=self._work, name=f"{self.name}-{len(self._threads)}", daemon=True
-                )
-                thread.start()
-                self._threads.append(thread)
+        # Under self._lock: the workers of this generation all serve self._ready.
+        while len(self._threads) < self.size:
+            thread = threading.Thread(
+                target=self._work,
+                args=(self._ready,),
+                name=f"{self.name}-{len(self._threads)}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
 
-    def _work(self) -> None:
+    def _work(self, ready: queue.SimpleQueue[Callable[[], None] | None]) -> None:
         while True:
-            run = self._ready.get()
+            run = ready.get()
+            if run is None:  # retired: the last actor of this generation stopped
+                return
             try:
                 run()
             except BaseException as e:  # a worker outlives whatever one actor does
@@ -90,6 +136,14 @@ class Scheduler:
 
 
 _schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+
+
+def join_retired_workers(*, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for every scheduler's retired workers to end."""
+    deadline = time.monotonic() + timeout
+    return all(
+        s.join_retired(timeout=max(0.0, deadline - time.monotonic())) for s in list(_schedulers)
+    )
 
 
 def pool_threads() -> set[threading.Thread]:
@@ -177,6 +231,7 @@ class ScheduledActor(pykka.ThreadingActor):
         return _Mailbox(type(self)._scheduler())
 
     def _start_actor_loop(self) -> None:
+        self.actor_inbox._scheduler.attach()
         self.actor_inbox._run = self._run_slice
         self._started = False
         self.actor_inbox._scheduler.submit(self._run_slice)
@@ -226,6 +281,7 @@ class ScheduledActor(pykka.ThreadingActor):
         inbox = self.actor_inbox
         inbox._run = _answer_dead(inbox, str(self.actor_ref))
         inbox.resume()
+        inbox._scheduler.detach()
 
     # pykka's Actor.start, _stop and _handle_failure without its ActorRegistry, whose
     # list costs a scan per stop (quadratic over 20,000 devices): the tree finds its
