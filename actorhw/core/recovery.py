@@ -36,6 +36,14 @@ class RecoveryPolicy:
     """Deadline of each escalation step (reconnect, power cycle, rediscovery), s."""
     reset_timeout: float = 0.3
     """Deadline of the soft-reset step, s: short, since a hung board never answers it."""
+    watch_every: float = 0.25
+    """How often a CONNECTED board's actor asks its driver, without I/O, whether the
+    link is still there (a closed port, an exited process), s."""
+    probe_every: float = 3.0
+    """How often a CONNECTED board is probed with one cheap round trip (skipped while
+    its I/O is busy), so a hang is found before a user's call meets it, s; 0: never."""
+    probe_timeout: float = 1.0
+    """Deadline of one probe, s; a board that then answers Ctrl-C is slow, not hung."""
 
 
 #: The jitter's random source, shared (random.Random is safe across threads).

@@ -157,6 +157,19 @@ class BoardDriver(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """End of the board's life in this runtime: release every OS resource."""
 
+    # --- the board's watch (idle boards) --------------------------------------------------
+
+    def check(self) -> str | None:
+        """Without I/O: why the connected board's link is gone (a closed port, an exited
+        process), or None while it looks there.  Called every ``watch_every`` s."""
+        return None
+
+    def probe(self, *, timeout: float) -> PendingIO | None:
+        """Start one cheap round trip to the connected board, unless its I/O is busy (a
+        busy link proves itself); None: no probe now.  A hang fails it with a
+        TimedOutError that is not ``resynced``.  Called every ``probe_every`` s."""
+        return None
+
     @abc.abstractmethod
     def peripheral(self, spec: DeviceSpec) -> Peripheral:
         """The peripheral backend for one device of the board."""

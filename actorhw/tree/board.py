@@ -53,6 +53,7 @@ from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import BoardDefinition, DeviceSpec
 from actorhw.tree.asks import ask, ask_later, by_urn, stop_all, tell_if_alive
 from actorhw.tree.board_control import BoardControl
+from actorhw.tree.board_watch import BoardWatch
 from actorhw.tree.device import DeviceActor
 from actorhw.tree.device_supervision import DeviceSupervision
 from actorhw.tree.status_book import StatusBook
@@ -65,7 +66,7 @@ FAULTS = ("unplug", "hang", "power_cycle", "memory_error")
 DEVICE_ASK_TIMEOUT = 5.0
 
 
-class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
+class BoardActor(BoardControl, DeviceSupervision, BoardWatch, SupervisedActor):
     """Attaches one board through its driver and keeps its devices' lifecycle."""
 
     def __init__(
@@ -133,6 +134,7 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
         self._board_io: Peripheral | None = None
         self.handle(self._control_handlers())  # the device manager's
         self.handle(self._supervise_devices())  # crashes, quarantine, releases
+        self.handle(self._watch_handlers())  # an idle board's link and probes
         self._posting = True
         self._post()  # now, in the starter's thread: a predecessor's status is stale
 
@@ -149,6 +151,7 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
             self._devices[device] = self._start_device(device, self._restore.get(spec.name))
         self._register(tuple(self._devices))
         self._post()
+        self._start_watch()
 
     def _start_device(
         self, device: DeviceId, restore: DeviceSnapshot | None
@@ -221,6 +224,7 @@ class BoardActor(BoardControl, DeviceSupervision, SupervisedActor):
 
     def _shutdown(self) -> None:
         self._stopping = True
+        self._stop_watch()
         self._fail_waiting()
         if self._timer is not None:
             self._timer.cancel()

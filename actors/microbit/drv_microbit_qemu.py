@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import concurrent.futures
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
@@ -54,6 +55,8 @@ class MicrobitQemuBoard(BoardDriver):
         self.power = QemuMicrobit(name=self.board, **_qemu_options(self.options))
         self.link: RawReplLink | None = None
         self._io: concurrent.futures.ThreadPoolExecutor | None = None
+        self._inflight = 0  # work submitted to the I/O thread and not done yet
+        self._inflight_lock = threading.Lock()
         self._log = logger.bind(device=self.board)
 
     # --- lifecycle hooks -------------------------------------------------------------
@@ -133,6 +136,25 @@ class MicrobitQemuBoard(BoardDriver):
         self.disconnect()
         self.power.power_off()
 
+    # --- the board's watch -------------------------------------------------------------
+
+    def check(self) -> str | None:
+        """The QEMU process exited (killed, crashed: the pty closed), or the link died."""
+        link = self.link
+        if link is None:
+            return None
+        if not self.power.alive:
+            return f"{self.board}: QEMU exited, its port closed (unplugged)"
+        if link.lost:
+            return f"{self.board}: the link was lost"
+        return None
+
+    def probe(self, *, timeout: float) -> PendingIO | None:
+        """A ``pass`` exec (about 2 ms on the board) when the I/O thread is idle."""
+        if self._inflight or self.link is None:
+            return None
+        return self.submit(lambda link: link.exec_checked("pass", timeout=timeout), what="probe")
+
     # --- I/O ---------------------------------------------------------------------------
 
     def submit(self, work: Callable[[RawReplLink], T], *, what: str = "exec") -> PendingIO:
@@ -141,9 +163,17 @@ class MicrobitQemuBoard(BoardDriver):
         if io is None or link is None:
             raise LinkLostError(f"{self.board} is not connected", device=self.board)
         try:
-            return PendingIO(io.submit(work, link), what=f"{self.board}: {what}")
+            future = io.submit(work, link)
         except RuntimeError as e:  # the executor shut down under us
             raise LinkLostError(f"{self.board} is not connected", device=self.board) from e
+        with self._inflight_lock:
+            self._inflight += 1
+        future.add_done_callback(self._done)
+        return PendingIO(future, what=f"{self.board}: {what}")
+
+    def _done(self, _future: concurrent.futures.Future[Any]) -> None:
+        with self._inflight_lock:
+            self._inflight -= 1
 
     def query(self, expression: str, *, what: str) -> PendingIO:
         """Evaluate a MicroPython expression; its repr comes back as a Python literal."""
