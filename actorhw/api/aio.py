@@ -10,70 +10,90 @@ the facade's own worker threads, never on the event loop::
         async with art.subscribe() as events:
             event = await events.get(timeout=1.0)
 
-A deadline that passes raises [`TimedOutError`][actorhw.core.errors.TimedOutError]; a call after
-[`AsyncRuntime.stop()`][actorhw.api.aio.AsyncRuntime.stop] raises
-[`RuntimeStoppedError`][actorhw.core.errors.RuntimeStoppedError].
+A deadline that passes raises `TimedOutError`; a call after
+`AsyncRuntime.stop()` raises `RuntimeStoppedError`.
 See docs/service.md for the guide.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
-import itertools
+import inspect
 import threading
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, ParamSpec, Self, TypeVar
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import Any, Generic, ParamSpec, Self
 
+from actorhw.api.aio_calls import (
+    AWAIT_GRACE,
+    DEFAULT_WORKERS,
+    ClosingOnExit,
+    Twin,
+    WorkerPool,
+    check_timeout,
+    stop_abandoned,
+)
+from actorhw.api.aio_events import AsyncSubscription
 from actorhw.api.handles import Board
-from actorhw.api.runtime import BoardSpec, Runtime
+from actorhw.api.runtime import Runtime
 from actorhw.core.errors import (
     ActorHwError,
     InvalidArgumentError,
     RuntimeStoppedError,
     TimedOutError,
 )
-from actorhw.core.events import Overflow, Subscription
+from actorhw.core.events import Overflow
 from actorhw.core.ids import DeviceId
-from actorhw.core.messages import BoardStatus, DeviceInfo, Lease
+from actorhw.core.messages import DeviceInfo, Lease, Priority
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT
 from actorhw.tree.supervisor import STOP_TIMEOUT
 
+P = ParamSpec("P")
+
 __all__ = ["AWAIT_GRACE", "AsyncLease", "AsyncRuntime", "AsyncSubscription"]
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
-#: Seconds an await waits beyond the deadline of the blocking call it wraps: that call
-#: times out first and raises its own precise error; the grace only catches a worker
-#: pool that could not start the call at all.
-AWAIT_GRACE: Final = 1.0
+class _StartTwin(Generic[P]):
+    """`AsyncRuntime.start`: `Runtime.start()` run off the loop, same arguments."""
 
-#: Worker threads of one AsyncRuntime: calls beyond this many queue for a free worker.
-DEFAULT_WORKERS: Final = 16
+    def __init__(self, start: Callable[P, Runtime]) -> None:
+        self._start = start
+        self._signature = inspect.signature(start)
 
-#: Slice of the event pump's waits, so closing a subscription ends its thread promptly.
-_PUMP_SLICE: Final = 0.1
+    def __get__(self, obj: object, owner: type[AsyncRuntime]) -> Callable[P, _Starting]:
+        def start(*args: P.args, **kwargs: P.kwargs) -> _Starting:
+            bound = self._signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            timeout = check_timeout(bound.arguments["timeout"])
+            up = functools.partial(self._start, *args, **kwargs)
+            return _Starting(_started(owner, up, timeout))
 
-_pump_ids = itertools.count(1)
-
-#: What the pump puts last on the loop's queue: the subscription ended.
-_END: Final = object()
-
-
-def _timeout(value: float, name: str = "timeout") -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidArgumentError(
-            f"{name} must be a positive number of seconds, not {value!r}", argument=name
-        )
-    return float(value)
+        start.__doc__ = f"Awaitable `Runtime.start()`. {Runtime.start.__doc__}"
+        start.__signature__ = self._signature  # type: ignore[attr-defined]
+        return start
 
 
-class AsyncRuntime:
+async def _started(
+    cls: type[AsyncRuntime], start: Callable[[], Runtime], timeout: float
+) -> AsyncRuntime:
+    loop = asyncio.get_running_loop()
+    # A throwaway thread, not the pool: the pool belongs to the runtime to come.
+    future = loop.run_in_executor(None, start)
+    try:
+        runtime = await asyncio.wait_for(asyncio.shield(future), timeout + AWAIT_GRACE)
+    except BaseException as e:
+        # Cancelled or overran: whatever comes up later is stopped, not leaked.
+        future.add_done_callback(stop_abandoned)
+        if isinstance(e, TimeoutError):
+            raise TimedOutError(
+                f"Runtime.start: not up within {timeout:.3g} s", operation="start", timeout=timeout
+            ) from None
+        raise
+    return cls(runtime)
+
+
+class AsyncRuntime(ClosingOnExit):
     """Awaitable calls on a Runtime. Build it with `start()`, or wrap a Runtime.
 
     Args:
@@ -94,98 +114,22 @@ class AsyncRuntime:
                 f"expected a Runtime, not {type(runtime).__name__}", argument="runtime"
             )
         self.runtime = runtime
-        self.timeout = _timeout(timeout)
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="actorhw-aio"
-        )
+        self.timeout = check_timeout(timeout)
+        self.workers = WorkerPool(workers)
         self._subscriptions: set[AsyncSubscription] = set()
-        self._stopped = False
-
-    @classmethod
-    def start(
-        cls,
-        boards: Iterable[str | BoardSpec] = (),
-        *,
-        boards_dirs: Sequence[Path | str] = (),
-        drivers_dirs: Sequence[Path | str] = (),
-        timeout: float = 30.0,
-        workers: int = DEFAULT_WORKERS,
-    ) -> _Starting:
-        """Start a Runtime off the loop and bring ``boards`` up (see
-        [`Runtime.start()`][actorhw.api.runtime.Runtime.start]).
-
-        Await it (``art = await AsyncRuntime.start(...)``) or use it as an async context
-        manager that stops the runtime on exit (``async with AsyncRuntime.start(...)``).
-        """
-        boards = list(boards)
-        _timeout(timeout)
-
-        async def make() -> AsyncRuntime:
-            loop = asyncio.get_running_loop()
-            # A throwaway thread, not the pool: the pool belongs to the runtime to come.
-            future = loop.run_in_executor(
-                None,
-                functools.partial(
-                    Runtime.start,
-                    boards,
-                    boards_dirs=boards_dirs,
-                    drivers_dirs=drivers_dirs,
-                    timeout=timeout,
-                ),
-            )
-            try:
-                runtime = await asyncio.wait_for(asyncio.shield(future), timeout + AWAIT_GRACE)
-            except BaseException as e:
-                # Cancelled or overran: whatever comes up later is stopped, not leaked.
-                future.add_done_callback(_stop_abandoned)
-                if isinstance(e, TimeoutError):
-                    raise TimedOutError(
-                        f"Runtime.start: not up within {timeout:.3g} s",
-                        operation="start",
-                        timeout=timeout,
-                    ) from None
-                raise
-            return cls(runtime, workers=workers)
-
-        return _Starting(make())
-
-    # --- running blocking calls off the loop -------------------------------------------
-
-    def _submit(
-        self, what: str, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-    ) -> asyncio.Future[T]:
-        if self._stopped:
-            raise RuntimeStoppedError(f"{what}: the runtime is stopped")
-        try:
-            return asyncio.wrap_future(self._pool.submit(func, *args, **kwargs))
-        except RuntimeError as e:  # the pool was shut down under us
-            raise RuntimeStoppedError(f"{what}: the runtime is stopped") from e
-
-    @staticmethod
-    async def _wait(what: str, deadline: float, future: Awaitable[T]) -> T:
-        try:
-            async with asyncio.timeout(deadline + AWAIT_GRACE):
-                return await future
-        except TimeoutError:
-            raise TimedOutError(
-                f"{what}: no answer within {deadline + AWAIT_GRACE:.3g} s "
-                "(all workers busy, or a call overran its deadline)",
-                operation=what,
-                timeout=deadline,
-            ) from None
-
-    async def _call(
-        self, what: str, deadline: float, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """Run ``func`` on a worker; wait at most ``deadline`` + AWAIT_GRACE seconds."""
-        return await self._wait(what, deadline, self._submit(what, func, *args, **kwargs))
 
     # --- lifecycle ----------------------------------------------------------------------
+
+    #: Start a Runtime off the loop and bring its boards up, with `Runtime.start()`'s
+    #: very arguments (it is called, not copied). Await it (``art = await
+    #: AsyncRuntime.start(...)``) or use it as an async context manager that stops the
+    #: runtime on exit (``async with AsyncRuntime.start(...) as art``).
+    start = _StartTwin(Runtime.start)
 
     @property
     def running(self) -> bool:
         """Whether the runtime is up and this facade not stopped."""
-        return not self._stopped and self.runtime.running
+        return not self.workers.stopped and self.runtime.running
 
     def on_stop(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Run ``callback`` (a plain function, on a worker) when the runtime stops, before
@@ -195,87 +139,69 @@ class AsyncRuntime:
     async def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:
         """Close every subscription, run the stop callbacks, stop every actor; closes
         and releases every device. Safe to call twice."""
-        if self._stopped:
+        if self.workers.stopped:
             return
         for sub in list(self._subscriptions):
             await sub.aclose()
         try:
-            await self._call("stop", _timeout(timeout), self.runtime.stop, timeout=timeout)
+            await self.workers.call(
+                "stop", check_timeout(timeout), self.runtime.stop, timeout=timeout
+            )
         finally:
-            self._stopped = True
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self.workers.shutdown()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """`stop()` with its default deadline (what leaving ``async with`` does)."""
         await self.stop()
 
     # --- boards and ids -----------------------------------------------------------------
 
     async def ids(self, board: str, *, timeout: float | None = None) -> type[DeviceId]:
-        """The id enum of the running board ``board`` (see
-        [`Runtime.ids()`][actorhw.api.runtime.Runtime.ids])."""
+        """The id enum of the running board ``board`` (see `Runtime.ids()`)."""
         t = self._t(timeout)
-        return await self._call("ids", t, self.runtime.ids, board)
+        return await self.workers.call("ids", t, self.runtime.ids, board)
 
     async def device_id(self, key: str, *, timeout: float | None = None) -> DeviceId:
-        """The id of ``"<board>.<NAME>"`` (see
-        [`Runtime.device_id()`][actorhw.api.runtime.Runtime.device_id])."""
+        """The id of ``"<board>.<NAME>"`` (see `Runtime.device_id()`)."""
         t = self._t(timeout)
         return await self._call("device_id", t, self.runtime.device_id, key, timeout=t)
 
-    async def boards(self, *, timeout: float | None = None) -> list[BoardStatus]:
-        """The status of every running board."""
-        t = self._t(timeout)
-        return await self._call("boards", t, self.runtime.boards, timeout=t)
-
-    async def devices(
-        self, board: str | None = None, *, timeout: float | None = None
-    ) -> list[DeviceInfo]:
-        """Every device (of ``board``) with id, kind, state, policy and owners."""
-        t = self._t(timeout)
-        return await self._call("devices", t, self.runtime.devices, board, timeout=t)
-
-    async def info(self, device: DeviceId, *, timeout: float | None = None) -> DeviceInfo:
-        """The device's state, policy and owners now."""
-        t = self._t(timeout)
-        return await self._call("info", t, self.runtime.info, device, timeout=t)
-
+    add_boards = Twin(Runtime.add_boards, slack=1.0)
+    attach_board = Twin(Runtime.attach_board)
+    board_status = Twin(Runtime.board_status)
+    boards = Twin(Runtime.boards)
+    wait_for_board = Twin(Runtime.wait_for_board)
+    reset_board = Twin(Runtime.reset_board, slack=1.0)
+    set_connect_script = Twin(Runtime.set_connect_script, deadline="ask_timeout")
+    inject_fault = Twin(Runtime.inject_fault)
+    inject_crash = Twin(Runtime.inject_crash)
+    devices = Twin(Runtime.devices)
+    info = Twin(Runtime.info)
     # --- ownership and use -----------------------------------------------------------
 
-    async def acquire(self, device: DeviceId, *, owner: str, timeout: float | None = None) -> Lease:
-        """Become an owner of ``device`` (device_or_resource_busy if SINGLE and held)."""
-        t = self._t(timeout)
-        return await self._call("acquire", t, self.runtime.acquire, device, owner=owner, timeout=t)
-
-    async def release(self, lease: Lease, *, timeout: float | None = None) -> int:
-        """End ``lease``; returns the device's owners_count after it."""
-        t = self._t(timeout)
-        return await self._call("release", t, self.runtime.release, lease, timeout=t)
-
-    async def open(self, lease: Lease, *, timeout: float | None = None) -> DeviceInfo:
-        """Open the device for ``lease``."""
-        t = self._t(timeout)
-        return await self._call("open", t, self.runtime.open, lease, timeout=t)
-
-    async def close(self, lease: Lease, *, timeout: float | None = None) -> DeviceInfo:
-        """Close the device for ``lease``; it stays acquired."""
-        t = self._t(timeout)
-        return await self._call("close", t, self.runtime.close, lease, timeout=t)
+    acquire = Twin(Runtime.acquire)
+    release = Twin(Runtime.release)
+    open = Twin(Runtime.open)
+    close = Twin(Runtime.close)
 
     async def use(
-        self, lease: Lease, op: str, args: tuple[Any, ...] = (), *, timeout: float | None = None
+        self,
+        lease: Lease,
+        op: str,
+        args: tuple[Any, ...] = (),
+        *,
+        timeout: float | None = None,
+        priority: Priority = Priority.NORMAL,
+        wait: bool = True,
+        exclusive: bool = False,
     ) -> Any:
-        """Perform ``op`` on the leased device, as
-        [`Runtime.use()`][actorhw.api.runtime.Runtime.use] does."""
+        """Perform ``op`` on the leased device, as `Runtime.use()` does (at the
+        limiter's ``priority``; ``wait``: queue when full; ``exclusive``: run alone)."""
         t = self._t(timeout)
-        return await self._call(f"use {op}", t, self.runtime.use, lease, op, args, timeout=t)
+        return await self.workers.call(
+            f"use {op}", t, self.runtime.use, lease, op, args, timeout=t,
+            priority=priority, wait=wait, exclusive=exclusive,
+        )  # fmt: skip
 
     def lease(self, device: DeviceId, *, owner: str, timeout: float | None = None) -> AsyncLease:
         """Acquire and open ``device`` in ``async with``; closed and released on exit,
@@ -304,10 +230,10 @@ class AsyncRuntime:
         """
         if not isinstance(code, str):
             raise InvalidArgumentError("code must be a str", argument="code")
-        t = _timeout(timeout)
+        t = check_timeout(timeout)
         ask = self.timeout
         if isinstance(target, Lease):
-            return await self._call(
+            return await self.workers.call(
                 "exec", t + 2.0, self.runtime.use, target, "exec", (code, t), timeout=t + 2.0
             )
         if not isinstance(target, DeviceId):
@@ -321,7 +247,7 @@ class AsyncRuntime:
                 return board.exec(code, timeout=t)
 
         # lookup, acquire, open, the exec (+2 s of I/O slack), close, release
-        return await self._call("exec", 5 * ask + t + 2.0, run)
+        return await self.workers.call("exec", 5 * ask + t + 2.0, run)
 
     # --- events -------------------------------------------------------------------------
 
@@ -330,11 +256,10 @@ class AsyncRuntime:
     ) -> AsyncSubscription:
         """Events from now on (StateChanged, BoardEvent, ...), awaitable and iterable.
 
-        ``maxsize`` and ``overflow`` bound the queue as
-        [`Runtime.subscribe()`][actorhw.api.runtime.Runtime.subscribe] does:
+        ``maxsize`` and ``overflow`` bound the queue as `Runtime.subscribe()` does:
         a consumer that falls behind loses events by that policy, never blocks actors.
         """
-        if self._stopped:
+        if self.workers.stopped:
             raise RuntimeStoppedError("subscribe: the runtime is stopped")
         sub = AsyncSubscription(
             self.runtime.subscribe(maxsize=maxsize, overflow=overflow), on_close=self._forget
@@ -343,16 +268,21 @@ class AsyncRuntime:
         return sub
 
     def stream(
-        self, board: str, *, maxsize: int = 4096, overflow: Overflow = Overflow.DROP_OLDEST
+        self,
+        board: str,
+        *,
+        maxsize: int = 4096,
+        overflow: Overflow = Overflow.DROP_OLDEST,
+        block_timeout: float = 1.0,
     ) -> AsyncSubscription:
-        """``board``'s stream data (StreamData, see
-        [`Runtime.stream()`][actorhw.api.runtime.Runtime.stream]) from now on;
+        """``board``'s stream data (StreamData, see `Runtime.stream()`) from now on;
         start and stop the stream with `command()`."""
-        if self._stopped:
+        if self.workers.stopped:
             raise RuntimeStoppedError("stream: the runtime is stopped")
-        sub = AsyncSubscription(
-            self.runtime.stream(board, maxsize=maxsize, overflow=overflow), on_close=self._forget
+        stream = self.runtime.stream(
+            board, maxsize=maxsize, overflow=overflow, block_timeout=block_timeout
         )
+        sub = AsyncSubscription(stream, on_close=self._forget)
         self._subscriptions.add(sub)
         return sub
 
@@ -366,25 +296,24 @@ class AsyncRuntime:
     ) -> dict[str, Any]:
         """Run a driver command on ``board`` (``start`` and ``stop`` of its stream, ...):
         the DeviceDriverManager's ``execute_command``, answered as a dict with ``status``."""
-        t = _timeout(timeout)
+        t = check_timeout(timeout)
         rt = self.runtime
 
         def run() -> dict[str, Any]:
             driver = rt.board_status(board, timeout=self.timeout).driver
             return rt.manager.execute_command(driver, command, board, args, timeout=t)
 
-        return await self._call(f"command {command}", self.timeout + t + 1.0, run)
+        return await self.workers.call(f"command {command}", self.timeout + t + 1.0, run)
 
     def _forget(self, sub: AsyncSubscription) -> None:
         self._subscriptions.discard(sub)
 
     def _t(self, timeout: float | None) -> float:
-        return self.timeout if timeout is None else _timeout(timeout)
+        return self.timeout if timeout is None else check_timeout(timeout)
 
 
 class _Starting:
-    """What [`AsyncRuntime.start()`][actorhw.api.aio.AsyncRuntime.start] returns: awaitable, or an
-    async context manager."""
+    """What `AsyncRuntime.start()` returns: awaitable, or an async context manager."""
 
     def __init__(self, coro: Awaitable[AsyncRuntime]) -> None:
         self._coro = coro
@@ -397,17 +326,12 @@ class _Starting:
         self._art = await self._coro
         return self._art
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._art is not None:
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._art is not None:  # it came up: stop it
             await self._art.stop()
 
 
-class AsyncLease:
+class AsyncLease(ClosingOnExit):
     """A device acquired and opened for one owner, in ``async with``.
 
     Attributes:
@@ -445,21 +369,17 @@ class AsyncLease:
                 raise
             return lease
 
-        future = self._art._submit("lease", acquire_and_open)
+        future = self._art.workers.submit("lease", acquire_and_open)
         try:
-            self.lease = await self._art._wait("lease", 3 * t, asyncio.shield(future))
+            self.lease = await self._art.workers.wait("lease", 3 * t, asyncio.shield(future))
         except BaseException:
             # Cancelled or overran: a lease that comes later is given back, not leaked.
             future.add_done_callback(functools.partial(_release_abandoned, rt, t))
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """`release()` (what leaving ``async with`` does)."""
         await self.release()
 
     def _held(self) -> Lease:
@@ -470,13 +390,11 @@ class AsyncLease:
     async def use(
         self, op: str, args: tuple[Any, ...] = (), *, timeout: float | None = None
     ) -> Any:
-        """Perform ``op`` on the device (see
-        [`AsyncRuntime.use()`][actorhw.api.aio.AsyncRuntime.use])."""
+        """Perform ``op`` on the device (see `AsyncRuntime.use()`)."""
         return await self._art.use(self._held(), op, args, timeout=timeout or self.timeout)
 
     async def exec(self, code: str, *, timeout: float = 10.0) -> str:
-        """Run ``code`` on this BOARD device (see
-        [`AsyncRuntime.exec()`][actorhw.api.aio.AsyncRuntime.exec])."""
+        """Run ``code`` on this BOARD device (see `AsyncRuntime.exec()`)."""
         return await self._art.exec(self._held(), code, timeout=timeout)
 
     async def info(self) -> DeviceInfo:
@@ -492,147 +410,6 @@ class AsyncLease:
         if lease is None:
             return None
         return await asyncio.shield(self._art.release(lease, timeout=self.timeout))
-
-
-class AsyncSubscription:
-    """An event subscription for asyncio: ``await get(timeout=...)`` or ``async for``.
-
-    A pump thread (started at the first read) moves events from the bounded
-    [`Subscription`][actorhw.core.events.Subscription] to the loop one at a time, so the
-    subscription's own overflow policy still decides what a slow consumer loses.
-    ``async for`` ends when the subscription is closed (also by
-    [`AsyncRuntime.stop()`][actorhw.api.aio.AsyncRuntime.stop]); to bound each wait, use `get()`.
-    """
-
-    def __init__(
-        self,
-        subscription: Subscription,
-        *,
-        on_close: Callable[[AsyncSubscription], None] | None = None,
-    ) -> None:
-        self.subscription = subscription
-        self._on_close = on_close
-        self._queue: asyncio.Queue[Any] | None = None
-        self._thread: threading.Thread | None = None
-        self._closing = threading.Event()
-        self._room = threading.Semaphore(1)
-
-    @property
-    def dropped(self) -> int:
-        """Events this subscriber lost to its overflow policy."""
-        return self.subscription.dropped
-
-    @property
-    def closed(self) -> bool:
-        """Whether `aclose()` was called."""
-        return self._closing.is_set()
-
-    def _start(self) -> asyncio.Queue[Any]:
-        if self._queue is None:
-            loop = asyncio.get_running_loop()
-            self._queue = asyncio.Queue()
-            self._thread = threading.Thread(
-                target=self._pump,
-                args=(loop, self._queue),
-                name=f"actorhw-aio-events-{next(_pump_ids)}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self._queue
-
-    def _pump(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
-        sub = self.subscription
-        try:
-            while not self._closing.is_set() and not loop.is_closed():
-                # One event at a time on the loop side: the rest wait in ``sub``,
-                # under its overflow policy.
-                if not self._room.acquire(timeout=_PUMP_SLICE):
-                    continue
-                try:
-                    event = sub.get(timeout=_PUMP_SLICE)
-                except TimedOutError:
-                    self._room.release()
-                    if sub.closed:
-                        break
-                    continue
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-        except RuntimeError:
-            return  # the loop closed under us: nobody is left to read
-        finally:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(queue.put_nowait, _END)
-
-    async def get(self, *, timeout: float) -> Any:
-        """The next event; TimedOutError if none comes within ``timeout`` s, or if the
-        subscription is closed."""
-        t = _timeout(timeout)
-        if self.closed and (self._queue is None or self._queue.empty()):
-            raise TimedOutError("subscription closed", timeout=t)
-        queue = self._start()
-        try:
-            async with asyncio.timeout(t):
-                event = await queue.get()
-        except TimeoutError:
-            raise TimedOutError(f"no event within {t:.3g} s", timeout=t) from None
-        if event is _END:
-            queue.put_nowait(_END)  # every later get ends too
-            raise TimedOutError("subscription closed", timeout=t)
-        self._room.release()
-        return event
-
-    async def wait_for(self, predicate: Callable[[Any], bool], *, timeout: float) -> Any:
-        """The first event that satisfies ``predicate``, skipping others."""
-        t = _timeout(timeout)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + t
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimedOutError(f"no matching event within {t:.3g} s", timeout=t)
-            event = await self.get(timeout=remaining)
-            if predicate(event):
-                return event
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> Any:
-        # Each wait is bounded; the loop goes on until an event comes or we are closed.
-        while not self.closed:
-            try:
-                return await self.get(timeout=1.0)
-            except TimedOutError:
-                continue
-        raise StopAsyncIteration
-
-    async def aclose(self, *, timeout: float = 2.0) -> None:
-        """Stop receiving and end the pump thread (within ``timeout`` s). Safe twice."""
-        self._closing.set()
-        self.subscription.close()
-        if self._on_close is not None:
-            self._on_close(self)
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            loop = asyncio.get_running_loop()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(loop.run_in_executor(None, thread.join, timeout), timeout)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-def _stop_abandoned(future: asyncio.Future[Runtime]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        # Off the loop: stopping blocks until every actor has stopped.
-        threading.Thread(target=future.result().stop, name="actorhw-aio-stop").start()
 
 
 def _release_abandoned(rt: Runtime, timeout: float, future: asyncio.Future[Lease]) -> None:

@@ -1,7 +1,7 @@
 """DispatchActor: the one base that answers a message with the handler for its type.
 
 Every actor of the tree keeps a table from message type to handler and answers an
-unknown type with :class:`~actorhw.errors.UnsupportedOperationError`; this base holds
+unknown type with `UnsupportedOperationError`; this base holds
 that table and the ``on_receive`` that reads it, so no actor writes the dispatch again.
 """
 
@@ -22,10 +22,10 @@ Handler = Callable[[Any], Any]
 class DispatchActor(pykka.ThreadingActor):
     """An actor whose messages go to the handler its table names for their type.
 
-    Subclasses call :meth:`handle` in ``__init__`` with ``{MessageType: handler}`` and
-    set :attr:`label` to name themselves in the error for a message they do not take.
+    Subclasses call `handle()` in ``__init__`` with ``{MessageType: handler}`` and
+    set `label` to name themselves in the error for a message they do not take.
     An actor class with many instances (20,000 devices) may instead name its handlers
-    once for the class in :attr:`methods`, ``{MessageType: function(self, message)}``,
+    once for the class in `methods`, ``{MessageType: function(self, message)}``,
     so that no instance carries a table of bound methods.
     """
 
