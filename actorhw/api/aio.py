@@ -161,11 +161,7 @@ class AsyncRuntime(ClosingOnExit):
         t = self._t(timeout)
         return await self.workers.call("ids", t, self.runtime.ids, board)
 
-    async def device_id(self, key: str, *, timeout: float | None = None) -> DeviceId:
-        """The id of ``"<board>.<NAME>"`` (see `Runtime.device_id()`)."""
-        t = self._t(timeout)
-        return await self._call("device_id", t, self.runtime.device_id, key, timeout=t)
-
+    device_id = Twin(Runtime.device_id)
     add_boards = Twin(Runtime.add_boards, slack=1.0)
     attach_board = Twin(Runtime.attach_board)
     board_status = Twin(Runtime.board_status)
