@@ -224,6 +224,8 @@ class TimedOutError(_OnDevice):
     job = Field[str]("")
     pid = Field[int | None](None)
     loops = Field[Sequence[str]](())
+    boards = Field[Sequence[str]](())
+    """The boards waited for (none of them came free in time)."""
 
 
 class ActorDeadError(ActorHwError):
