@@ -1,10 +1,12 @@
 """Chaos run: 4 QEMU micro:bits, continuous tasks for 60 s, a random real fault every ~3 s.
 
 Faults are real: QEMU killed (unplug), ``microbit.temperature()`` (the firmware hangs
-for good), an allocation past the heap (MemoryError).  At the end every operation ended
-with a result or a typed error within its deadline, no caller is stuck, no lease leaked,
-every board is CONNECTED and the thread count is back where it started.  The counts are
-printed (run with ``-s`` to see them).
+for good), an allocation past the heap (MemoryError).  Meanwhile leases churn: a pin is
+acquired, its device actor crashed (a real exception in the actor), and the lease
+released at once, in the restart's window (issue 13 item 1).  At the end every
+operation ended with a result or a typed error within its deadline, no caller is stuck,
+no lease leaked, every board is CONNECTED and the thread count is back where it
+started.  The counts are printed (run with ``-s`` to see them).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ FAULT_EVERY = 3.0
 TASK_TIMEOUT = 2.0
 #: A caller's whole operation (an ask, then the board's answer) must end by then.
 OP_DEADLINE = TASK_TIMEOUT + 1.5
+#: The devices whose leases churn while their actors crash.
+CHURN_PINS = ("PIN0", "PIN1", "PIN2")
 
 
 def test_chaos_run_on_four_boards() -> None:
@@ -79,9 +83,38 @@ def test_chaos_run_on_four_boards() -> None:
         finally:
             handle.release()
 
+    churned: collections.Counter[str] = collections.Counter()
+    churn_rng = random.Random(rng.random())
+
+    def churn() -> None:
+        """Acquire a pin, crash its device actor, release at once: nothing may leak."""
+        n = 0
+        while not stop.is_set():
+            n += 1
+            board = churn_rng.choice(names)
+            device = getattr(rt.ids(board), churn_rng.choice(CHURN_PINS))
+            try:
+                lease = rt.acquire(device, owner=f"churn-{n}", timeout=OP_DEADLINE)
+            except ActorHwError as e:  # its board recovers, or its actor restarts
+                churned[f"acquire {e.code}"] += 1
+                stop.wait(0.05)
+                continue
+            try:
+                rt.inject_crash(device, reason=f"chaos {n}")
+                churned["crashed"] += 1
+            except ActorHwError as e:
+                churned[f"crash {e.code}"] += 1
+            try:
+                rt.release(lease, timeout=OP_DEADLINE)
+                churned["released"] += 1
+            except ActorHwError as e:  # timed_out: applied when the actor is back
+                churned[f"release {e.code}"] += 1
+            stop.wait(0.1)
+
     faults: collections.Counter[str] = collections.Counter()
-    with concurrent.futures.ThreadPoolExecutor(BOARDS, thread_name_prefix="chaos") as pool:
+    with concurrent.futures.ThreadPoolExecutor(BOARDS + 1, thread_name_prefix="chaos") as pool:
         futures = [pool.submit(worker, board) for board in names]
+        futures.append(pool.submit(churn))
         deadline = time.monotonic() + DURATION
         while time.monotonic() < deadline and not stop.wait(FAULT_EVERY * rng.uniform(0.5, 1.5)):
             board, fault = rng.choice(names), rng.choice(["unplug", "hang", "memory_error"])
@@ -104,6 +137,7 @@ def test_chaos_run_on_four_boards() -> None:
             t.join(timeout=5.0)  # the runtime's threads end within 5 s of stop
     print(f"\nchaos: {DURATION:.0f} s, {BOARDS} boards, faults injected: {dict(faults)}")
     print(f"chaos: operations by outcome: {dict(sorted(counts.items()))}")
+    print(f"chaos: lease churn with device actor crashes: {dict(sorted(churned.items()))}")
     print(f"chaos: recoveries {restarts}, late callers {len(late)}, leaked leases {len(leaked)}")
     print(f"chaos: threads before {threads_before}, after {threading.active_count()}")
 
@@ -122,5 +156,10 @@ def test_chaos_run_on_four_boards() -> None:
         "protocol_error",
     }, counts
     assert all(s.state is DeviceState.CONNECTED for s in statuses.values())
-    assert not leaked
+    assert churned["crashed"] > 0 and churned["released"] > 0, churned
+    # A release is never refused for the restart: at worst it is applied later.
+    assert set(churned) <= {"crashed", "released", "release timed_out"} | {
+        k for k in churned if k.startswith(("acquire ", "crash "))
+    }, churned
+    assert not leaked, leaked
     assert threading.active_count() <= threads_before
