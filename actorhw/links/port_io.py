@@ -148,11 +148,9 @@ class PortIO:
         try:
             if port.timeout != wait:
                 port.timeout = wait
-            data = port.read(1)
-            if data:
-                waiting = port.in_waiting
-                if waiting > 0:
-                    data += port.read(waiting)
+            # One wait per chunk: all that is there, or the first byte to come (the
+            # rest is taken by the next call without waiting).
+            data = port.read(port.in_waiting or 1)
         except (serial.SerialException, OSError) as exc:
             raise self.lose(exc, "read") from exc
         except (TypeError, ValueError, AttributeError) as exc:
@@ -244,9 +242,12 @@ class PortIO:
         port = self.port
         try:
             current = port.write_timeout
-            # Reconfiguring a real port costs a few microseconds: only do it when the
-            # current write timeout would overrun the deadline or is far too short.
-            if current is None or current > remaining or current < remaining / 2:
+            # Setting it reconfigures the port (termios calls: tens of microseconds, the
+            # cost of a whole exchange on a pty), so it is kept while it stays within a
+            # factor of 4 of what is left: calls with the same timeout never pay it, and
+            # a write (which blocks only when the board stops reading) still ends near
+            # its deadline.
+            if current is None or current > 4 * remaining or current < remaining / 4:
                 port.write_timeout = remaining
             port.write(data)
         except serial.SerialTimeoutException as exc:

@@ -22,6 +22,7 @@ Options (board file ``[board.options]`` or the instance's options):
 - ``verify_over``: send code longer than this verified (boards that drop input bytes);
   set automatically to 60 on a micro:bit without raw-paste.
 - ``boot_timeout``: how long the firmware may take to answer after power-on (10 s).
+- ``exclusive``: lock the port against other programs (default true).
 - ``api``: ``machine`` (default) or ``microbit``: which peripherals the devices are.
 """
 
@@ -171,6 +172,7 @@ class MicroPythonSerialBoard(MicroPythonBoard):
             dtr=self.options.get("dtr"),
             rts=self.options.get("rts"),
             verify_over=None if verify is None else int(verify),
+            exclusive=bool(self.options.get("exclusive", True)),
             name=self.board,
         )
         try:
