@@ -8,6 +8,7 @@ port) run here, never in a device's mailbox.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -184,10 +185,13 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, SupervisedActor):
         ask(self._registry, Register(entries=entries), timeout=self._ask_timeout)
 
     def on_stop(self) -> None:
-        self._shutdown()
+        self._shutdown(unregister=True)
 
     def failed(self) -> None:
-        self._shutdown()
+        # No Unregister after a crash: the successor's Register could arrive first and be
+        # undone.  The successor registers over these entries; the supervisor unregisters
+        # a board it quarantines instead.
+        self._shutdown(unregister=False)
 
     def snapshot(self) -> tuple[DeviceSnapshot, ...]:
         """Every device's leases, so the board's successor keeps them."""
@@ -222,15 +226,15 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, SupervisedActor):
             return
         self._publish("recovered", "after the board actor restarted", 0)
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, *, unregister: bool) -> None:
         self._stopping = True
         self._stop_watch()
         self._fail_waiting()
         if self._timer is not None:
             self._timer.cancel()
             self._timer.join(DEVICE_ASK_TIMEOUT)
-        if self._registry.is_alive():
-            self._registry.tell(Unregister(board=self._name))
+        if unregister:
+            tell_if_alive(self._registry, Unregister(board=self._name))
         self._stop_stream()
         stop_all(self._devices.values(), timeout=DEVICE_ASK_TIMEOUT)
         if self._driver is not None:
@@ -473,11 +477,11 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, SupervisedActor):
     def _go_down(self, reason: str) -> None:
         """Every device to DISCONNECTED through legal edges (ACTIVE goes via ERROR)."""
         for ref in self._serving():
-            info = ask(ref, GetInfo(), timeout=DEVICE_ASK_TIMEOUT)
+            info = self._to_device(ref, GetInfo())
             # An ACTIVE device (or one opened meanwhile) passes through ERROR: the device
             # decides in its own mailbox, so a user's open or close cannot race this.
-            if info.state in (S.ACTIVE, S.CONNECTED, S.INITIALIZED):
-                ask(ref, Transition(to=S.DISCONNECTED, reason=reason), timeout=DEVICE_ASK_TIMEOUT)
+            if info is not None and info.state in (S.ACTIVE, S.CONNECTED, S.INITIALIZED):
+                self._to_device(ref, Transition(to=S.DISCONNECTED, reason=reason))
         self._state, self._reason = S.DISCONNECTED, reason
         if self._driver is not None:
             self._driver.disconnect()
@@ -489,7 +493,9 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, SupervisedActor):
         pending = [ask_later(ref, message) for ref in self._serving()]
         deadline = time.monotonic() + self._ask_timeout
         for answer in pending:
-            answer.wait(timeout=_left(deadline))
+            # A device that crashed meanwhile: its successor starts in the board's state.
+            with contextlib.suppress(ActorDeadError):
+                answer.wait(timeout=_left(deadline))
         self._state, self._reason = to, reason
 
     @property

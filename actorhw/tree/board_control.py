@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from actorhw.core.errors import (
     REFUSALS,
@@ -33,15 +33,16 @@ from actorhw.core.messages import (
     Transition,
 )
 from actorhw.drivers.streams import STOP_TIMEOUT, StreamControl, StreamHub
-from actorhw.tree.asks import ask
 
 if TYPE_CHECKING:
     import pykka
 
     from actorhw.core.events import EventBus
     from actorhw.core.ids import DeviceId
+    from actorhw.core.messages.request import Request
     from actorhw.drivers.board_driver import BoardDriver
 
+R = TypeVar("R")
 S = DeviceState
 #: Deadline of one control ask from the board to one of its devices.
 DEVICE_TIMEOUT = 5.0
@@ -71,6 +72,7 @@ class BoardControl:
         def _status(self) -> BoardStatus: ...
         def _run_connect_scripts(self) -> None: ...
         def _serving(self) -> list[pykka.ActorRef[Any]]: ...
+        def _to_device(self, ref: pykka.ActorRef[Any], message: Request[R]) -> R | None: ...
 
     def _control_handlers(self) -> dict[type, Callable[[Any], Any]]:
         """The messages this part handles."""
@@ -256,14 +258,17 @@ class BoardControl:
         """Devices out of service by legal edges: ACTIVE -> ERROR (-> DISCONNECTED
         unless ``to_error``), ERROR, CONNECTED, INITIALIZED -> DISCONNECTED."""
         for ref in self._serving():
-            state = ask(ref, GetInfo(), timeout=DEVICE_TIMEOUT).state
+            info = self._to_device(ref, GetInfo())
+            if info is None:  # crashed meanwhile: its successor starts in the board's state
+                continue
+            state = info.state
             path: list[DeviceState] = []
             if state is S.ACTIVE:
                 path = [S.ERROR] if to_error else [S.ERROR, S.DISCONNECTED]
             elif (state is S.ERROR and not to_error) or state in (S.CONNECTED, S.INITIALIZED):
                 path = [S.DISCONNECTED]
             for to in path:
-                ask(ref, Transition(to=to, reason=reason), timeout=DEVICE_TIMEOUT)
+                self._to_device(ref, Transition(to=to, reason=reason))
 
     def _drv(self) -> BoardDriver:
         assert self._driver is not None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     import pykka
 
     from actorhw.core.ids import DeviceId
+    from actorhw.core.messages.request import Request
     from actorhw.core.recovery import RecoveryPolicy
     from actorhw.drivers.board_driver import Peripheral
 
+R = TypeVar("R")
 S = DeviceState
 #: Deadline of one control ask from the board to one of its devices.
 DEVICE_TIMEOUT = 5.0
@@ -81,6 +83,14 @@ class DeviceSupervision:
             for d, r in self._devices.items()
             if d not in self._quarantined_devices and r.is_alive()
         ]
+
+    def _to_device(self, ref: pykka.ActorRef[Any], message: Request[R]) -> R | None:
+        """Ask one device; None if its actor died meanwhile (its crash report follows,
+        and its successor starts in the board's state then)."""
+        try:
+            return ask(ref, message, timeout=DEVICE_TIMEOUT)
+        except ActorDeadError:
+            return None
 
     # --- crashes -----------------------------------------------------------------------
 

@@ -43,11 +43,12 @@ from actorhw.core.messages import (
     ReviveBoard,
     StartBoard,
     Tree,
+    Unregister,
 )
 from actorhw.core.recovery import RecoveryPolicy, RestartTracker
 from actorhw.drivers.definitions import BoardCatalog
 from actorhw.drivers.plugins import DriverCatalog
-from actorhw.tree.asks import stop_all
+from actorhw.tree.asks import stop_all, tell_if_alive
 from actorhw.tree.board import BoardActor
 from actorhw.tree.device_supervision import release_from
 from actorhw.tree.dispatch import DispatchActor
@@ -236,6 +237,7 @@ class SupervisorActor(DispatchActor):
             f"rt.reset_board({board!r}) retries it"
         )
         self._quarantined[board] = (reason, message.snapshots)
+        tell_if_alive(self._refs["registry"], Unregister(board=board))  # no actor serves it
         last = self._statuses.get(board) if self._statuses is not None else None
         if last is not None and self._statuses is not None:
             self._statuses.post(

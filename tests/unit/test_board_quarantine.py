@@ -62,3 +62,20 @@ def test_a_crash_looping_board_is_quarantined_and_the_others_keep_working() -> N
         assert status.state is S.CONNECTED and not status.quarantined
         with rt.lease(Uart, looping.UART0, owner="c") as uart:  # not busy: released
             uart.write(b"back")
+
+
+def test_a_restarted_board_keeps_its_devices_registered() -> None:
+    """The crashed actor's Unregister must not undo its successor's Register: before,
+    about 1 restart in 30 left the board with no devices (no_such_device for good)."""
+    policy = RecoveryPolicy(max_restarts=100, window=60)
+    with Runtime.start([LOOPING], recovery=policy) as rt:
+        count = len(rt.devices(LOOPING))
+        lost = []
+        with rt.subscribe() as sub:
+            for n in range(30):
+                rt.inject_crash(LOOPING, reason=f"crash {n}")
+                sub.wait_for(_event("actor_restarted", LOOPING, f"crash {n}"), timeout=WAIT)
+                rt.wait_for_board(LOOPING, S.CONNECTED, timeout=WAIT)
+                if len(rt.devices(LOOPING)) != count:
+                    lost.append(n)
+        assert not lost, f"devices unregistered after restarts {lost}"
