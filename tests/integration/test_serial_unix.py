@@ -150,3 +150,18 @@ def test_mpremote_drives_the_same_kind_of_board(unix_boards: UnixBoardFactory) -
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == b"42"
+
+
+def test_docs_example_serial_board(
+    unix_boards: UnixBoardFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/examples/serial_board.py, the three lines of docs/boards.md, on a real board."""
+    import runpy
+
+    b = unix_boards()
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "serial_board.py"
+    monkeypatch.setattr("sys.argv", [str(example), str(b.path)])
+    runpy.run_path(str(example), run_name="__main__")
+    assert capsys.readouterr().out.strip() == "linux 2"
