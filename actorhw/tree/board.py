@@ -40,8 +40,6 @@ from actorhw.core.messages import (
     GetInfo,
     InjectFault,
     Recover,
-    Register,
-    RegistryEntry,
     Reregister,
     ResetBoard,
     Revive,
@@ -55,10 +53,9 @@ from actorhw.drivers.definitions import BoardDefinition, DeviceSpec
 from actorhw.tree.asks import ask, ask_later, by_urn, stop_all, tell_if_alive
 from actorhw.tree.board_control import BoardControl
 from actorhw.tree.board_watch import BoardWatch
-from actorhw.tree.device import DeviceActor
 from actorhw.tree.device_supervision import DeviceSupervision
-from actorhw.tree.status_book import StatusBook
-from actorhw.tree.supervision import SupervisedActor, report_to
+from actorhw.tree.status_book import PostsStatus, StatusBook
+from actorhw.tree.supervision import SupervisedActor
 
 S = DeviceState
 #: The faults :class:`InjectFault` can cause, as hardware does.
@@ -67,7 +64,7 @@ FAULTS = ("unplug", "hang", "power_cycle", "memory_error")
 DEVICE_ASK_TIMEOUT = 5.0
 
 
-class BoardActor(BoardControl, DeviceSupervision, BoardWatch, SupervisedActor):
+class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, SupervisedActor):
     """Attaches one board through its driver and keeps its devices' lifecycle."""
 
     def __init__(
@@ -153,36 +150,6 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, SupervisedActor):
         self._register(tuple(self._devices))
         self._post()
         self._start_watch()
-
-    def _start_device(
-        self, device: DeviceId, restore: DeviceSnapshot | None
-    ) -> pykka.ActorRef[Any]:
-        me = self.actor_ref
-
-        ref: pykka.ActorRef[Any] = DeviceActor.start_watched(
-            report_to(me, device.name),
-            device=device,
-            spec=self._specs[device],
-            peripheral=self._peripherals[device],
-            events=self._events,
-            on_fault=lambda d, e: tell_if_alive(
-                me, DeviceFault(device=d, code=e.code, message=str(e))
-            ),
-            restore=restore,
-        )
-        return ref
-
-    def _register(self, devices: tuple[DeviceId, ...]) -> None:
-        entries = tuple(
-            RegistryEntry(
-                device=d,
-                kind=self._specs[d].kind,
-                policy=self._specs[d].policy,
-                actor_urn=self._devices[d].actor_urn,
-            )
-            for d in devices
-        )
-        ask(self._registry, Register(entries=entries), timeout=self._ask_timeout)
 
     def on_stop(self) -> None:
         self._shutdown(unregister=True)
@@ -502,31 +469,6 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, SupervisedActor):
     def state(self) -> DeviceState:
         """The board's own lifecycle state."""
         return self._state
-
-    # The state and its reason are posted to the status book as they change, so that
-    # status questions answer at once, also while a blocking driver hook runs.
-
-    @property
-    def _state(self) -> DeviceState:
-        return self._state_now
-
-    @_state.setter
-    def _state(self, state: DeviceState) -> None:
-        self._state_now = state
-        self._post()
-
-    @property
-    def _reason(self) -> str:
-        return self._reason_now
-
-    @_reason.setter
-    def _reason(self, reason: str) -> None:
-        self._reason_now = reason
-        self._post()
-
-    def _post(self) -> None:
-        if self._book is not None and self._posting:
-            self._book.post(self._status())
 
     def _status(self) -> BoardStatus:
         return BoardStatus(

@@ -1,6 +1,7 @@
 """The board actor's supervision of its device actors (a part of BoardActor, a mixin).
 
-one_for_one: a crashed device actor is restarted from its snapshot (its leases carry
+It starts each device's actor (watched: its crash is reported to the board) and
+registers it.  one_for_one: a crashed device actor is restarted from its snapshot (its leases carry
 over), at most ``max_restarts`` times in ``window`` s (the board's RecoveryPolicy).  One
 crash more escalates: the device is **quarantined**, kept DISCONNECTED by an actor that
 refuses new work but still answers questions and releases; the board's status lists it
@@ -23,19 +24,33 @@ import attrs
 
 from actorhw.core.errors import ActorDeadError, ActorHwError, NotOwnerError, StaleLeaseError
 from actorhw.core.lifecycle import DeviceState, legal_path
-from actorhw.core.messages import ChildCrashed, DeviceSnapshot, GetInfo, Lease, Release, Transition
+from actorhw.core.messages import (
+    ChildCrashed,
+    DeviceFault,
+    DeviceSnapshot,
+    GetInfo,
+    Lease,
+    Register,
+    RegistryEntry,
+    Release,
+    Transition,
+)
 from actorhw.core.recovery import RestartTracker
-from actorhw.tree.asks import ask
+from actorhw.tree.asks import ask, tell_if_alive
+from actorhw.tree.device import DeviceActor
+from actorhw.tree.supervision import report_to
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import pykka
 
+    from actorhw.core.events import EventBus
     from actorhw.core.ids import DeviceId
     from actorhw.core.messages.request import Request
     from actorhw.core.recovery import RecoveryPolicy
     from actorhw.drivers.board_driver import Peripheral
+    from actorhw.drivers.definitions import DeviceSpec
 
 R = TypeVar("R")
 S = DeviceState
@@ -59,10 +74,12 @@ class DeviceSupervision:
         _peripherals: dict[DeviceId, Peripheral]
         _log: Any
 
-        def _start_device(
-            self, device: DeviceId, restore: DeviceSnapshot | None
-        ) -> pykka.ActorRef[Any]: ...
-        def _register(self, devices: tuple[DeviceId, ...]) -> None: ...
+        _specs: dict[DeviceId, DeviceSpec]
+        _events: EventBus
+        _registry: pykka.ActorRef[Any]
+        _ask_timeout: float
+        actor_ref: pykka.ActorRef[Any]
+
         def _publish(self, what: str, reason: str, attempt: int) -> None: ...
         def _post(self) -> None: ...
 
@@ -74,6 +91,36 @@ class DeviceSupervision:
         self._parked: dict[DeviceId, DeviceSnapshot | None] = {}
         self._waiting: dict[DeviceId, list[_Waiting]] = {}
         return {ChildCrashed: self._device_crashed, Release: self._release_for}
+
+    def _start_device(
+        self, device: DeviceId, restore: DeviceSnapshot | None
+    ) -> pykka.ActorRef[Any]:
+        me = self.actor_ref
+
+        ref: pykka.ActorRef[Any] = DeviceActor.start_watched(
+            report_to(me, device.name),
+            device=device,
+            spec=self._specs[device],
+            peripheral=self._peripherals[device],
+            events=self._events,
+            on_fault=lambda d, e: tell_if_alive(
+                me, DeviceFault(device=d, code=e.code, message=str(e))
+            ),
+            restore=restore,
+        )
+        return ref
+
+    def _register(self, devices: tuple[DeviceId, ...]) -> None:
+        entries = tuple(
+            RegistryEntry(
+                device=d,
+                kind=self._specs[d].kind,
+                policy=self._specs[d].policy,
+                actor_urn=self._devices[d].actor_urn,
+            )
+            for d in devices
+        )
+        ask(self._registry, Register(entries=entries), timeout=self._ask_timeout)
 
     def _serving(self) -> list[pykka.ActorRef[Any]]:
         """The device actors that follow the board's lifecycle: not the quarantined, nor

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from actorhw.core.lifecycle import DeviceState
 from actorhw.core.messages import BoardStatus
 
 
@@ -51,3 +52,37 @@ class StatusBook:
                 if left <= 0:
                     return None
                 self._changed.wait(left)
+
+
+class PostsStatus:
+    """A board actor's part that posts its status to the book as it changes (a mixin):
+    assigning ``_state`` or ``_reason`` posts at once, so status questions answer also
+    while a blocking driver hook runs."""
+
+    _book: StatusBook | None = None
+    _posting = False  # on once the status can be built
+
+    def _status(self) -> BoardStatus:
+        raise NotImplementedError
+
+    @property
+    def _state(self) -> DeviceState:
+        return self._state_now
+
+    @_state.setter
+    def _state(self, state: DeviceState) -> None:
+        self._state_now = state
+        self._post()
+
+    @property
+    def _reason(self) -> str:
+        return self._reason_now
+
+    @_reason.setter
+    def _reason(self, reason: str) -> None:
+        self._reason_now = reason
+        self._post()
+
+    def _post(self) -> None:
+        if self._book is not None and self._posting:
+            self._book.post(self._status())
