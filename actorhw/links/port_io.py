@@ -11,9 +11,11 @@ This module imports core only.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import select
 import time
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import serial
 
@@ -71,6 +73,10 @@ class PortIO:
         self.rx = bytearray()
         self.closed = False
         self.lost = False
+        self._fd = _posix_fd(port)
+        """A plain POSIX serial port's descriptor: reads and writes then go straight to
+        select/os.read/os.write (pyserial's per-call bookkeeping costs as much as a
+        whole exchange on a fast board); None for URLs and other port objects."""
 
     # --- state ---------------------------------------------------------------------------
 
@@ -144,6 +150,8 @@ class PortIO:
         if remaining <= 0:
             raise DeadlinePassed
         wait = POLL_S if remaining > POLL_S else remaining
+        if self._fd is not None:
+            return self._read_fd(self._fd, wait)
         port = self.port
         try:
             if port.timeout != wait:
@@ -159,6 +167,22 @@ class PortIO:
             raise
         if self.closed:
             raise self.lose(RuntimeError("closed by another thread"), "read")
+        return data
+
+    def _read_fd(self, fd: int, wait: float) -> bytes:
+        try:
+            ready, _, _ = select.select([fd], [], [], wait)
+            if self.closed:
+                raise self.lose(RuntimeError("closed by another thread"), "read")
+            if not ready:
+                return b""
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return b""
+        except (OSError, ValueError) as exc:
+            raise self.lose(exc, "read") from exc
+        if not data:  # readable but empty: the other end is gone
+            raise self.lose(OSError("the port reports data but has none (unplugged?)"), "read")
         return data
 
     def read_until(self, term: bytes, deadline: float, *, limit: int, keep: bool = True) -> bytes:
@@ -239,6 +263,9 @@ class PortIO:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlinePassed
+        if self._fd is not None:
+            self._write_fd(self._fd, data, deadline)
+            return
         port = self.port
         try:
             current = port.write_timeout
@@ -259,9 +286,41 @@ class PortIO:
                 raise self.lose(exc, "write") from exc
             raise
 
+    def _write_fd(self, fd: int, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            if self.closed:
+                raise self.lose(RuntimeError("closed by another thread"), "write")
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                pass  # the OS buffer is full: wait below until it takes more
+            except (OSError, ValueError) as exc:
+                raise self.lose(exc, "write") from exc
+            if view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlinePassed
+                try:
+                    select.select([], [fd], [], min(remaining, POLL_S))
+                except (OSError, ValueError) as exc:
+                    raise self.lose(exc, "write") from exc
+
     def pause(self, seconds: float, deadline: float) -> None:
         """Pacing between chunks (the only sleep in the link), bounded by the deadline."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlinePassed
         time.sleep(min(seconds, remaining))
+
+
+def _posix_fd(port: Any) -> int | None:
+    """The descriptor of a plain ``serial.Serial`` on POSIX (not a subclass, not a URL)."""
+    try:
+        from serial.serialposix import Serial as PosixSerial
+    except ImportError:  # not POSIX
+        return None
+    if type(port) is not PosixSerial or not port.is_open:
+        return None
+    fd = port.fd
+    return fd if isinstance(fd, int) else None

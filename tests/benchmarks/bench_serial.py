@@ -1,8 +1,8 @@
 """A MicroPython board on a serial port: runtime vs link vs bare pyserial vs mpremote.
 
 One MicroPython 1.29 unix-port board on a socat pty (tests/unix_port.py), shared by every
-client, which take turns call by call (the order rotates every round) so that they see
-the same board, machine load and moment.
+client, which take turns call by call (in a fresh random order every round) so that they
+see the same board, machine load and moment.
 
 - ``print(1+1)``: the runtime (a leased BOARD handle), the bare link
   (``RawReplLink.exec``), bare pyserial doing the same exact exchange (code, Ctrl-D and
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -198,9 +199,13 @@ def _interleave(
         for name in names:
             clients[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(rounds):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
+    # A fresh order every round: each client follows each other one as often (a fixed
+    # rotation would keep the same neighbours, and the runtime's threads, still busy
+    # after its call, would always slow the same next client).
+    order = random.Random(1)
+    for _ in range(rounds):
+        order.shuffle(names)
+        for name in names:
             samples[name].append(clients[name]())
     return samples
 
