@@ -51,6 +51,17 @@ class Handle:
         self._rt.open(self._lease(), timeout=self.timeout)
         return self
 
+    def take(self, owner: str) -> Self:
+        """Acquire and open: what ``Runtime.lease`` does; if the open fails, the device
+        is released again and nothing is held."""
+        self.acquire(owner)
+        try:
+            self.open()
+        except BaseException:
+            self.release()
+            raise
+        return self
+
     def close(self) -> None:
         """Close the device for this handle's lease; it stays acquired."""
         self._rt.close(self._lease(), timeout=self.timeout)

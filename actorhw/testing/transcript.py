@@ -150,13 +150,7 @@ class RecordingRuntime:
             handle = RecordingBoard(
                 self._runtime, device, timeout=timeout, transcript=self._transcript
             )
-            handle.acquire(owner)
-            try:
-                handle.open()
-            except BaseException:
-                handle.release()
-                raise
-            return handle
+            return handle.take(owner)
         result: Handle = self._runtime.lease(kind, device, owner=owner, timeout=timeout)
         return result
 

@@ -112,11 +112,16 @@ class MicroPythonSerialBoard(MicroPythonBoard):
         if command == "link_info":
             return self.submit(self._link_info, what="link_info").wait(timeout=timeout)
         if command == "repl":
-            fds = [args.get("stdin_fd"), args.get("stdout_fd")]
-            if not all(isinstance(fd, int) and not isinstance(fd, bool) for fd in fds):
+            stdin_fd, stdout_fd = args.get("stdin_fd"), args.get("stdout_fd")
+            if not (
+                isinstance(stdin_fd, int)
+                and isinstance(stdout_fd, int)
+                and not isinstance(stdin_fd, bool)
+                and not isinstance(stdout_fd, bool)
+            ):
                 raise InvalidArgumentError("stdin_fd and stdout_fd must be ints", argument="args")
             return self.submit(
-                lambda link: passthrough(_raw(link), fds[0], fds[1], timeout=timeout),
+                lambda link: passthrough(_raw(link), stdin_fd, stdout_fd, timeout=timeout),
                 what="repl",
             ).wait(timeout=timeout + 6)
         return super().command(command, args, timeout=timeout)

@@ -39,7 +39,11 @@ NOT_COROUTINES = {
 
 
 def _public(cls: type) -> dict[str, Any]:
-    return {n: v for n, v in vars(cls).items() if not n.startswith("_")}
+    """Public members of ``cls`` and its bases (Runtime is assembled from parts)."""
+    members: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__[:-1]):  # object left out; nearer classes win
+        members.update((n, v) for n, v in vars(klass).items() if not n.startswith("_"))
+    return members
 
 
 def _params(func: Any) -> set[str]:

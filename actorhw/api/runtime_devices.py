@@ -1,0 +1,276 @@
+"""RuntimeDevices: a Runtime's calls about devices: typed handles, leases, the usage order
+acquire, open, use, close, release, sessions and listings. Part of `Runtime`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, TypeVar, overload
+
+from actorhw.api.handles import HANDLES, Handle
+from actorhw.api.runtime_routes import RuntimeRoutes, lease_of, quarantined
+from actorhw.api.sessions import Session, next_session_name, quota_fields
+from actorhw.core.errors import (
+    ActorDeadError,
+    ActorHwError,
+    DeviceExceptionError,
+    DeviceUnavailableError,
+    InvalidArgumentError,
+    NoSuchDeviceError,
+    TimedOutError,
+    WrongKindError,
+)
+from actorhw.core.ids import DeviceId
+from actorhw.core.messages import (
+    Acquire,
+    Close,
+    DeviceInfo,
+    GetInfo,
+    Lease,
+    ListDevices,
+    Open,
+    OpenSession,
+    Priority,
+    Release,
+    ResourceKind,
+    Use,
+)
+from actorhw.drivers.board_driver import PendingIO
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, by_urn
+from actorhw.tree.device import published_info
+
+H = TypeVar("H", bound=Handle)
+#: Pause before a release asks again for a board whose actor is restarting, s.
+_RETRY_S = 0.02
+
+
+class RuntimeDevices(RuntimeRoutes):
+    """The Runtime's calls about devices (a part of `Runtime`)."""
+
+    @overload
+    def get(self, kind: type[H], device: DeviceId, *, timeout: float = ...) -> H: ...
+    @overload
+    def get(self, kind: DeviceId, device: None = None, *, timeout: float = ...) -> Handle: ...
+
+    def get(self, kind: Any, device: Any = None, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> Handle:
+        """A handle of ``device``, not yet acquired; its kind is checked.
+
+        ``get(Uart, ids.UART0)`` returns a Uart (WrongKindError if UART0 is not a UART);
+        ``get(ids.UART0)`` returns the handle class of the device's kind.
+        """
+        if device is None:
+            kind, device = None, kind
+        entry, _ref = self._route(device, timeout=timeout)
+        handle_class = HANDLES[entry.kind]
+        if kind is not None:
+            if not (isinstance(kind, type) and issubclass(kind, Handle)):
+                raise InvalidArgumentError(
+                    f"kind must be a handle class such as Uart, not {kind!r}", argument="kind"
+                )
+            if kind.kind is not entry.kind:
+                raise WrongKindError(
+                    f"{device.key} is a {entry.kind.value} device, not {kind.kind.value} "
+                    f"(use {handle_class.__name__})",
+                    device=device.key,
+                    expected=kind.kind.value,
+                    actual=entry.kind.value,
+                )
+            handle_class = kind
+        handle: Handle = handle_class(self, device, timeout=timeout)
+        return handle
+
+    @overload
+    def lease(self, kind: type[H], device: DeviceId, *, owner: str, timeout: float = ...) -> H: ...
+    @overload
+    def lease(
+        self, kind: DeviceId, device: None = None, *, owner: str, timeout: float = ...
+    ) -> Handle: ...
+
+    def lease(
+        self, kind: Any, device: Any = None, *, owner: str, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> Handle:
+        """Acquire and open a device; use the handle as a context manager.
+
+        On leaving the ``with`` block (also on an exception) the device is closed and
+        released.
+        """
+        handle: Handle = self.get(kind, device, timeout=timeout)
+        return handle.take(owner)
+
+    def acquire(
+        self, device: DeviceId, *, owner: str, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> Lease:
+        """Become an owner of ``device``; returns the lease."""
+        return self._ask(device, Acquire(owner=owner), timeout)
+
+    def release(self, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> int:
+        """End ``lease``; returns the device's owners_count after it.
+
+        A release is never lost to a crash: while the device's actor restarts (or stays
+        down, quarantined) the board applies it to the leases its successor starts with.
+        """
+        device = lease_of(lease).device
+        deadline = time.monotonic() + timeout
+        try:
+            return self._ask(device, Release(lease=lease), timeout)
+        except (DeviceUnavailableError, ActorDeadError, NoSuchDeviceError) as e:
+            if not self._restarting(e, device):
+                raise
+        return self._release_through_board(lease, deadline)
+
+    def _restarting(self, error: ActorHwError, device: DeviceId) -> bool:
+        """Whether ``error`` means the device's actor (or its board's) is down now."""
+        if isinstance(error, DeviceUnavailableError):
+            return getattr(error, "state", None) == "RESTARTING"
+        return type(device).board in self._boards
+
+    def _release_through_board(self, lease: Lease, deadline: float) -> int:
+        """Hand the release to the device's board, which applies it when it can."""
+        board = type(lease.device).board
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                try:
+                    target = self._board_ref(board)
+                except DeviceUnavailableError as e:
+                    if not quarantined(e):
+                        raise
+                    target = self._sup()  # it keeps a quarantined board's leases
+                # The board answers at once, or with a future if it waits for a crash.
+                answer: int | concurrent.futures.Future[int] = ask(
+                    target, Release(lease=lease), timeout=left
+                )
+                if isinstance(answer, concurrent.futures.Future):
+                    try:
+                        answer = answer.result(timeout=max(0.0, deadline - time.monotonic()))
+                    except concurrent.futures.TimeoutError:
+                        raise TimedOutError(
+                            f"release of {lease.device.key} ({lease.owner}): its actor is "
+                            f"restarting; the release is applied when it is back",
+                            device=lease.device.key,
+                            timeout=left,
+                        ) from None
+                return answer
+            except ActorDeadError:  # the board's actor restarts: its successor, by name
+                if time.monotonic() >= deadline:
+                    raise
+                self._stopped.wait(_RETRY_S)
+
+    def open(self, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
+        """Open the device for ``lease``."""
+        return self._ask(lease_of(lease).device, Open(lease=lease), timeout)
+
+    def close(self, lease: Lease, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
+        """Close the device for ``lease``."""
+        return self._ask(lease_of(lease).device, Close(lease=lease), timeout)
+
+    def use(
+        self,
+        lease: Lease,
+        op: str,
+        args: tuple[Any, ...] = (),
+        *,
+        timeout: float = DEFAULT_ASK_TIMEOUT,
+        priority: Priority = Priority.NORMAL,
+        wait: bool = True,
+        exclusive: bool = False,
+    ) -> Any:
+        """Perform ``op`` on the leased device; waits for board I/O up to ``timeout``.
+
+        The operation passes the limiter first (``rt.limiter``): it waits for a slot up
+        to ``timeout`` (or is refused at once with ``wait=False``), runs alone on the
+        device if ``exclusive``, and a Low one may be preempted (PreemptedError).
+        """
+        device = lease_of(lease).device
+        deadline = time.monotonic() + timeout
+        if op == "interrupt":  # a control operation: it must reach a full board at once
+            return self._ask(device, Use(lease=lease, op=op, args=args), timeout)
+        _entry, ref = self._route(device, timeout=timeout)
+        ticket = self.limiter.admit(
+            device, priority=priority, what=op, wait=wait, exclusive=exclusive,
+            lease=lease, actor_urn=ref.actor_urn, timeout=timeout,
+        )  # fmt: skip
+        try:
+            left = max(0.0, deadline - time.monotonic())
+            result = self._ask(device, Use(lease=lease, op=op, args=args), left)
+            if isinstance(result, PendingIO):
+                left = max(0.0, deadline - time.monotonic())
+                try:
+                    return ticket.wait(result.future, timeout=left)
+                except ActorHwError:
+                    if ticket.revoked_error() is not None:
+                        self._stop_revoked(lease, result.future)
+                    raise
+            return result
+        except DeviceExceptionError as e:
+            revoked = ticket.revoked_error()
+            if revoked is not None:
+                raise revoked from e
+            self.monitor.observe_error(device, e.exc_name, e.message)
+            raise
+        finally:
+            self.limiter.finish(ticket)
+
+    def _stop_revoked(self, lease: Lease, future: concurrent.futures.Future[Any]) -> None:
+        """A preempted or timed-out call may have started on the board only after the
+        limiter's interrupt: cancel it if it has not started, else interrupt it again
+        until it ends (bounded)."""
+        deadline = time.monotonic() + DEFAULT_ASK_TIMEOUT
+        while not future.cancel() and not future.done() and time.monotonic() < deadline:
+            with contextlib.suppress(ActorHwError):
+                self._ask(lease.device, Use(lease=lease, op="interrupt"), 1.0)
+            concurrent.futures.wait([future], timeout=0.2)
+
+    def session(
+        self,
+        owner: str,
+        *,
+        ttl: float | None = None,
+        quotas: Mapping[ResourceKind, int] | None = None,
+        watch_thread: bool = True,
+        timeout: float = DEFAULT_ASK_TIMEOUT,
+    ) -> Session:
+        """A session for ``owner``: its leases and allocations are released together when
+        it ends, when the thread that opened it dies (``watch_thread``), or when it
+        misses its heartbeat for ``ttl`` s.  Use it as a context manager."""
+        if not isinstance(owner, str) or not owner:
+            raise InvalidArgumentError("owner must be a non-empty string", argument="owner")
+        if ttl is not None and (not isinstance(ttl, int | float) or ttl <= 0):
+            raise InvalidArgumentError(f"ttl must be > 0 seconds, not {ttl!r}", argument="ttl")
+        message = OpenSession(
+            session=next_session_name(owner),
+            owner=owner,
+            thread_id=threading.get_ident() if watch_thread else 0,
+            ttl=ttl,
+            **quota_fields(quotas),
+        )
+        return Session(self.monitor, self, self.monitor.open_session(message, timeout=timeout))
+
+    def info(self, device: DeviceId, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
+        """The device's state, policy and owners now."""
+        return self._ask(device, GetInfo(), timeout)
+
+    def devices(
+        self, board: str | None = None, *, timeout: float = DEFAULT_ASK_TIMEOUT
+    ) -> list[DeviceInfo]:
+        """Every device (of ``board``) with id, kind, state, policy and owners."""
+        if board is not None:
+            self._board_ref(board)
+        entries = ask(self._registry_ref(), ListDevices(board=board), timeout=timeout)
+        # Each device actor publishes its info as it changes (an immutable DeviceInfo):
+        # listing 20,000 devices reads them, rather than 20,000 asks. An actor not
+        # running (restarting) is asked, and answers or errors as an ask does.
+        found = [published_info(by_urn(e.actor_urn)) for e in entries]
+        futures = {
+            i: ask_later(self._by_urn(e.actor_urn), GetInfo())
+            for i, (e, info) in enumerate(zip(entries, found, strict=True))
+            if info is None
+        }
+        deadline = time.monotonic() + timeout
+        for i, future in futures.items():
+            found[i] = future.wait(timeout=deadline - time.monotonic())
+        return [info for info in found if info is not None]

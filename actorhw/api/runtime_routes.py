@@ -1,0 +1,145 @@
+"""RuntimeRoutes: where a Runtime's calls go. The actor refs it holds, found again by stable
+name after a restart, and the retried ask to a device's actor. The base of
+`Runtime`; callers use the Runtime.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, TypeVar
+
+from actorhw.api.limiter import OperationLimiter
+from actorhw.api.monitor import ResourceMonitor
+from actorhw.core.errors import (
+    ActorDeadError,
+    DeviceUnavailableError,
+    InvalidArgumentError,
+    NoSuchBoardError,
+    RuntimeStoppedError,
+)
+from actorhw.core.events import EventBus
+from actorhw.core.ids import DeviceId
+from actorhw.core.messages import (
+    Lease,
+    Lookup,
+    RegistryEntry,
+    Request,
+    Resolve,
+)
+from actorhw.drivers.definitions import BoardCatalog
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ActorRef, ask, by_urn
+from actorhw.tree.status_book import StatusBook
+
+R = TypeVar("R")
+
+
+class RuntimeRoutes:
+    """A Runtime's actor refs and how calls reach them (the base of `Runtime`)."""
+
+    catalog: BoardCatalog
+    events: EventBus
+    _stopped: threading.Event
+    _supervisor: ActorRef[Any] | None
+    _registry: ActorRef[Any]
+    _core: dict[str, ActorRef[Any]]
+    _boards: dict[str, ActorRef[Any] | None]
+    _routes: dict[DeviceId, tuple[RegistryEntry, ActorRef[Any]]]
+    _statuses: StatusBook
+
+    @property
+    def monitor(self) -> ResourceMonitor:
+        """Board resources, history, thresholds, allocations (docs/resources.md)."""
+        return ResourceMonitor(self._core_ref("monitor"))
+
+    @property
+    def limiter(self) -> OperationLimiter:
+        """Admits every device operation: limits, priorities, preemption, timeouts."""
+        return OperationLimiter(self._core_ref("limiter"))
+
+    def _core_ref(self, name: str) -> ActorRef[Any]:
+        """A core service's actor now: after a restart, its successor by stable name."""
+        ref = self._core[name] = self._live(name, self._core[name])
+        return ref
+
+    def _known(self, board: str) -> None:
+        if board not in self._boards:
+            raise NoSuchBoardError(
+                f"no running board {board!r}; running: {', '.join(self._boards) or 'none'}",
+                board=board,
+            )
+
+    def _board_ref(self, board: str) -> ActorRef[Any]:
+        """The board's actor now: a crashed one's successor is found by its stable name."""
+        self._known(board)
+        ref = self._boards[board] = self._live(f"board:{board}", self._boards[board])
+        return ref
+
+    def _ask(self, device: DeviceId, message: Request[R], timeout: float) -> R:
+        deadline = time.monotonic() + timeout
+        _entry, ref = self._route(device, timeout=timeout)
+        try:
+            return ask(ref, message, timeout=timeout)
+        except ActorDeadError:
+            # The actor died before it handled the message (a crash it is restarted
+            # from): the message did nothing, so it is safe to send it once more.
+            self._routes.pop(device, None)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            _entry, ref = self._route(device, timeout=left)
+            return ask(ref, message, timeout=left)
+
+    def _route(self, device: DeviceId, *, timeout: float) -> tuple[RegistryEntry, ActorRef[Any]]:
+        route = self._routes.get(device) if isinstance(device, DeviceId) else None
+        if route is not None and route[1].is_alive():
+            return route
+        entry: RegistryEntry = ask(self._registry_ref(), Lookup(device=device), timeout=timeout)
+        ref = by_urn(entry.actor_urn)
+        if ref is None:
+            raise DeviceUnavailableError(
+                f"{device.key} is restarting",
+                device=device.key,
+                state="RESTARTING",
+                reason="actor restarting",
+                since=time.time(),
+            )
+        self._routes[device] = (entry, ref)
+        return entry, ref
+
+    def _sup(self) -> ActorRef[Any]:
+        if self._supervisor is None or not self._supervisor.is_alive():
+            raise RuntimeStoppedError("the runtime is stopped")
+        return self._supervisor
+
+    def _registry_ref(self) -> ActorRef[Any]:
+        """The registry now: after its restart, its successor by the stable name."""
+        self._sup()  # a stopped runtime says so, even if the registry's ref looks alive
+        self._registry = self._live("registry", self._registry)
+        return self._registry
+
+    def _live(self, name: str, ref: ActorRef[Any] | None) -> ActorRef[Any]:
+        """``ref`` if its actor runs, else the successor the supervisor knows by ``name``."""
+        if ref is not None and ref.is_alive():
+            return ref
+        return self._by_urn(ask(self._sup(), Resolve(name=name), timeout=DEFAULT_ASK_TIMEOUT))
+
+    @staticmethod
+    def _by_urn(urn: str) -> ActorRef[Any]:
+        ref = by_urn(urn)
+        if ref is None:
+            raise ActorDeadError(f"actor {urn} is not running", actor=urn)
+        return ref
+
+
+def lease_of(lease: Any) -> Lease:
+    if not isinstance(lease, Lease):
+        raise InvalidArgumentError(
+            f"expected a Lease, not {type(lease).__name__}", argument="lease"
+        )
+    return lease
+
+
+def quarantined(error: DeviceUnavailableError) -> bool:
+    """Whether ``error`` says the supervisor quarantined the board's actor."""
+    return error.state == "QUARANTINED"
