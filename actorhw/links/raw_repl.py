@@ -513,7 +513,7 @@ class RawReplLink:
             reader = AnswerReader(max_output=self.max_output, name=self.name)
         pending, io.rx = bytes(io.rx), bytearray()
         try:
-            done = reader.feed(pending)
+            done = reader.feed(pending) if pending else False
             while not done:
                 wait = (
                     ok_deadline if ok_deadline is not None and reader.waiting_for_ok else deadline

@@ -166,3 +166,43 @@ def test_repl_passes_the_terminal_through(unix_boards: UnixBoardFactory) -> None
     finally:
         for fd in (to_board_r, to_board_w, from_board_r, from_board_w):
             os.close(fd)
+
+
+def test_actorhw_repl_on_a_terminal(unix_boards: UnixBoardFactory) -> None:
+    """``actorhw repl --port`` in a real terminal (a pty): type, see the answer, Ctrl-]."""
+    import subprocess
+    import sys
+
+    b = unix_boards()
+    master, slave = os.openpty()
+    actorhw = Path(sys.executable).parent / "actorhw"
+    proc = subprocess.Popen(
+        [str(actorhw), "repl", "--port", str(b.path), "--board", "micropython"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        seen = b""
+
+        def until(marker: bytes) -> None:
+            nonlocal seen
+            deadline = time.monotonic() + 30
+            while marker not in seen:
+                ready, _, _ = select.select([master], [], [], deadline - time.monotonic())
+                assert ready, f"no {marker!r} from actorhw repl: {seen[-300:]!r}"
+                seen += os.read(master, 4096)
+
+        until(b">>> ")  # the friendly REPL, passed through
+        os.write(master, b"print(6 * 7)\r")
+        until(b"42")
+        os.write(master, b"\x1d")  # Ctrl-] leaves
+        until(b"left the REPL")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(master)

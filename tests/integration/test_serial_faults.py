@@ -129,3 +129,30 @@ def test_a_hung_board_without_power_hook_needs_a_hand(unix_boards: UnixBoardFact
         b.kill()
         b.start()
         assert rt.reset_board("mp", timeout=20).state is DeviceState.CONNECTED
+
+
+def test_a_soft_reset_that_ends_the_board_is_a_power_cycle(unix_boards: UnixBoardFactory) -> None:
+    """The unix port exits on a soft reset (Ctrl-D): for this board the driver's reset
+    powers it on again through its hook and reconnects."""
+    from actorhw.drivers.definitions import BoardCatalog
+    from actorhw.drivers.plugins import DriverCatalog
+
+    b = unix_boards()
+    first_pid = b.pid
+    driver_class = DriverCatalog.discover(entry_points=False).get("micropython")
+    driver = driver_class(
+        board="mp",
+        definition=BoardCatalog.discover().get("micropython"),
+        options={"port": str(b.path), "power_hook": b.power_hook},
+    )
+    try:
+        assert driver.scan(timeout=5)
+        driver.initialize(timeout=5)
+        driver.connect(timeout=10)
+        driver.run("x = 1", what="set").wait(timeout=5)
+        driver.reset(timeout=15)
+        assert b.pid != first_pid  # the hook started a fresh firmware
+        assert driver.query("'x' in globals()", what="fresh").wait(timeout=5) is False
+        assert driver.power_hook is not None and driver.power_hook.runs == 1
+    finally:
+        driver.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -109,3 +110,27 @@ def test_power_hook_failures_are_typed() -> None:
         PowerHook([1, 2], board="b")  # type: ignore[list-item]
     with pytest.raises(InvalidArgumentError):
         PowerHook("x", board="b").run("explode", timeout=1)
+
+
+def test_open_leaves_dtr_and_rts_alone_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyserial asserts both lines in open(); an ESP32's auto-reset circuit resets on them."""
+    import serial
+
+    from actorhw.links.serial_port import open_serial
+
+    touched: list[str] = []
+    monkeypatch.setattr(serial.Serial, "_update_dtr_state", lambda self: touched.append("dtr"))
+    monkeypatch.setattr(serial.Serial, "_update_rts_state", lambda self: touched.append("rts"))
+    master, slave = os.openpty()
+    try:
+        path = os.ttyname(slave)
+        port = open_serial(path, exclusive=False)
+        assert touched == []  # left alone
+        port.close()
+        port = open_serial(path, exclusive=False, dtr=False, rts=False)
+        assert sorted(touched) == ["dtr", "rts"]  # set, as a board definition asked
+        assert port.dtr is False and port.rts is False
+        port.close()
+    finally:
+        os.close(master)
+        os.close(slave)
