@@ -23,7 +23,6 @@ This module imports core only.
 
 from __future__ import annotations
 
-import random
 import re
 import threading
 import time
@@ -39,21 +38,16 @@ from actorhw.core.errors import (
     TimedOutError,
 )
 from actorhw.links.framing import (
-    BANNER,
-    CTRL_A,
     CTRL_C,
     CTRL_D,
     EXEC_TRAILER,
-    RAW_PASTE_REQUEST,
     RAW_REPL_BANNER,
-    AnswerReader,
     ExecResult,
     bytes_literal,
-    nonce_answer,
-    parse_raw_paste_answer,
     parse_traceback,
 )
-from actorhw.links.port_io import DeadlinePassed, Overflow, PortIO, SerialPort
+from actorhw.links.port_io import DeadlinePassed, PortIO, SerialPort
+from actorhw.links.raw_protocol import SEARCH_LIMIT, RawReplProtocol
 from actorhw.links.serial_port import open_serial
 
 __all__ = [
@@ -70,23 +64,10 @@ DEFAULT_MAX_OUTPUT: Final = 1024 * 1024
 """Default cap, in bytes, on the stdout + stderr of one ``exec``."""
 
 _SOFT_REBOOT: Final = b"soft reboot"
-_STAGED_NAME: Final = b"_actorhw_src"
-_STAGE_PREFIX: Final = _STAGED_NAME + b"="
-_STAGE_SUFFIX: Final = b"\nprint(len(%s),sum(%s))" % (_STAGED_NAME, _STAGED_NAME)
-_RUN_STAGED: Final = b"try:\n exec(%s)\nfinally:\n del %s" % (_STAGED_NAME, _STAGED_NAME)
-_SYNC_ATTEMPTS: Final = 3
-_INTERRUPTED: Final = re.compile(rb"KeyboardInterrupt: \r*\n\x04>")
-_VERIFY_ATTEMPTS: Final = 6
-_RETRY_CHUNK: Final = 32
-_RETRY_PAUSE_S: Final = 0.001
-_RETRY_MAX_PAUSE_S: Final = 0.008
 _CONTROL_BYTES: Final = re.compile(rb"[\x01-\x05]")
-_FIRST_POLL_S: Final = 0.05
-_MAX_POLL_INTERVAL_S: Final = 0.4
-_SEARCH_LIMIT: Final = 64 * 1024
 
 
-class RawReplLink:
+class RawReplLink(RawReplProtocol):
     """A MicroPython raw-REPL link over one serial port.
 
     Create it with :meth:`open`, which opens the port and enters the raw REPL, or wrap
@@ -143,8 +124,8 @@ class RawReplLink:
             raise InvalidArgumentError(
                 "verify_over must be >= 0", argument="verify_over", value=verify_over
             )
-        self.name: str = name or str(getattr(port, "name", None) or getattr(port, "port", "serial"))
-        self._io = PortIO(port, self.name)
+        self.name = name or str(getattr(port, "name", None) or getattr(port, "port", "serial"))
+        super().__init__(PortIO(port, self.name))
         self.pacing_s = pacing_s
         self.chunk_size = chunk_size
         self.max_output = max_output
@@ -155,10 +136,6 @@ class RawReplLink:
         self.raw_paste_sends = 0
         """How many execs went through raw-paste mode (a statistic)."""
         self._lock = threading.Lock()
-        self._in_raw = False
-        self._raw_paste: bool | None = None
-        self._window = 0
-        self._rng = random.Random()
 
     # --- construction and teardown ----------------------------------------------------
 
@@ -423,7 +400,7 @@ class RawReplLink:
                     self._enter_raw(deadline)
                 self._in_raw = False
                 io.write(CTRL_D, deadline)
-                io.read_until(_SOFT_REBOOT, deadline, limit=_SEARCH_LIMIT, keep=False)
+                io.read_until(_SOFT_REBOOT, deadline, limit=SEARCH_LIMIT, keep=False)
                 self._enter_raw(deadline)
             except DeadlinePassed as exc:
                 raise TimedOutError(
@@ -445,7 +422,7 @@ class RawReplLink:
                 if not self._in_raw or self._io.stale():
                     self._enter_raw(deadline)
                 self._io.write(code.encode() + CTRL_D, deadline)
-                self._io.read_until(b"OK", deadline, limit=_SEARCH_LIMIT)
+                self._io.read_until(b"OK", deadline, limit=SEARCH_LIMIT)
             except DeadlinePassed as exc:
                 raise TimedOutError(
                     f"{self.name} did not take the reset within {timeout:g} s",
@@ -492,202 +469,6 @@ class RawReplLink:
             resynced = self._recover()
             context = {**exc.context, "resynced": resynced}
             raise ProtocolError(exc.message, **context) from exc
-
-    def _exec_frame(
-        self,
-        data: bytes,
-        deadline: float,
-        *,
-        ok_deadline: float | None = None,
-        pacing: tuple[int, float] | None = None,
-    ) -> ExecResult:
-        """Send one piece of code and read its answer through the trailer's banner."""
-        self._in_raw = False  # until the answer's end the board is busy with our code
-        io = self._io
-        if self._raw_paste and len(data) > self.chunk_size:
-            self._send_raw_paste(data, deadline)
-            reader = AnswerReader(max_output=self.max_output, expect_ok=False, name=self.name)
-        else:
-            chunk, pause = pacing or (self.chunk_size, self.pacing_s)
-            self._send_plain(data, deadline, chunk, pause)
-            reader = AnswerReader(max_output=self.max_output, name=self.name)
-        pending, io.rx = bytes(io.rx), bytearray()
-        try:
-            done = reader.feed(pending) if pending else False
-            while not done:
-                wait = (
-                    ok_deadline if ok_deadline is not None and reader.waiting_for_ok else deadline
-                )
-                done = reader.feed(io.read_chunk(wait))
-        finally:
-            io.rx[:0] = reader.rest
-        assert reader.result is not None
-        self._in_raw = True
-        return reader.result
-
-    def _exec_verified(self, data: bytes, deadline: float) -> ExecResult:
-        """Send code as a checked bytes literal first, then ``exec`` it on the board.
-
-        For firmware that drops input bytes when its receive buffer overflows (the
-        micro:bit's is 64 bytes): a dropped byte changes the length or sum the board
-        reports, or breaks the literal (or, if the Ctrl-D was dropped, the trailing
-        Ctrl-A resets the line), and the staging step is sent again.
-        """
-        stage = _STAGE_PREFIX + bytes_literal(data) + _STAGE_SUFFIX
-        expected = b"%d %d\n" % (len(data), sum(data))
-        last: ExecResult | None = None
-        for attempt in range(_VERIFY_ATTEMPTS):
-            # The first try goes at full speed; after a loss, small chunks with growing
-            # pauses (loss comes in bursts, under load).
-            pacing = None
-            if attempt:
-                pause = max(self.pacing_s, _RETRY_PAUSE_S * 2 ** (attempt - 1))
-                pacing = (_RETRY_CHUNK, min(pause, _RETRY_MAX_PAUSE_S))
-            send_time = 0.0 if pacing is None else pacing[1] * (len(stage) // pacing[0])
-            # A dropped Ctrl-D shows at once (the trailing Ctrl-A answers with the banner
-            # instead of OK); this bound is for when the trailer is lost as well.
-            ok_budget = send_time + 0.25 + 100e-6 * len(stage)
-            try:
-                result = self._exec_frame(
-                    stage,
-                    deadline,
-                    ok_deadline=min(deadline, time.monotonic() + ok_budget),
-                    pacing=pacing,
-                )
-            except (DeadlinePassed, ProtocolError, ResultParseError):
-                if time.monotonic() >= deadline or not self._recover(deadline):
-                    raise DeadlinePassed from None
-                self.damaged_sends += 1
-                continue
-            if not result.stderr and result.stdout.replace(b"\r", b"") == expected:
-                return self._exec_frame(_RUN_STAGED, deadline)
-            last = result
-            self.damaged_sends += 1
-            if b"KeyboardInterrupt" in result.stderr:
-                return result  # interrupt() from another thread: stop, do not retry
-            if b"MemoryError" in result.stderr:
-                return self._exec_frame(data, deadline)  # the staged copy does not fit
-        answer = "no answer" if last is None else repr(last.stdout[-60:] + last.stderr[-120:])
-        raise ProtocolError(
-            f"code sent to {self.name} arrived damaged {_VERIFY_ATTEMPTS} times "
-            f"(the board drops input bytes); last answer: {answer}",
-            device=self.name,
-        )
-
-    def _send_plain(self, data: bytes, deadline: float, chunk: int, pause: float) -> None:
-        io = self._io
-        if pause <= 0 or len(data) <= chunk:
-            io.write(data + CTRL_D + EXEC_TRAILER, deadline)
-            return
-        for start in range(0, len(data), chunk):
-            if start:
-                io.pause(pause, deadline)
-            io.write(data[start : start + chunk], deadline)
-        io.write(CTRL_D + EXEC_TRAILER, deadline)
-
-    def _send_raw_paste(self, data: bytes, deadline: float) -> None:
-        """Raw-paste transfer: the board asks for each window's worth with ``\\x01``."""
-        io = self._io
-        io.write(RAW_PASTE_REQUEST, deadline)
-        answer = parse_raw_paste_answer(io.take(4, deadline), name=self.name)
-        if answer is None or not answer.supported:
-            raise ProtocolError(
-                f"{self.name} refused raw-paste mode it accepted before", device=self.name
-            )
-        window = answer.window
-        remain, sent = window, 0
-        self.raw_paste_sends += 1
-        while sent < len(data):
-            while remain == 0 or io.rx or io.in_waiting():
-                flow = io.take(1, deadline)
-                if flow == CTRL_A:
-                    remain += window
-                elif flow == CTRL_D:
-                    # The board ended the transfer early (a compile error, say): we
-                    # acknowledge, and its output follows as usual.
-                    io.write(CTRL_D + EXEC_TRAILER, deadline)
-                    return
-                else:
-                    raise ProtocolError(
-                        f"{self.name} sent {flow!r} during raw-paste transfer", device=self.name
-                    )
-            piece = data[sent : sent + remain]
-            io.write(piece, deadline)
-            sent += len(piece)
-            remain -= len(piece)
-        io.write(CTRL_D + EXEC_TRAILER, deadline)
-        # The board acknowledges the end of the data with Ctrl-D, then runs the code.
-        junk = io.read_until(CTRL_D, deadline, limit=self.max_output)
-        if junk.strip(CTRL_A):
-            raise ProtocolError(
-                f"{self.name} sent {junk[:40]!r} before the raw-paste acknowledgement",
-                device=self.name,
-            )
-
-    # --- entering and resynchronising ---------------------------------------------------
-
-    def _enter_raw(self, deadline: float) -> None:
-        """Ctrl-C, drain, Ctrl-A until the banner, then a nonce exec to be in step."""
-        io = self._io
-        self._in_raw = False
-        io.write(CTRL_C + CTRL_C, deadline)
-        io.drain(self.max_output)
-        interval = _FIRST_POLL_S
-        while True:
-            io.write(CTRL_A, deadline)
-            try:
-                io.skip_until((BANNER,), min(deadline, time.monotonic() + interval), keep=64)
-                break
-            except DeadlinePassed:
-                if time.monotonic() >= deadline:
-                    raise
-                interval = min(interval * 2, _MAX_POLL_INTERVAL_S)
-                io.write(CTRL_C + CTRL_C, deadline)
-        # Extra banners (from repeated polls) or a late traceback may still be on the
-        # way: a nonce the board has to compute marks where the stream is in step.  A
-        # Ctrl-C that reached running code after the first one leaves a KeyboardInterrupt
-        # pending, which then hits this check instead: run it again in that case.
-        for _ in range(_SYNC_ATTEMPTS):
-            nonce = self._rng.randrange(10**8, 10**9)
-            io.write(b"print(%d+1)" % nonce + CTRL_D, deadline)
-            if io.skip_until((nonce_answer(nonce + 1), _INTERRUPTED), deadline, keep=64) == 0:
-                break
-        else:
-            raise DeadlinePassed
-        if self._raw_paste is None:
-            self._probe_raw_paste(deadline)
-        self._in_raw = True
-
-    def _probe_raw_paste(self, deadline: float) -> None:
-        """One probe per connection: does the firmware take raw-paste, with what window?"""
-        io = self._io
-        io.write(RAW_PASTE_REQUEST, deadline)
-        while True:
-            answer = parse_raw_paste_answer(bytes(io.rx), name=self.name)
-            if answer is not None:
-                break
-            io.rx += io.read_chunk(deadline)
-        del io.rx[: answer.consumed]
-        if answer.supported:
-            # We have to finish the transfer; an empty one runs nothing.
-            io.write(CTRL_D, deadline)
-            for _ in range(3):  # acknowledgement, stdout, stderr
-                io.read_until(CTRL_D, deadline, limit=_SEARCH_LIMIT)
-            io.expect(b">", deadline)
-        self._raw_paste = answer.supported
-        self._window = answer.window
-
-    def _recover(self, deadline: float | None = None) -> bool:
-        """After a failed exec: Ctrl-C and try to get the raw prompt back, bounded."""
-        self._in_raw = False
-        if deadline is None:
-            deadline = time.monotonic() + self.resync_timeout
-        try:
-            self._enter_raw(deadline)
-        except (DeadlinePassed, ProtocolError, Overflow):
-            self._io.rx.clear()
-            return False
-        return True
 
     def _guard(self, deadline: float, timeout: float) -> _CallGuard:
         return _CallGuard(self, deadline, timeout)
