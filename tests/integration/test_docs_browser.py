@@ -2,9 +2,10 @@
 
 The site is built with ``mkdocs build --strict`` and served on localhost; Chromium
 (Debian package ``chromium``, installed by ``./dev.sh test``) loads each page through
-the DevTools protocol (a websocket), and the test asserts, per page: no raw Sphinx
-roles in the text, no code block that scrolls sideways, no page wider than the window,
-and no internal link to a missing page or anchor.  Without Chromium the test FAILS.
+the DevTools protocol (a websocket), and the test asserts, per page: no raw Sphinx roles
+and no wording addressed to the developers ("the seeds'") in the text, no code block
+that scrolls sideways, no page wider than the window, and no internal link to a missing
+page or anchor. Without Chromium the test FAILS.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ PROBE = """
 (() => {
   const roles = [...document.body.innerText.matchAll(
       /:(meth|class|func|attr|mod|data|exc|obj):`[^`]*`/g)].map(m => m[0]);
+  const us = [...document.body.innerText.matchAll(/[^.\\n]*\\bseeds'[^.\\n]*/g)].map(m => m[0]);
   const boxes = "pre, pre > code, .highlight, table, .md-typeset__scrollwrap";
   const blocks = [...document.querySelectorAll(boxes)]
     .filter(e => e.scrollWidth > e.clientWidth + 1)
@@ -64,7 +66,7 @@ PROBE = """
   const links = [...document.querySelectorAll("a[href]")].map(a => a.href);
   const ids = [...document.querySelectorAll("[id]")].map(e => e.id);
   return JSON.stringify({
-    title: document.title, roles, blocks, links, ids,
+    title: document.title, roles, us, blocks, links, ids,
     page: {scroll: document.documentElement.scrollWidth,
            client: document.documentElement.clientWidth},
     width: window.innerWidth,
@@ -213,6 +215,7 @@ def test_page_renders_clean_at_1280_px(site: str, page: Page, path: str) -> None
     assert probe["width"] == WIDTH, probe["width"]
     assert probe["title"] and "404" not in probe["title"], probe["title"]
     assert probe["roles"] == [], f"raw Sphinx roles on {url}: {probe['roles'][:10]}"
+    assert probe["us"] == [], f"wording addressed to the developers on {url}: {probe['us']}"
     assert probe["blocks"] == [], f"blocks that scroll sideways on {url}: {probe['blocks']}"
     assert probe["page"]["scroll"] <= probe["page"]["client"], probe["page"]
 
