@@ -165,7 +165,7 @@ def _hostname(host: str) -> str:
 
 
 class GuardMiddleware:
-    """Refuses what :class:`Guard` refuses before the app sees it."""
+    """Refuses what ``Guard`` refuses before the app sees it."""
 
     def __init__(self, app: ASGIApp, guard: Guard) -> None:
         self.app = app
