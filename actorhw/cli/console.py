@@ -35,7 +35,7 @@ from actorhw.scenario import (
     load_scenario,
     run_scenario,
 )
-from actorhw.scenario.runner import partial_report
+from actorhw.scenario.report import partial_report
 
 Handler = Callable[[argparse.Namespace, Console], int]
 
@@ -114,14 +114,14 @@ def _run_live(scenario: Any, err: Console, args: argparse.Namespace) -> Scenario
         transient=False,
     )
     task = progress.add_task(
-        "bring-up", total=len(scenario.steps), scenario=scenario.name, start=True
+        "bring-up", total=scenario.step_count, scenario=scenario.name, start=True
     )
 
     def on_event(event: StepEvent) -> None:
         if event.index < 0 or event.status == "running":
             progress.update(task, description=event.step)
-        elif not event.step.startswith("["):
-            progress.update(task, completed=event.index + 1, description=event.status)
+        elif event.counted:  # the unit of the summary and JUnit: a group's step per target
+            progress.update(task, advance=1, description=event.status)
         if event.status == "failed":
             progress.console.print(f"[red]FAILED[/] {event.step}: {event.message}", markup=True)
 

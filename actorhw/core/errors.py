@@ -476,6 +476,9 @@ class ScenarioFileError(ActorHwError):
     file = Field[str]("")
     line = Field[int | None](None)
     key = Field[str]("")
+    problems = Field[Sequence[Mapping[str, Any]]](())
+    """Every problem of the file as plain data (code, message, file, line, key), when
+    there is more than one; the message lists them all."""
 
 
 class ScenarioStepError(ActorHwError):

@@ -11,12 +11,8 @@ XML for CI systems. No host code is ever evaluated from a scenario file.
 from actorhw.scenario.junit import junit_xml
 from actorhw.scenario.loader import load_scenario
 from actorhw.scenario.model import BoardUp, Expect, Scenario, Step
-from actorhw.scenario.runner import (
-    ScenarioReport,
-    StepEvent,
-    StepResult,
-    run_scenario,
-)
+from actorhw.scenario.report import ScenarioReport, StepEvent, StepResult
+from actorhw.scenario.runner import run_scenario
 
 __all__ = [
     "BoardUp",

@@ -8,23 +8,16 @@ parallel group each get theirs, named ``[target] step``); a failed step has a
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from actorhw.scenario.runner import FAILED, SKIPPED, ScenarioReport, StepResult
-
-
-def _flat(steps: Iterable[StepResult]) -> list[StepResult]:
-    out: list[StepResult] = []
-    for step in steps:
-        out.extend(_flat(step.children) if step.children else [step])
-    return out
+from actorhw.scenario.report import FAILED, SKIPPED, ScenarioReport, leaves
 
 
 def junit_xml(reports: Sequence[ScenarioReport]) -> str:
     """The reports as a JUnit XML document (``<testsuites>``)."""
     suites = ET.Element("testsuites", name="actorhw scenarios")
     for report in reports:
-        cases = _flat(report.steps)
+        cases = leaves(report.steps)
         failures = sum(1 for c in cases if c.status == FAILED)
         errors = 1 if report.error or report.interrupted else 0
         suite = ET.SubElement(

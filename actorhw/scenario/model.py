@@ -137,6 +137,11 @@ class Scenario:
     """The default owner name of its leases."""
 
     @property
+    def step_count(self) -> int:
+        """How many steps run, each step of a parallel group once per target."""
+        return sum(len(s.targets) * len(s.steps) if s.steps else 1 for s in self.steps)
+
+    @property
     def board_names(self) -> tuple[str, ...]:
         """Every board instance, in order."""
         return tuple(n for b in self.boards for n in b.names)

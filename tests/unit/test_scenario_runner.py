@@ -45,9 +45,14 @@ def scenario(tmp_path: Path, body: str, head: str = HEAD) -> Scenario:
 
 def test_quickstart_passes() -> None:
     events: list[StepEvent] = []
-    report = run_scenario(load_scenario(SCENARIOS / "quickstart.toml"), on_event=events.append)
+    loaded = load_scenario(SCENARIOS / "quickstart.toml")
+    report = run_scenario(loaded, on_event=events.append)
     assert report.passed, report
-    assert report.counts() == {"passed": len(report.steps), "failed": 0, "skipped": 0}
+    # a parallel group's step counts once per target, in the summary, progress and JUnit
+    assert loaded.step_count == len(report.steps) + 1  # the group of 2 boards: 1 -> 2
+    assert report.counts() == {"passed": loaded.step_count, "failed": 0, "skipped": 0}
+    assert {e.total for e in events} == {loaded.step_count}
+    assert sum(e.counted for e in events) == loaded.step_count
     statuses = [e.status for e in events]
     assert statuses[0] == "bringup" and statuses[-1] == "teardown"
     assert statuses.count("running") == len(report.steps)
