@@ -1,35 +1,53 @@
-"""The ``actorhw`` command. main() is the one place errors become exit codes.
+"""actorhw: drive many hardware boards at once, safely, from the command line.
 
-Exit codes: 0 success; 1 an actorhw error; 2 bad usage; 3 a deadline passed
-(timed_out); 4 code on a board raised (device_exception); 130 interrupted (Ctrl-C);
-143 terminated (SIGTERM: the same clean stop as Ctrl-C).
-Errors print as ``actorhw: error: [code] message``; tracebacks only with --debug.
+main() is the one place errors become exit codes: 0 success; 1 an actorhw error; 2 bad
+usage; 3 a deadline passed (timed_out); 4 code on a board raised (device_exception);
+130 interrupted (Ctrl-C); 143 terminated (SIGTERM: the same clean stop as Ctrl-C).
+Errors print as ``actorhw: error: [code] message`` (with --json, as
+``{"error": {"code": ..., "message": ...}}`` on stdout); tracebacks only with --debug.
+A mistyped subcommand, option or board name gets the closest known names.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from rich.console import Console
-from rich.table import Table
 
-from actorhw.api.handles import Board
-from actorhw.api.runtime import Runtime
-from actorhw.cli.console import add_parsers
-from actorhw.cli.options import seconds
-from actorhw.cli.serial_cmds import add_port_option, add_serial_parsers, board_spec
+from actorhw.cli import bench, boards, execute, monitor, run
+from actorhw.cli.command import Command, add_common_options
+from actorhw.cli.serial_cmds import add_serial_parsers
 from actorhw.cli.signals import Terminated, terminate_like_interrupt
 from actorhw.core import log
-from actorhw.core.errors import ActorHwError, UnsupportedOperationError
-from actorhw.core.messages import DeviceInfo
-from actorhw.drivers.definitions import BoardCatalog
+from actorhw.core.errors import ActorHwError
+from actorhw.core.suggest import did_you_mean
+
+#: Every subcommand, in the order --help lists them. A new one: a module defining a
+#: Command, and a line here.
+COMMANDS: tuple[Command, ...] = (
+    boards.BOARDS,
+    boards.DEVICES,
+    execute.COMMAND,
+    run.COMMAND,
+    monitor.COMMAND,
+    bench.COMMAND,
+)
 
 EXIT_CODES = {"timed_out": 3, "device_exception": 4}
+
+DESCRIPTION = """\
+actorhw drives many hardware boards at once: each board and each of its devices is an
+actor with its own lifecycle and owners, so scripts, tests and people can share a lab
+without stepping on each other. Boards are data files (actorhw boards); MicroPython
+boards run code (actorhw exec); scenario files bring boards up and run checked steps
+(actorhw run) with JUnit reports for CI; actorhw monitor shows who holds what."""
 
 EPILOG = """examples:
   actorhw boards
@@ -42,159 +60,98 @@ EPILOG = """examples:
   actorhw monitor --board microbit-qemu
   actorhw bench --quick
 
-every subcommand has --help with examples.
-"""
+every subcommand has --help with examples. Docs: docs/index.md (or the docs site)."""
 
 
-def _boards(args: argparse.Namespace, out: Console) -> int:
-    catalog = BoardCatalog.discover(args.boards_dir)
-    rows: list[dict[str, Any]] = [
-        {
-            "name": b.name,
-            "title": b.title,
-            "driver": b.driver,
-            "devices": len(b.devices),
-            "source": str(b.source),
-        }
-        for b in sorted(catalog.boards.values(), key=lambda b: b.name)
+def version() -> str:
+    try:
+        return importlib.metadata.version("actorhw")
+    except importlib.metadata.PackageNotFoundError:  # a source tree not installed
+        return "unknown"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" on usage errors and JSON errors under --json."""
+
+    json_errors = False
+    words: tuple[str, ...] = ()
+    """The command line being parsed (for suggestions about mistyped options)."""
+
+    def error(self, message: str) -> NoReturn:
+        message += _usage_hint(self, message)
+        if Parser.json_errors:
+            print(json.dumps({"error": {"code": "usage", "message": message}}))
+            self.exit(2)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _usage_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        return did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+    options = _option_strings(parser)
+    mistyped = [
+        w.split("=")[0]
+        for w in Parser.words
+        if w.startswith("--") and w.split("=")[0] not in options
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    table = Table(title="board definitions")
-    for column in ("name", "title", "driver", "devices"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["name"], row["title"], row["driver"], str(row["devices"]))
-    out.print(table)
-    return 0
+    return did_you_mean(mistyped[0], options) if mistyped else ""
 
 
-def device_row(info: DeviceInfo) -> dict[str, Any]:
-    """A device as plain data, for --json and tables."""
-    return {
-        "id": info.device.name,
-        "board": type(info.device).board,
-        "kind": info.kind.value,
-        "state": info.state.name,
-        "policy": info.policy.name,
-        "owners": list(info.owners),
-        "owners_count": info.owners_count,
-        "open_count": info.open_count,
-        "generation": info.generation,
-        "last_error": info.last_error,
-    }
-
-
-def _devices(args: argparse.Namespace, out: Console) -> int:
-    spec = board_spec(args)
-    args.board = spec.definition
-    with Runtime.start(boards=[spec], boards_dirs=args.boards_dir, timeout=args.timeout) as rt:
-        rows = [device_row(i) for i in rt.devices(args.board)]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    table = Table(title=f"devices of {args.board}")
-    for column in ("id", "kind", "state", "policy", "owners"):
-        table.add_column(column)
-    for row in rows:
-        owners = f"{row['owners_count']}: {', '.join(row['owners'])}" if row["owners"] else "0"
-        table.add_row(row["id"], row["kind"], row["state"], row["policy"], owners)
-    out.print(table)
-    return 0
-
-
-def _exec(args: argparse.Namespace, out: Console) -> int:
-    spec = board_spec(args)
-    args.board = spec.definition
-    with Runtime.start(boards=[spec], boards_dirs=args.boards_dir, timeout=args.timeout) as rt:
-        board_id = rt.ids(args.board).__members__.get("BOARD")
-        if board_id is None:
-            raise UnsupportedOperationError(
-                f"board {args.board} has no BOARD device, so it does not run code; "
-                "exec needs a board with a MicroPython driver (microbit-qemu, or --port)",
-                board=args.board,
-            )
-        with rt.lease(Board, board_id, owner="actorhw-cli") as board:
-            try:
-                output = board.exec(args.code, timeout=args.exec_timeout)
-            except ActorHwError as e:
-                if args.json:
-                    print(json.dumps({"ok": False, "error": e.to_dict()}))
-                    return EXIT_CODES.get(e.code, 1)
-                raise
-    if args.json:
-        print(json.dumps({"ok": True, "output": output}))
-    else:
-        sys.stdout.write(output)
-    return 0
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    found: set[str] = {"--help", "--version"}
+    for action in parser._actions:
+        found.update(s for s in action.option_strings if s.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="actorhw",
-        description=__doc__.splitlines()[0],
+        description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log lifecycle events")
-    parser.add_argument(
-        "--boards-dir",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="an extra folder of board files (repeatable)",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser(
-        "boards", help="list board definitions", epilog="example: actorhw boards --json"
-    )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(run=_boards)
-
-    p = sub.add_parser(
-        "devices",
-        help="bring a board up and list its devices",
-        epilog="example: actorhw devices --board same70-xplained",
-    )
-    p.add_argument("--board", help="a board definition name")
-    add_port_option(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--timeout", type=seconds, default=30.0, help="bring-up deadline, s")
-    p.set_defaults(run=_devices)
-
-    p = sub.add_parser(
-        "exec",
-        help="run MicroPython code on a board and print its output",
-        epilog='example: actorhw exec --board microbit-qemu "print(1+1)"',
-    )
-    p.add_argument("code", help="the code to run")
-    p.add_argument("--board", help="a board definition with a BOARD device")
-    add_port_option(p)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--timeout", type=seconds, default=30.0, help="bring-up deadline, s")
-    p.add_argument("--exec-timeout", type=seconds, default=10.0, help="the code's deadline, s")
-    p.set_defaults(run=_exec)
-    add_parsers(sub)  # run, monitor, bench (actorhw.console)
+    parser.add_argument("--version", action="version", version=f"actorhw {version()}")
+    add_common_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        p = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.description,
+            epilog=command.examples,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.arguments(p)
+        add_common_options(p, top=False)
+        p.set_defaults(run=command.run)
     add_serial_parsers(sub)  # ports, fs, repl (actorhw.cli.serial_cmds)
+    for name in ("ports", "fs", "repl"):
+        add_common_options(sub.choices[name], top=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    Parser.json_errors = "--json" in words
+    Parser.words = tuple(words)
+    args = build_parser().parse_args(words)
     if args.verbose:
         log.logger.remove()  # loguru's default stderr sink: each line printed once
         log.enable("DEBUG" if args.debug else "INFO")
     out = Console()
     err = Console(stderr=True)
-    run: Callable[[argparse.Namespace, Console], int] = args.run
     try:
         with terminate_like_interrupt():
-            return run(args, out)
+            code: int = args.run(args, out)
+            return code
     except Terminated:
         err.print("actorhw: terminated (SIGTERM)", markup=False)
         return 143
@@ -204,8 +161,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ActorHwError as e:
         if args.debug:
             traceback.print_exc()
-        err.print(f"actorhw: error: {e}", markup=False, highlight=False, soft_wrap=True)
+        _print_error(e, args, err)
         return EXIT_CODES.get(e.code, 1)
+    except Exception as e:  # a bug: one line, the traceback with --debug
+        if args.debug:
+            raise
+        _print_error(e, args, err)
+        return 1
+
+
+def _print_error(e: Exception, args: argparse.Namespace, err: Console) -> None:
+    data: dict[str, Any]
+    if isinstance(e, ActorHwError):
+        data = e.to_dict()
+    else:
+        data = {
+            "code": "internal_error",
+            "message": f"{type(e).__name__}: {e} (--debug shows where)",
+        }
+    if args.json:
+        print(json.dumps({"error": data}))
+        return
+    board_traceback = data.get("traceback_text")
+    if isinstance(board_traceback, str) and board_traceback.strip():
+        # what the board printed, as mpremote shows it: file, line, exception
+        err.print(board_traceback.rstrip(), markup=False, highlight=False, soft_wrap=True)
+    text = str(e) if isinstance(e, ActorHwError) else f"[internal_error] {data['message']}"
+    err.print(f"actorhw: error: {text}", markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import attrs
 from actorhw.core.errors import BoardDefinitionError, NoSuchBoardError
 from actorhw.core.ids import DeviceId, DeviceKind, make_id_enum
 from actorhw.core.lifecycle import SharingPolicy
+from actorhw.core.suggest import did_you_mean
 from actorhw.drivers.bundled import bundled_dir
 from actorhw.drivers.datafile import LineIndex, read_toml
 
@@ -318,7 +319,8 @@ class BoardCatalog:
             return self.boards[name]
         except KeyError:
             raise NoSuchBoardError(
-                f"no board named {name!r}; known boards: {', '.join(sorted(self.boards))}",
+                f"no board named {name!r}{did_you_mean(name, self.boards)}; "
+                f"known boards: {', '.join(sorted(self.boards))}",
                 board=name,
                 valid_boards=sorted(self.boards),
             ) from None

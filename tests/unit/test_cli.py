@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actorhw.cli import console
+from actorhw.cli import run as console
 from actorhw.cli.main import main
 from actorhw.scenario import StepEvent
 
@@ -175,7 +175,7 @@ def test_monitor_count_prints_tables(capsys: pytest.CaptureFixture[str]) -> None
     argv = ["monitor", "--board", "microbit", "--count", "2", "--interval", "0"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.count("devices at") == 2 and "PIN0" in out and "CONNECTED" in out
+    assert out.count("boards at") == 2 and "PIN0" in out and "CONNECTED" in out
 
 
 def test_bench_runs_scripts_and_prints_their_lines(
