@@ -48,7 +48,7 @@ class OperationLimiter:
         actor_urn: str = "",
         timeout: float = DEFAULT_ASK_TIMEOUT,
     ) -> Ticket:
-        """Wait until the operation may run (up to ``timeout`` s); :meth:`finish` it after.
+        """Wait until the operation may run (up to ``timeout`` s); `finish` it after.
 
         Raises:
             LimiterFullError: full, and ``wait`` is False.
@@ -97,7 +97,7 @@ class OperationLimiter:
         """Whether an operation would be admitted now (at once, or by preempting a Low one).
 
         A query only: no slot is taken, nothing queued or preempted, no statistic moves.
-        The answer may be stale by the time the caller acts on it; :meth:`admit` decides.
+        The answer may be stale by the time the caller acts on it; `admit` decides.
         """
         if not isinstance(priority, Priority):
             raise InvalidArgumentError(

@@ -1,7 +1,7 @@
 """A subcommand of ``actorhw``, as data: its name, help, arguments and what it runs.
 
 Each subcommand lives in its own module of actorhw.cli and defines ``COMMAND``; the
-table in :mod:`actorhw.cli.main` lists them. A new subcommand is a new module and one
+table in `actorhw.cli.main` lists them. A new subcommand is a new module and one
 line in that table. Every subcommand also takes the common options (``--json``,
 ``--boards-dir``, ``--drivers-dir``, ``--debug``, ``-v``), before or after its name.
 """

@@ -1,8 +1,8 @@
 """The monitor's screen: a summary row per board, then the devices, fitted to the terminal.
 
-:class:`MonitorView` keeps the latest rows and a scroll offset and renders what fits
+`MonitorView` keeps the latest rows and a scroll offset and renders what fits
 the terminal's height and width (owners and errors are cut with an ellipsis, never
-wrapped, so each device is one line at 80 columns). :class:`KeyReader` reads keys from
+wrapped, so each device is one line at 80 columns). `KeyReader` reads keys from
 a terminal without waiting for Enter: ``q`` quits; arrows, ``j``/``k``, space,
 PgUp/PgDn, ``g``/``G`` scroll.
 """
@@ -30,6 +30,9 @@ from rich.text import Text
 #: the line naming it above its devices): title, headers, rules, footer, one spare.
 CHROME = 7
 
+#: The widest state name (DISCONNECTED): states are never cut.
+STATE_WIDTH = 12
+
 KEYS = {
     "q": "quit", "Q": "quit", "\x1b[B": "down", "j": "down", "\x1b[A": "up", "k": "up",
     " ": "page_down", "\x1b[6~": "page_down", "b": "page_up", "\x1b[5~": "page_up",
@@ -43,10 +46,11 @@ def owners_text(count: int, owners: list[str]) -> str:
 
 
 def memory_text(memory: dict[str, Any] | None) -> str:
+    """Free heap, of the total where known: ``"8336/10048 B"``; ``"-"`` if unknown."""
     if not memory or memory.get("free") is None:
         return "-"
     total = memory.get("total")
-    return f"{memory['free']} B free" + (f" of {total}" if total else "")
+    return f"{memory['free']}" + (f"/{total}" if total else "") + " B"
 
 
 def _state(state: str) -> Text:
@@ -106,20 +110,20 @@ class MonitorView:
 
     def _boards_table(self, width: int) -> Table:
         table = Table(
-            title=f"boards at {self.at}", box=box.SIMPLE_HEAD, expand=True, show_edge=False,
+            title=f"boards at {self.at}", box=box.SIMPLE_HEAD, show_edge=False,
             padding=(0, 1),
         )  # fmt: skip
-        table.add_column("board", no_wrap=True, overflow="ellipsis", ratio=3, min_width=10)
-        table.add_column("state", no_wrap=True)
-        table.add_column("devices", no_wrap=True, overflow="ellipsis", ratio=5)
-        table.add_column("held", no_wrap=True, justify="right")
-        table.add_column("memory", no_wrap=True, overflow="ellipsis", ratio=2)
+        table.add_column("board", no_wrap=True, overflow="ellipsis", min_width=10, max_width=18)
+        table.add_column("state", no_wrap=True, min_width=STATE_WIDTH)
+        table.add_column("devices by state", no_wrap=True, overflow="ellipsis")
+        table.add_column("held", no_wrap=True, justify="right", min_width=4)
+        table.add_column("heap free", no_wrap=True, overflow="ellipsis")
         for b in self.boards:
             states = ", ".join(f"{n} {s}" for s, n in b["states"].items())
             table.add_row(
                 b["board"] + (" (quarantined)" if b["quarantined"] else ""),
                 _state(b["state"]),
-                f"{b['devices']}: {states}",
+                states or "no devices",
                 str(b["held"]),
                 memory_text(b["memory"]),
             )
@@ -133,7 +137,7 @@ class MonitorView:
         table.add_column("device", no_wrap=True, overflow="ellipsis", ratio=2, min_width=8)
         if wide:
             table.add_column("kind", no_wrap=True)
-        table.add_column("state", no_wrap=True)
+        table.add_column("state", no_wrap=True, min_width=STATE_WIDTH)
         table.add_column("owners", no_wrap=True, overflow="ellipsis", ratio=4)
         table.add_column("last error", no_wrap=True, overflow="ellipsis", ratio=2)
         board = ""
@@ -177,7 +181,7 @@ def board_rows(
 
 
 class KeyReader:
-    """Keys from a terminal, one action at a time (see :data:`KEYS`), read on a thread."""
+    """Keys from a terminal, one action at a time (see `KEYS`), read on a thread."""
 
     def __init__(self, stream: TextIO = sys.stdin) -> None:
         self._fd = stream.fileno()

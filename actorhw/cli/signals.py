@@ -1,8 +1,8 @@
 """SIGTERM stops ``actorhw`` as Ctrl-C does: teardown, summary, reports, then exit 143.
 
 CI timeouts, ``docker stop`` and systemd send SIGTERM; Python's default for it is to die
-at once, skipping every ``finally``. Inside :func:`terminate_like_interrupt` a SIGTERM
-raises :class:`Terminated`, a KeyboardInterrupt, so every path that cleans up after
+at once, skipping every ``finally``. Inside `terminate_like_interrupt` a SIGTERM
+raises `Terminated`, a KeyboardInterrupt, so every path that cleans up after
 Ctrl-C (the scenario runner's teardown, the runtime's ``with`` block) runs for it too.
 """
 
@@ -21,7 +21,7 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def terminate_like_interrupt() -> Iterator[None]:
-    """Turn the first SIGTERM into :class:`Terminated` in the main thread.
+    """Turn the first SIGTERM into `Terminated` in the main thread.
 
     Later SIGTERMs are ignored while the teardown runs (it has deadlines of its own);
     the previous handler is back on exit. Outside the main thread this does nothing.

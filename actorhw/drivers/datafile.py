@@ -1,9 +1,9 @@
 """Reading the TOML data files of actorhw (board files, scenario files) safely.
 
-:func:`read_toml` refuses, with a typed error naming the file, what would otherwise be a
-traceback or a hang: a file over :data:`MAX_FILE_BYTES` (``/dev/zero``), text that is
+`read_toml` refuses, with a typed error naming the file, what would otherwise be a
+traceback or a hang: a file over `MAX_FILE_BYTES` (``/dev/zero``), text that is
 not UTF-8 (UTF-16, Latin-1), invalid TOML, and values nested deeper than
-:data:`MAX_DEPTH`. :class:`LineIndex` finds the line of a key path in one pass over the
+`MAX_DEPTH`. `LineIndex` finds the line of a key path in one pass over the
 text, so naming the line of every error costs linear time, not a rescan per error.
 """
 

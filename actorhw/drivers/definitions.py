@@ -15,7 +15,7 @@ line::
     PIN0 = { kind = "gpio", pin = 0 }              # other keys go to the driver
 
 Boards are found in the bundled boards/ folder, the folders in ``ACTORHW_BOARDS_PATH``
-(os.pathsep-separated) and folders given to :meth:`BoardCatalog.discover`. A file added
+(os.pathsep-separated) and folders given to `BoardCatalog.discover`. A file added
 to any of them is picked up without code changes.
 """
 
@@ -157,7 +157,7 @@ def load_board_file(
     Args:
         path: the TOML file.
         bases: boards this one may ``extends``, by name.
-        parsed: the file as :func:`parse_board_file` gave it (not read again).
+        parsed: the file as `parse_board_file` gave it (not read again).
 
     Raises:
         BoardDefinitionError: naming the file, the line and the key at fault.

@@ -1,10 +1,10 @@
 """The step actions, as one table: action -> (keys, parse, run).
 
-:data:`ACTIONS` is the only place an action is defined. The loader checks a step's keys
+`ACTIONS` is the only place an action is defined. The loader checks a step's keys
 against its entry and calls ``parse`` (action-specific checks, extra Step fields); the
 runner calls ``run``. A step whose action is not in the table is refused at load time,
 and a Step built by hand with an unknown action is refused when it runs
-(:func:`action_of`), never skipped.
+(`action_of`), never skipped.
 """
 
 from __future__ import annotations

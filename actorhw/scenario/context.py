@@ -1,7 +1,7 @@
 """What the steps of one run share: variables, leases, allocations, and progress.
 
-A :class:`StepContext` is one run of some steps (the scenario, or one target of a
-parallel group), used from one thread. :class:`Progress` is how a step reports and how
+A `StepContext` is one run of some steps (the scenario, or one target of a
+parallel group), used from one thread. `Progress` is how a step reports and how
 a group runs its children (the runner's step function, passed in, so the actions need
 not import the runner).
 """

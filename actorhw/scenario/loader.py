@@ -1,11 +1,11 @@
-"""Load a scenario file (TOML) into a :class:`~actorhw.scenario.model.Scenario`.
+"""Load a scenario file (TOML) into a `Scenario`.
 
-Every problem is a :class:`~actorhw.errors.ScenarioFileError` naming the file, the line
+Every problem is a `ScenarioFileError` naming the file, the line
 and the key, raised before anything runs: unknown keys (with the closest known names),
 missing values, wrong types, unknown boards, devices, states, faults, lease aliases and
 variables. One load reports every problem of the file: each is collected, and the
 error raised lists them all (its ``problems``). Steps are checked by their entry in
-:data:`~actorhw.scenario.actions.ACTIONS`; an action not in the table is an error here,
+`ACTIONS`; an action not in the table is an error here,
 never a step that does nothing. See docs/scenarios.md.
 """
 

@@ -1,8 +1,8 @@
 """How a plain step's outcome is judged: run its action, check what it must give.
 
-:func:`plain` makes the ``run`` of a table entry (:mod:`actorhw.scenario.actions`) from
+`plain` makes the ``run`` of a table entry (`actorhw.scenario.actions`) from
 a function that performs the action and returns its value: the value (or the error) is
-checked against the step's ``expect``, and becomes a :class:`StepResult`.
+checked against the step's ``expect``, and becomes a `StepResult`.
 """
 
 from __future__ import annotations

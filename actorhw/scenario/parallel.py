@@ -1,7 +1,7 @@
 """The ``parallel`` action: the same steps once per target, ``limit`` targets at a time.
 
-A group is a multi-device job (:mod:`actorhw.api.jobs`): each target runs the nested
-steps in order in its own :class:`~actorhw.scenario.context.StepContext` (its own
+A group is a multi-device job (`actorhw.api.jobs`): each target runs the nested
+steps in order in its own `StepContext` (its own
 variables and leases, released when the target ends); one failing target stops only its
 own steps. Groups do not nest.
 """

@@ -1,9 +1,9 @@
 """Validating a parsed scenario file: every error names the file, the line and the key.
 
-:class:`FileReader` builds the errors (:meth:`FileReader.fail`) and collects them
-(:meth:`FileReader.collect`), so one run of the loader reports every problem of a file,
+`FileReader` builds the errors (`FileReader.fail`) and collects them
+(`FileReader.collect`), so one run of the loader reports every problem of a file,
 not only the first. The checks shared by the step actions (variables, boards, devices,
-lease aliases) live here too; :mod:`actorhw.scenario.actions` holds the per-action ones.
+lease aliases) live here too; `actorhw.scenario.actions` holds the per-action ones.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class FileReader:
         self.errors: list[ScenarioFileError] = []
 
     def fail(self, key_path: KeyPath, problem: str) -> ScenarioFileError:
-        """The error of ``problem`` at ``key_path`` (raise it, or :meth:`note` it)."""
+        """The error of ``problem`` at ``key_path`` (raise it, or `note` it)."""
         line = self.lines.line(key_path)
         key = ".".join(map(str, key_path))
         return ScenarioFileError(

@@ -84,7 +84,7 @@ class StepEvent:
     """0-based index of the top-level step."""
     total: int
     """How many steps the scenario has, each step of a parallel group counted once per
-    target (:attr:`Scenario.step_count`): the unit of progress, summary and JUnit."""
+    target (`Scenario.step_count`): the unit of progress, summary and JUnit."""
     step: str
     """The step's name (``[target] name`` inside a parallel group)."""
     status: str

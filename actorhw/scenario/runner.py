@@ -1,10 +1,10 @@
-"""Run a :class:`~actorhw.scenario.model.Scenario` against a fresh Runtime.
+"""Run a `Scenario` against a fresh Runtime.
 
 The runner brings the scenario's boards up, runs the steps in order (each through its
-entry in :data:`~actorhw.scenario.actions.ACTIONS`), and stops at the first failure.
+entry in `ACTIONS`), and stops at the first failure.
 Whatever happens — a failure, an error, Ctrl-C — the teardown releases every lease the
 scenario still holds and stops the runtime. Progress goes to an ``on_event`` callback
-as :class:`~actorhw.scenario.report.StepEvent`.
+as `StepEvent`.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def run_scenario(
     """Bring the boards up, run the steps, tear down; never raises for a step.
 
     Args:
-        scenario: a loaded scenario (:func:`~actorhw.scenario.load_scenario`).
+        scenario: a loaded scenario (`load_scenario`).
         on_event: called with a StepEvent as each step starts and ends.
         stop: set it to stop between steps (the teardown still runs).
         boards_dirs: extra folders of board files.
@@ -83,7 +83,7 @@ def run_scenario(
 
     Raises:
         KeyboardInterrupt: after the teardown, if Ctrl-C came during the run; its
-            :func:`partial_report` is the report so far (the running step failed).
+            `partial_report` is the report so far (the running step failed).
     """
     emit = on_event or (lambda _e: None)
     stop = stop or threading.Event()

