@@ -15,7 +15,7 @@ snapshot), an ``on_progress`` callback, and
         result = job.wait(timeout=30)
         for device, error in result.errors.items(): ...
 
-[`acquire_all()`][actorhw.api.jobs.acquire_all] takes several devices all-or-nothing,
+[`acquire_all()`][actorhw.api.lease_sets.acquire_all] takes several devices all-or-nothing,
 always in one global order (the devices' keys, sorted), so two callers that want
 overlapping sets can never hold one each and wait on the other: that is the order that
 makes deadlock impossible.
@@ -23,20 +23,22 @@ makes deadlock impossible.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
-import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
+from actorhw.api.lease_sets import LeaseSet as LeaseSet
+from actorhw.api.lease_sets import acquire_all as acquire_all
+from actorhw.api.lease_sets import global_order as global_order
+from actorhw.api.lease_sets import holding as holding
+from actorhw.api.lease_sets import release_all as release_all
 from actorhw.core.errors import (
     ActorHwError,
-    DeviceBusyError,
     InvalidArgumentError,
     JobCancelledError,
     JobFailedError,
@@ -45,7 +47,7 @@ from actorhw.core.errors import (
 )
 from actorhw.core.ids import DeviceId
 from actorhw.core.log import logger
-from actorhw.core.messages import JobProgress, Lease
+from actorhw.core.messages import JobProgress
 
 if TYPE_CHECKING:
     from actorhw.api.runtime import Runtime
@@ -431,91 +433,3 @@ def run_job(
         except TimedOutError:
             job.cancel()
             raise
-
-
-# --- all-or-nothing acquire ------------------------------------------------------------
-
-
-def global_order(devices: Sequence[DeviceId]) -> list[DeviceId]:
-    """``devices`` in the one order every multi-device acquire takes them."""
-    return sorted(set(devices), key=lambda d: (type(d).board, d.name))
-
-
-@attrs.frozen
-class LeaseSet:
-    """Leases of several devices taken together; release them together."""
-
-    leases: Mapping[DeviceId, Lease]
-    """Each device's lease."""
-
-    def __getitem__(self, device: DeviceId) -> Lease:
-        return self.leases[device]
-
-
-def acquire_all(
-    runtime: Runtime,
-    devices: Sequence[DeviceId],
-    *,
-    owner: str,
-    timeout: float = 10.0,
-    retry_interval: float = 0.005,
-) -> LeaseSet:
-    """Acquire every device of ``devices`` or none, in `global_order()`.
-
-    A busy device is retried (with a short jittered pause, the earlier ones kept)
-    until ``timeout``; because every caller takes devices in the same order, the one
-    holding the lowest contested device always gets the rest, and no two callers wait on
-    each other in a cycle.
-
-    Raises:
-        TimedOutError: a device stayed busy until the deadline; nothing is held (the
-            busy device's error is the cause).
-        ActorHwError: any other failure of an acquire; nothing is held.
-    """
-    if not devices:
-        raise InvalidArgumentError("acquire_all needs at least one device", argument="devices")
-    deadline = time.monotonic() + timeout
-    held: dict[DeviceId, Lease] = {}
-    pause = threading.Event()  # never set: a deadline-bound pause, not a sleep loop
-    try:
-        for device in global_order(devices):
-            while True:
-                left = deadline - time.monotonic()
-                try:
-                    held[device] = runtime.acquire(device, owner=owner, timeout=max(0.1, left))
-                    break
-                except DeviceBusyError as e:
-                    if left <= 0:
-                        raise TimedOutError(
-                            f"{owner}: {device.key} stayed busy for {timeout:.3g} s "
-                            f"(held by {', '.join(e.owners or ('?',))})",
-                            device=device.key,
-                            timeout=timeout,
-                        ) from e
-                    pause.wait(min(left, retry_interval * (1 + random.random())))
-    except BaseException:
-        release_all(runtime, LeaseSet(held))
-        raise
-    return LeaseSet(held)
-
-
-def release_all(runtime: Runtime, leases: LeaseSet, *, timeout: float = 5.0) -> None:
-    """Release every lease of ``leases``, in reverse global order; errors are logged."""
-    for device in reversed(global_order(list(leases.leases))):
-        try:
-            runtime.release(leases.leases[device], timeout=timeout)
-        except ActorHwError as e:
-            logger.warning("release of {} failed: {}", device.key, e)
-
-
-@contextlib.contextmanager
-def holding(
-    runtime: Runtime, devices: Sequence[DeviceId], *, owner: str, timeout: float = 10.0
-) -> Iterator[LeaseSet]:
-    """[`acquire_all()`][actorhw.api.jobs.acquire_all] as a context manager that releases them all
-    on exit."""
-    leases = acquire_all(runtime, devices, owner=owner, timeout=timeout)
-    try:
-        yield leases
-    finally:
-        release_all(runtime, leases)

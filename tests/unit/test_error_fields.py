@@ -7,6 +7,7 @@ import ast
 import inspect
 from pathlib import Path
 
+import actorhw.core.error_base as error_base
 import actorhw.core.errors as errors_module
 from actorhw.core.errors import (
     ActorHwError,
@@ -69,3 +70,4 @@ def test_context_reads_back_typed_and_defaults_when_not_given() -> None:
     }
     assert isinstance(vars(DeviceBusyError)["owners"], Field)
     assert "setattr" not in inspect.getsource(errors_module)
+    assert "setattr" not in inspect.getsource(error_base)
