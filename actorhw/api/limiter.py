@@ -25,7 +25,7 @@ from actorhw.core.messages import (
     Priority,
 )
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ActorRef, ask
-from actorhw.tree.limiter import Ticket, next_op_id
+from actorhw.tree.limiter import Ticket, fast_lane, next_op_id
 
 __all__ = ["OperationLimiter"]
 
@@ -70,6 +70,11 @@ class OperationLimiter:
             lease=lease,
             actor_urn=actor_urn,
         )
+        lane = fast_lane(self._ref)
+        if lane is not None:  # a slot free and no one waiting: a function call
+            fast = lane.try_admit(message)
+            if fast is not None:
+                return fast
         deadline = time.monotonic() + timeout
         ticket: Ticket = ask(self._ref, message, timeout=timeout)
         if ticket.admitted.done():
@@ -109,6 +114,10 @@ class OperationLimiter:
 
     def finish(self, ticket: Ticket) -> None:
         """The operation ended (also when it failed or its caller gave up)."""
+        lane = fast_lane(self._ref)
+        if lane is not None:
+            lane.finish_now(ticket.op_id)
+            return
         if self._ref.is_alive():
             self._ref.tell(Finish(op_id=ticket.op_id))
 

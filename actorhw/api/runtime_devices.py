@@ -41,7 +41,7 @@ from actorhw.core.messages import (
 )
 from actorhw.drivers.board_driver import PendingIO
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, by_urn
-from actorhw.tree.device import published_info
+from actorhw.tree.device import BY_MAILBOX, fast_use, published_info
 
 H = TypeVar("H", bound=Handle)
 #: Pause before a release asks again for a board whose actor is restarting, s.
@@ -196,7 +196,9 @@ class RuntimeDevices(RuntimeRoutes):
         )  # fmt: skip
         try:
             left = max(0.0, deadline - time.monotonic())
-            result = self._ask(device, Use(lease=lease, op=op, args=args), left)
+            result = fast_use(ref, lease, op, args)
+            if result is BY_MAILBOX:
+                result = self._ask(device, Use(lease=lease, op=op, args=args), left)
             if isinstance(result, PendingIO):
                 left = max(0.0, deadline - time.monotonic())
                 try:

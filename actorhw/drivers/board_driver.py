@@ -78,6 +78,13 @@ class Peripheral:
     A method returns a value, or a :class:`PendingIO` when the work may block.
     """
 
+    #: True when :meth:`perform` keeps no state of its own and only hands work to the
+    #: board's I/O thread (which serializes it): then a caller's thread may perform an
+    #: operation of an opened lease directly, without a hop through the device's
+    #: mailbox (the runtime's fast dispatch). False (the default): every operation is
+    #: performed in the device actor, one at a time.
+    callers_may_perform: ClassVar[bool] = False
+
     def __init__(self, spec: DeviceSpec) -> None:
         self.spec = spec
 

@@ -125,7 +125,18 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         an immutable DeviceInfo, replaced whole by each handler that changed it, so a
         reader sees one handled message's outcome or the next, never half of one."""
         info = self._info(None)
-        self.actor_ref.published_info = info  # type: ignore[attr-defined]
+        ref: Any = self.actor_ref
+        ref.published_info = info
+        if self._peripheral.callers_may_perform:
+            ref.use_view = _UseView(
+                device=self._device,
+                available=self._state in AVAILABLE,
+                generation=self._generation,
+                opened={t: (h.owner, h.opened_generation) for t, h in self._holders.items()},
+                ops=OPERATIONS[self._spec.kind],
+                perform=self._peripheral.perform,
+                watch=self._watch_pending,
+            )
         return info
 
     def snapshot(self) -> DeviceSnapshot:
@@ -383,3 +394,50 @@ def published_info(ref: Any) -> DeviceInfo | None:
     device actor, or not running)."""
     info = getattr(ref, "published_info", None)
     return info if isinstance(info, DeviceInfo) and ref.is_alive() else None
+
+
+@attrs.frozen(kw_only=True)
+class _UseView:
+    """What a caller's thread needs to perform an operation without the mailbox: the
+    device's leases and state as its actor last published them (immutable)."""
+
+    device: DeviceId
+    available: bool
+    generation: int
+    opened: dict[int, tuple[str, int | None]]
+    ops: frozenset[str]
+    perform: Callable[[str, tuple[Any, ...]], Any]
+    watch: Callable[[Any], None]
+
+
+#: fast_use found a reason to go through the mailbox (which answers it properly).
+BY_MAILBOX: Any = object()
+
+
+def fast_use(ref: Any, lease: Lease, op: str, args: tuple[Any, ...]) -> Any:
+    """Perform ``op`` for ``lease`` in the caller's thread when the device's peripheral
+    allows it (``callers_may_perform``) and the published view says the lease has the
+    device open in this generation and the device is available: a function call
+    instead of two thread hops.  Anything else, a refusal or an error of the
+    peripheral included, answers :data:`BY_MAILBOX`, and the caller asks the device
+    actor, which performs (or refuses) it with its usual errors and fault handling.
+    Ownership and lifecycle stay the actor's: only a read of what it published."""
+    view = getattr(ref, "use_view", None)
+    if not isinstance(view, _UseView) or lease.device is not view.device:
+        return BY_MAILBOX
+    held = view.opened.get(lease.token)
+    if (
+        held is None
+        or held != (lease.owner, view.generation)
+        or not view.available
+        or op not in view.ops
+        or not ref.is_alive()
+    ):
+        return BY_MAILBOX
+    try:
+        result = view.perform(op, args)
+    except Exception:
+        return BY_MAILBOX  # nothing was submitted: the actor performs it, and judges
+    if isinstance(result, PendingIO):
+        result.future.add_done_callback(view.watch)
+    return result

@@ -18,6 +18,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import attrs
 
@@ -48,7 +49,7 @@ from actorhw.core.messages import (
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask_later, by_urn
 from actorhw.tree.dispatch import DispatchActor
 
-__all__ = ["OperationLimiterActor", "Ticket", "next_op_id"]
+__all__ = ["FastLane", "OperationLimiterActor", "Ticket", "fast_lane", "next_op_id"]
 
 #: Operation ids are unique in the process.
 _op_ids = itertools.count(1)
@@ -103,17 +104,49 @@ class OperationLimiterActor(DispatchActor):
         self._check_interval = check_interval
         self._ticker_stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # The admission books are guarded by this lock, so that the common case (a slot
+        # free, no one waiting) and every finish are a function call in the caller's
+        # thread (the fast lane: see try_admit, finish_now); the mailbox still serves
+        # the rest, one message at a time: queueing, preemption, timeouts, listings.
+        self._lock = threading.RLock()
+        self._asking = 0  # Admits sent to the mailbox by try_admit's callers, not yet handled
         self.handle(
             {
-                Admit: self._admit,
-                CanAdmit: self._can_admit,
-                Finish: self._finish,
-                CheckTimeouts: self._check_timeouts,
-                GetLimiterStatistics: lambda _m: self._statistics(),
-                ListOperations: self._list,
-                ConfigureLimiter: self._configure,
+                Admit: self._locked(self._admit),
+                CanAdmit: self._locked(self._can_admit),
+                Finish: self._locked(self._finish),
+                CheckTimeouts: self._locked(self._check_timeouts),
+                GetLimiterStatistics: self._locked(lambda _m: self._statistics()),
+                ListOperations: self._locked(self._list),
+                ConfigureLimiter: self._locked(self._configure),
             }
         )
+        self.actor_ref.fast_lane = self  # type: ignore[attr-defined]  # see fast_lane()
+
+    def _locked(self, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def locked(message: Any) -> Any:
+            with self._lock:
+                return handler(message)
+
+        return locked
+
+    # --- the fast lane: called from callers' threads -------------------------------------
+
+    def try_admit(self, message: Admit) -> Ticket | None:
+        """Admit ``message`` at once if a slot is free and no one waits (then its ticket),
+        else None: the caller asks the actor, which queues or preempts."""
+        with self._lock:
+            if self._waiting or self._asking or not self._fits(message):
+                self._asking += 1  # the caller asks now: later ones queue behind it
+                return None
+            op = _Op(message, Ticket(message.op_id, message.device, admitted=True), next(self._seq))
+            self._start(op)
+            return op.ticket
+
+    def finish_now(self, op_id: int) -> None:
+        """The operation ended: give its slot back and admit waiters that now fit."""
+        with self._lock:
+            self._finish(Finish(op_id=op_id))
 
     def on_start(self) -> None:
         if self._check_interval is not None:
@@ -124,8 +157,9 @@ class OperationLimiterActor(DispatchActor):
         self._ticker_stop.set()
         if self._ticker is not None:
             self._ticker.join(DEFAULT_ASK_TIMEOUT)
-        for op in [*self._active.values(), *self._waiting]:
-            _revoke(op, TimedOutError("the runtime stopped", device=op.message.device.key))
+        with self._lock:
+            for op in [*self._active.values(), *self._waiting]:
+                _revoke(op, TimedOutError("the runtime stopped", device=op.message.device.key))
 
     def _tick(self) -> None:
         assert self._check_interval is not None
@@ -173,6 +207,7 @@ class OperationLimiterActor(DispatchActor):
         return any(self._fits(message, without=victim) for victim in lows)
 
     def _admit(self, message: Admit) -> Ticket:
+        self._asking = max(0, self._asking - 1)
         op = _Op(message, Ticket(message.op_id, message.device), next(self._seq))
         if self._fits(message) or self._preempt_for(op):
             self._start(op)
@@ -198,7 +233,8 @@ class OperationLimiterActor(DispatchActor):
         if op.message.exclusive:
             self._exclusive.add(op.message.device)
         self._stats["admitted"] += 1
-        op.ticket.admitted.set_result(None)
+        if not op.ticket.admitted.done():  # done already: admitted in the fast lane
+            op.ticket.admitted.set_result(None)
 
     def _remove(self, op: _Op) -> None:
         del self._active[op.message.op_id]
@@ -355,3 +391,16 @@ def _interrupt(op: _Op) -> None:
     ref = by_urn(urn) if urn else None
     if lease is not None and ref is not None:
         ask_later(ref, Use(lease=lease, op="interrupt"))
+
+
+class FastLane(Protocol):
+    """What a caller's thread may call on the limiter directly (see try_admit)."""
+
+    def try_admit(self, message: Admit) -> Ticket | None: ...
+    def finish_now(self, op_id: int) -> None: ...
+
+
+def fast_lane(ref: Any) -> FastLane | None:
+    """The limiter's fast lane, if ``ref`` is a running limiter (else None: ask it)."""
+    lane = getattr(ref, "fast_lane", None)
+    return lane if isinstance(lane, OperationLimiterActor) else None

@@ -296,6 +296,10 @@ def _literal(text: str, what: str) -> Any:
 
 
 class MicrobitPeripheral(Peripheral):
+    # Every operation is a submit to the board's I/O thread (or a refusal of bad
+    # arguments): a caller's thread may perform it (Peripheral.callers_may_perform).
+    callers_may_perform = True
+
     def __init__(self, spec: DeviceSpec, board: MicrobitQemuBoard) -> None:
         super().__init__(spec)
         self.board = board

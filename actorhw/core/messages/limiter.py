@@ -84,6 +84,10 @@ class OperationPreempted:
     """Wall-clock time (seconds since the epoch)."""
 
 
+_ADMITTED: concurrent.futures.Future[None] = concurrent.futures.Future()
+_ADMITTED.set_result(None)
+
+
 class Ticket:
     """The caller's side of one operation: admitted, and maybe revoked later.
 
@@ -92,10 +96,13 @@ class Ticket:
 
     __slots__ = ("admitted", "device", "op_id", "revoked")
 
-    def __init__(self, op_id: int, device: DeviceId) -> None:
+    def __init__(self, op_id: int, device: DeviceId, *, admitted: bool = False) -> None:
         self.op_id = op_id
         self.device = device
-        self.admitted: concurrent.futures.Future[None] = concurrent.futures.Future()
+        # Admitted at once (the limiter's fast lane): one completed future serves all.
+        self.admitted: concurrent.futures.Future[None] = (
+            _ADMITTED if admitted else concurrent.futures.Future()
+        )
         self.revoked: concurrent.futures.Future[ActorHwError] = concurrent.futures.Future()
 
     def revoked_error(self) -> ActorHwError | None:
