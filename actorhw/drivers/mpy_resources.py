@@ -72,6 +72,19 @@ def figures_code(caps: Mapping[str, bool]) -> str:
     return "\n".join(lines)
 
 
+#: The name of the sampler function a driver defines on the board once per connection.
+SAMPLER = "_actorhw_res"
+#: What a sample sends once the sampler is defined (instead of the whole figures code).
+SAMPLE_CALL = f"{SAMPLER}()"
+
+
+def sampler_code(caps: Mapping[str, bool]) -> str:
+    """Define :data:`SAMPLER` on the board: :func:`figures_code` as a function, sent
+    once per connection (as the stream sampler is); each sample then sends only
+    :data:`SAMPLE_CALL`.  A soft reset forgets it: a NameError says to define it again."""
+    return f"def {SAMPLER}():\n" + "\n".join(f" {line}" for line in figures_code(caps).split("\n"))
+
+
 def parse_figures(text: str, caps: Mapping[str, bool]) -> dict[str, Any]:
     """The figures of one sample's output (keys of :data:`actorhw.driver.RESOURCE_FIGURES`)."""
     figures: dict[str, Any] = {}

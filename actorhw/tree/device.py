@@ -165,7 +165,9 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         token = next(_tokens)
         self._holders[token] = _Holder(message.owner)
         self._publish_info()
-        self._log.bind(owner=message.owner).debug("acquired by {}", message.owner)
+        # Context as keywords (they reach record["extra"]), not bind(): a bound logger
+        # is built even when actorhw's records are off, on every acquire and release.
+        self._log.debug("acquired by {}", message.owner, owner=message.owner)
         return Lease(
             device=self._device, owner=message.owner, token=token, generation=self._generation
         )
@@ -185,7 +187,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
                 self._log.opt(exception=e).warning("{}", self._last_error)
                 if isinstance(e, ActorHwError) and is_fault(e):
                     self._fault(e)
-        self._log.bind(owner=holder.owner).debug("released by {}", holder.owner)
+        self._log.debug("released by {}", holder.owner, owner=holder.owner)
         self._publish_info()
         return len(self._holders)
 
@@ -313,8 +315,14 @@ class DeviceActor(ScheduledActor, SupervisedActor):
             at=time.time(),
         )
         self._state, self._since, self._reason = to, event.at, reason
-        self._log.bind(from_state=event.from_state.name, to_state=to.name, attempt=attempt).info(
-            "{} -> {} ({})", event.from_state.name, to.name, reason
+        self._log.info(
+            "{} -> {} ({})",
+            event.from_state.name,
+            to.name,
+            reason,
+            from_state=event.from_state.name,
+            to_state=to.name,
+            attempt=attempt,
         )
         self._events.publish(event)
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 from actorhw.core.errors import (
     ActorHwError,
+    DeviceExceptionError,
     InvalidArgumentError,
     LinkLostError,
     ResultParseError,
@@ -316,7 +317,9 @@ class MicrobitBoardDevice(MicrobitPeripheral):
     def resources(self) -> PendingIO:
         """Heap, storage and uptime from the firmware, in one exec on the I/O thread.
 
-        Capabilities are probed once per connection (a new link probes again).
+        Capabilities are probed, and the sampler function defined on the board, once
+        per connection (a new link does both again); a sample then sends a call of a
+        few bytes, not the whole sampling code.
         """
 
         def read(link: RawReplLink) -> dict[str, Any]:
@@ -324,9 +327,16 @@ class MicrobitBoardDevice(MicrobitPeripheral):
                 caps = mpy_resources.parse_capabilities(
                     link.exec_checked(mpy_resources.PROBE_CODE, timeout=OP_TIMEOUT)
                 )
+                link.exec_checked(mpy_resources.sampler_code(caps), timeout=OP_TIMEOUT)
                 self._caps = (link, caps)
             caps = self._caps[1]
-            out = link.exec_checked(mpy_resources.figures_code(caps), timeout=OP_TIMEOUT)
+            try:
+                out = link.exec_checked(mpy_resources.SAMPLE_CALL, timeout=OP_TIMEOUT)
+            except DeviceExceptionError as e:
+                if e.exc_name != "NameError":  # else: a soft reset forgot the sampler
+                    raise
+                link.exec_checked(mpy_resources.sampler_code(caps), timeout=OP_TIMEOUT)
+                out = link.exec_checked(mpy_resources.SAMPLE_CALL, timeout=OP_TIMEOUT)
             return mpy_resources.parse_figures(out, caps)
 
         return self.board.submit(read, what="resources")
