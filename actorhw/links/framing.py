@@ -316,6 +316,24 @@ class AnswerReader:
         self.result = split_answer(body, name=self._name)
         return True
 
+    def naive_result(self) -> ExecResult | None:
+        """Conclude an answer that ended without the trailer's banner, if it did.
+
+        When what came (after ``OK``) ends with the plain ``\x04>`` end, split it as
+        ``stdout \x04 stderr`` and finish; else None (more is needed).  Only for when the
+        trailer is known to be lost (a tty drops queued input on Ctrl-C).
+        """
+        buf = self._buf
+        if self.done or self._expect_ok or not buf.endswith(b"\x04>"):
+            return None
+        try:
+            result = split_answer(bytes(buf[:-2]), name=self._name)
+        except ResultParseError:
+            return None
+        self.done, self.result = True, result
+        buf.clear()
+        return result
+
     def _bad_start(self) -> None:
         raise ProtocolError(
             f"{self._name} sent {bytes(self._buf[:40])!r} where 'OK' was expected",

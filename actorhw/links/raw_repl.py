@@ -40,7 +40,6 @@ from actorhw.core.errors import (
 from actorhw.links.framing import (
     CTRL_C,
     CTRL_D,
-    EXEC_TRAILER,
     RAW_REPL_BANNER,
     ExecResult,
     bytes_literal,
@@ -355,9 +354,10 @@ class RawReplLink(RawReplProtocol):
     def interrupt(self, *, timeout: float) -> None:
         """Send Ctrl-C to stop the code that runs on the board.
 
-        Safe from another thread while :meth:`exec` runs: it then only writes Ctrl-C
-        (and a Ctrl-A, as a tty's line discipline drops queued input on Ctrl-C), and
-        that ``exec`` returns the ``KeyboardInterrupt`` traceback in ``stderr``.  When
+        Safe from another thread while :meth:`exec` runs: it then only writes Ctrl-C,
+        and that ``exec`` returns the ``KeyboardInterrupt`` traceback in ``stderr`` (if
+        a tty dropped the trailer queued behind the Ctrl-C, the answer ends at its plain
+        end; the next call re-enters the raw REPL to be in step again).  When
         no call runs it also brings the board back to the raw-REPL prompt.
 
         Raises:
@@ -367,7 +367,8 @@ class RawReplLink(RawReplProtocol):
         deadline = time.monotonic() + timeout
         if self._lock.locked():
             self._io.check_usable()
-            self._io.write(CTRL_C + EXEC_TRAILER, deadline)
+            self.interrupted = True
+            self._io.write(CTRL_C, deadline)
             return
         with self._guard(deadline, timeout):
             self._io.write(CTRL_C, deadline)
