@@ -125,7 +125,7 @@ class RuntimeDevices(RuntimeRoutes):
     def _restarting(self, error: ActorHwError, device: DeviceId) -> bool:
         """Whether ``error`` means the device's actor (or its board's) is down now."""
         if isinstance(error, DeviceUnavailableError):
-            return getattr(error, "state", None) == "RESTARTING"
+            return error.state == "RESTARTING"
         return type(device).board in self._boards
 
     def _release_through_board(self, lease: Lease, deadline: float) -> int:

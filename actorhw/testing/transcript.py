@@ -120,7 +120,7 @@ class RecordingBoard(Board):
         try:
             out = super().exec(code, timeout=timeout, priority=priority, exclusive=exclusive)
         except DeviceExceptionError as e:
-            text = str(getattr(e, "traceback_text", "") or e)
+            text = e.traceback_text or str(e)
             self.transcript.add("error", text, who=who)
             raise
         except ActorHwError as e:

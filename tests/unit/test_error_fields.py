@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import actorhw.core.error_base as error_base
@@ -71,3 +72,17 @@ def test_context_reads_back_typed_and_defaults_when_not_given() -> None:
     assert isinstance(vars(DeviceBusyError)["owners"], Field)
     assert "setattr" not in inspect.getsource(errors_module)
     assert "setattr" not in inspect.getsource(error_base)
+
+
+def test_no_caller_reads_a_declared_context_through_getattr() -> None:
+    declared = set().union(*(error.fields() for error in ERRORS.values()))
+    pattern = re.compile(r"""getattr\(\s*(?:e|err|error|exc)\s*,\s*["'](\w+)["']""")
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for folder in ("actorhw", "actors")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for m in pattern.finditer(line)
+        if m.group(1) in declared
+    ]
+    assert not found, "read the typed attribute instead:\n" + "\n".join(found)
