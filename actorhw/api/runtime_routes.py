@@ -27,6 +27,7 @@ from actorhw.core.messages import (
     Request,
     Resolve,
 )
+from actorhw.core.suggest import did_you_mean
 from actorhw.drivers.definitions import BoardCatalog
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ActorRef, ask, by_urn
 from actorhw.tree.status_book import StatusBook
@@ -65,7 +66,8 @@ class RuntimeRoutes:
     def _known(self, board: str) -> None:
         if board not in self._boards:
             raise NoSuchBoardError(
-                f"no running board {board!r}; running: {', '.join(self._boards) or 'none'}",
+                f"no running board {board!r}{did_you_mean(board, self._boards)}; "
+                f"running: {', '.join(self._boards) or 'none'}",
                 board=board,
             )
 
