@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actorhw.core.errors import ActorHwError, ScenarioStepError
+from actorhw.core.errors import ActorHwError, DeviceExceptionError, ScenarioStepError
 from actorhw.core.ids import DeviceId
 from actorhw.scenario.context import Progress, StepContext
 from actorhw.scenario.model import UNSET, Expect, Step
@@ -71,8 +71,7 @@ def plain(perform: Perform) -> RunStep:
 
 def _detail(error: ActorHwError) -> str:
     """What a person needs beyond the message: the board's own traceback, if it raised."""
-    text = error.context.get("traceback_text")
-    return text if isinstance(text, str) else ""
+    return error.traceback_text if isinstance(error, DeviceExceptionError) else ""
 
 
 def _short(value: Any) -> str:
