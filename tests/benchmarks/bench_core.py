@@ -166,13 +166,17 @@ def run(
         pinned(pin) as cpu,
         tempfile.TemporaryDirectory(prefix="actorhw-bench-") as folder,
     ):
-        write_board(Path(folder), BIG_BOARD, "BenchBig", devices)
+        # A board file holds at most 1,024 devices: the big side is boards of <= 1,000.
+        per_board = min(devices, 1000)
+        big_boards = -(-devices // per_board)
+        devices = per_board * big_boards
+        write_board(Path(folder), BIG_BOARD, "BenchBig", per_board)
         write_board(Path(folder), SMALL_BOARD, "BenchSmall", small)
 
         # c. memory and threads of the big board's device actors, measured alone.
         threads_before, rss_before = process.num_threads(), _rss()
         start = time.perf_counter()
-        rt = Runtime.start(boards=[BIG_BOARD], boards_dirs=[folder], timeout=300.0)
+        rt = Runtime.start(boards=[BIG_BOARD] * big_boards, boards_dirs=[folder], timeout=300.0)
         startup_s = time.perf_counter() - start
         echo: pykka.ActorRef[Any] | None = None
         try:
@@ -180,7 +184,11 @@ def run(
             rt.add_boards([SMALL_BOARD, "same70-xplained"], timeout=60.0)
             echo = Echo.start()
             uart = rt.ids("same70-xplained")["UART0"]
-            big: list[DeviceId] = list(rt.ids(BIG_BOARD))
+            big: list[DeviceId] = [
+                d
+                for name in [BIG_BOARD] + [f"{BIG_BOARD}-{i}" for i in range(2, big_boards + 1)]
+                for d in rt.ids(name)
+            ]
             few: list[DeviceId] = list(rt.ids(SMALL_BOARD))
             big_ids = [rng.choice(big) for _ in range(lookups)]
             few_ids = [rng.choice(few) for _ in range(lookups)]
