@@ -26,6 +26,7 @@ import pykka
 
 from actorhw.core import resources as api
 from actorhw.core.errors import (
+    ActorDeadError,
     ActorHwError,
     DeviceUnavailableError,
     InvalidArgumentError,
@@ -70,6 +71,9 @@ from actorhw.tree.dispatch import DispatchActor
 __all__ = ["ResourceMonitorActor"]
 
 _ALLOCATING = re.compile(r"allocating (\d+) bytes")
+
+#: How long a session's lease whose device's actor is down is kept for a retry, s.
+UNRELEASED_FOR = 60.0
 
 Callback = Callable[[ResourceStatus | None, BaseException | None], None]
 
@@ -121,6 +125,9 @@ class ResourceMonitorActor(DispatchActor):
         self._clock = clock
         self._watches: dict[DeviceId, _Watch] = {}
         self._books = SessionBooks()
+        # Session leases whose device's actor was down (restarting) when the session
+        # ended: token -> (lease, give up at); retried at every tick until taken.
+        self._unreleased: dict[int, tuple[Lease, float]] = {}
         self._ticker_stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._log = logger.bind(device="monitor")
@@ -384,14 +391,35 @@ class ResourceMonitorActor(DispatchActor):
         return event
 
     def _release(self, lease: Lease) -> None:
+        """Release a session's lease; if its device's actor is down (a restart), keep
+        it and try again at every tick until the actor is back: never lost."""
         try:
             entry = ask(self._registry, Lookup(device=lease.device), timeout=DEFAULT_ASK_TIMEOUT)
             ref = by_urn(entry.actor_urn)
-            if ref is not None:
-                ask(ref, Release(lease=lease), timeout=DEFAULT_ASK_TIMEOUT)
+            if ref is None:
+                raise ActorDeadError(f"{lease.device.key} is restarting", actor=entry.actor_urn)
+            ask(ref, Release(lease=lease), timeout=DEFAULT_ASK_TIMEOUT)
+        except ActorDeadError as e:  # its actor restarts: the successor takes it later
+            self._log.debug("session lease {} kept to release later: {}", lease.token, e)
+            kept = self._unreleased.get(lease.token)
+            self._unreleased[lease.token] = (
+                lease,
+                kept[1] if kept else self._clock() + UNRELEASED_FOR,
+            )
+            return
         except ActorHwError as e:  # released already, or the board is gone: nothing held
             self._log.debug("session lease {} not released: {}", lease.token, e)
+        self._unreleased.pop(lease.token, None)
+
+    def _retry_releases(self) -> None:
+        for token, (lease, give_up) in list(self._unreleased.items()):
+            if self._clock() > give_up:
+                del self._unreleased[token]
+                self._log.error("session lease {} of {} never taken back", token, lease.owner)
+                continue
+            self._release(lease)
 
     def _reap(self) -> list[SessionEnded]:
+        self._retry_releases()
         expired = self._books.expired(self._clock(), live_thread_ids())
         return [self._end(name, reason) for name, reason in expired]

@@ -105,3 +105,19 @@ def test_a_release_of_a_device_whose_quarantined_actor_crashed_again(rt: Runtime
     assert rt.reset_board(BOARD, timeout=WAIT).quarantined_devices == ()
     assert rt.info(ids.UART0).owners == ()
     rt.release(rt.acquire(ids.UART0, owner="b"))
+
+
+def test_a_session_ending_while_its_device_actor_restarts_releases_it_when_back() -> None:
+    """The monitor keeps a session's release its device's actor could not take and
+    applies it once the actor is back (at its next tick, or a reap)."""
+    with Runtime.start([BOARD], recovery=RecoveryPolicy(max_restarts=100, window=60)) as rt:
+        uart0 = rt.ids(BOARD).UART0
+        with rt.subscribe() as sub:
+            session = rt.session("s", watch_thread=False)
+            session.acquire(uart0)
+            rt.inject_crash(uart0, reason="as the session ends")
+            session.end()
+            sub.wait_for(_event("actor_restarted", about="as the session ends"), timeout=WAIT)
+        rt.monitor.reap_sessions()  # a tick does the same within 0.25 s
+        assert rt.info(uart0).owners == ()
+        rt.release(rt.acquire(uart0, owner="next"))
