@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from actorhw.cli import bench, boards, execute, monitor, run
+from actorhw.cli import bench, boards, cluster, execute, monitor, run
 from actorhw.cli.command import Command, add_common_options
 from actorhw.cli.serial_cmds import add_serial_parsers
 from actorhw.cli.signals import Terminated, terminate_like_interrupt
@@ -38,6 +38,8 @@ COMMANDS: tuple[Command, ...] = (
     run.COMMAND,
     monitor.COMMAND,
     bench.COMMAND,
+    cluster.SERVER,
+    cluster.SERVE,
 )
 
 EXIT_CODES = {"timed_out": 3, "device_exception": 4}
@@ -59,6 +61,7 @@ EPILOG = """examples:
   actorhw run scenarios/quickstart.toml --junit report.xml
   actorhw monitor --board microbit-qemu
   actorhw bench --quick
+  actorhw --cluster nats://lab:4222 boards           # every host of a cluster (docs/cluster.md)
 
 every subcommand has --help with examples. Docs: docs/index.md (or the docs site)."""
 
@@ -119,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"actorhw {version()}")
     add_common_options(parser, top=True)
+    cluster.add_cluster_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         p = sub.add_parser(
@@ -149,8 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Console()
     err = Console(stderr=True)
     try:
+        run = cluster.for_cluster(args) if args.cluster else args.run
         with terminate_like_interrupt():
-            code: int = args.run(args, out)
+            code: int = run(args, out)
             return code
     except Terminated:
         err.print("actorhw: terminated (SIGTERM)", markup=False)

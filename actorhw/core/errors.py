@@ -41,6 +41,10 @@ class DeviceBusyError(_OnDevice):
     code = "device_or_resource_busy"
     owners = Field[Sequence[str]](())
     owners_count = Field[int](0)
+    host = Field[str]("")
+    """On a cluster: the host the board is on."""
+    clients = Field[Sequence[str]](())
+    """On a cluster: where each owner runs (machine:pid)."""
 
 
 class NotOpenedError(_OnDevice):
@@ -482,3 +486,18 @@ class NoSuchSessionError(ActorHwError):
 
     code = "no_such_session"
     session = Field[str]("")
+
+
+# --- cluster --------------------------------------------------------------------------
+
+
+class HostUnreachableError(_OnDevice):
+    """A cluster host is offline (no heartbeat, no responder) or the cluster's server
+    cannot be reached; raised at once, never queued.
+
+    Attributes: host, and board or device when a call named one.
+    """
+
+    code = "host_unreachable"
+    host = Field[str]("")
+    """The host's name (or the servers' URLs when the cluster itself is unreachable)."""

@@ -93,13 +93,14 @@ def test_policy_cannot_be_changed_after_construction(sim_runtime: Runtime, same7
         info.policy = SharingPolicy.SHARED  # type: ignore[misc]
     import actorhw.messages as messages
 
-    # No message can carry a new policy to a device: only listings mention it.
+    # No message can carry a new policy to a device: only listings mention it (the
+    # cluster's HostDevice and LeaseRecord are a host's listing and a lease record).
     carriers = [
         name
         for name, cls in vars(messages).items()
         if attrs.has(cls) and "policy" in attrs.fields_dict(cls)
     ]
-    assert sorted(carriers) == ["DeviceInfo", "RegistryEntry"]
+    assert sorted(carriers) == ["DeviceInfo", "HostDevice", "LeaseRecord", "RegistryEntry"]
     assert sim_runtime.info(same70.UART0).policy is SharingPolicy.SINGLE
 
 

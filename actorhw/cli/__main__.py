@@ -1,0 +1,5 @@
+"""``python -m actorhw.cli``: the actorhw command."""
+
+from actorhw.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,549 @@
+"""AsyncCluster: the Runtime's API over every host of a cluster, for asyncio.
+
+    async with await AsyncCluster.connect("nats://lab:4222", owner="ci-17") as cl:
+        ids = cl.ids("lab-1/microbit-qemu")
+        async with cl.lease(ids.BOARD) as board:
+            print(await board.exec("print(1)"))
+
+Boards are named ``host/board``; their ids are enums like a local runtime's, and a
+:class:`~actorhw.core.messages.Lease` holds the cluster's fencing token.  The hosts'
+heartbeats (a watch of the hosts bucket) say which boards are online; a call to an
+offline host fails at once with HostUnreachableError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import functools
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Self
+
+import attrs
+
+from actorhw.cluster import wire
+from actorhw.cluster.config import Buckets, ClusterConfig
+from actorhw.cluster.host import client_name
+from actorhw.cluster.leases import LeaseBook
+from actorhw.cluster.views import ClusterBoard, device_info, split_board
+from actorhw.core.errors import (
+    HostUnreachableError,
+    InvalidArgumentError,
+    NoSuchBoardError,
+    NoSuchDeviceError,
+    TimedOutError,
+)
+from actorhw.core.ids import DeviceId, make_id_enum
+from actorhw.core.messages import DeviceInfo, Lease, Priority
+from actorhw.core.messages.cluster import (
+    HostAnnounce,
+    HostBoard,
+    HostDevice,
+    LeaseRecord,
+    RemoteCall,
+    RemoteReply,
+)
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+#: Seconds a request waits beyond the operation's own deadline (the host's error wins).
+GRACE = 2.0
+DEFAULT_TIMEOUT = 10.0
+
+
+@attrs.define
+class _Seen:
+    announce: HostAnnounce
+    at: float
+    """time.monotonic() of the heartbeat (estimated for ones older than the watch)."""
+
+
+class AsyncCluster:
+    """A connection to a cluster. Build it with :meth:`connect`."""
+
+    def __init__(self, config: ClusterConfig, *, owner: str | None) -> None:
+        self.config = config
+        self.owner = owner
+        self.client = client_name()
+        self._nc: Client | None = None
+        self._buckets: Buckets | None = None
+        self._book: LeaseBook | None = None
+        self._hosts: dict[str, _Seen] = {}
+        self._records: dict[str, tuple[LeaseRecord, int]] = {}
+        self._last: dict[str, int] = {}  # key -> revision of its delete/expiry marker
+        self._enums: dict[tuple[str, tuple[str, ...]], type[DeviceId]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._watchers: list[Any] = []
+        self.changed = asyncio.Condition()
+        """Notified on every heartbeat and lease change (``wait_for`` waits on it)."""
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str | ClusterConfig,
+        *,
+        owner: str | None = None,
+        timeout: float = 10.0,
+        **options: Any,
+    ) -> AsyncCluster:
+        """Connect to the cluster at ``url`` (or a ClusterConfig; ``options`` are its
+        fields: prefix, user, password, token, creds, tls_ca...).
+
+        Raises:
+            HostUnreachableError: no server answered.
+        """
+        config = url if isinstance(url, ClusterConfig) else ClusterConfig.of(url, **options)
+        self = cls(config, owner=owner)
+        try:
+            await asyncio.wait_for(self._start(), timeout)
+        except TimeoutError:
+            await self.aclose()
+            raise HostUnreachableError(
+                f"the cluster at {', '.join(config.servers)} did not answer within {timeout:g} s",
+                host=",".join(config.servers),
+            ) from None
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        nc = self._nc = await self.config.connect(f"actorhw-client-{self.client}")
+        buckets = self._buckets = await self.config.buckets(nc.jetstream())
+        status = await buckets.leases.status()
+        self._book = LeaseBook(
+            buckets.leases, ttl=status.ttl or self.config.lease_ttl, client=self.client
+        )
+        await nc.subscribe(self.config.beat_subject("*"), cb=self._on_beat)
+        hosts = await buckets.hosts.watchall()
+        leases = await buckets.leases.watchall()
+        self._watchers = [hosts, leases]
+        initial = [asyncio.Event(), asyncio.Event()]
+        self._tasks = [
+            asyncio.ensure_future(self._watch_hosts(hosts, initial[0])),
+            asyncio.ensure_future(self._watch_leases(leases, initial[1])),
+            asyncio.ensure_future(self._renewals()),
+            asyncio.ensure_future(self._ticks()),
+        ]
+        await initial[0].wait()
+        await initial[1].wait()
+
+    @property
+    def ttl(self) -> float:
+        """The leases' TTL in seconds (the bucket's)."""
+        return self._lease_book().ttl
+
+    async def aclose(self) -> None:
+        """Release every lease held and disconnect. Safe to call twice."""
+        book = self._book
+        if book is not None and self._nc is not None and self._nc.is_connected:
+            for held in list(book.held.values()):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(book.release(held.key, held.token), 2.0)
+        for task in self._tasks:
+            task.cancel()
+        for watcher in self._watchers:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
+        self._tasks, self._watchers = [], []
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await nc.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- watches ---------------------------------------------------------------------------
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def _watch_hosts(self, watcher: Any, initial: asyncio.Event) -> None:
+        async for entry in watcher:
+            if entry is None:
+                initial.set()
+                continue
+            if entry.operation is None and entry.value:
+                announce = wire.decode(entry.value, HostAnnounce)
+                seen = self._hosts.get(announce.host)
+                if seen is not None and seen.announce.at == announce.at:
+                    continue  # the same heartbeat again (a watch re-created on reconnect)
+                # Its age by the wall clocks (the lab's machines keep NTP time): a watch
+                # re-created on reconnect delivers the last heartbeat again, maybe old.
+                age = max(0.0, time.time() - announce.at)
+                self._hosts[announce.host] = _Seen(announce, time.monotonic() - age)
+            else:
+                self._hosts.pop(entry.key, None)
+            await self._notify()
+
+    async def _on_beat(self, msg: Any) -> None:
+        """A host's plain heartbeat: it is alive (its state comes through the bucket)."""
+        beat = wire.decode(msg.data, HostAnnounce)
+        seen = self._hosts.get(beat.host)
+        if seen is not None and beat.started == seen.announce.started:
+            seen.at = max(seen.at, time.monotonic() - max(0.0, time.time() - beat.at))
+            seen.announce = attrs.evolve(seen.announce, stopping=beat.stopping)
+            await self._notify()
+
+    async def _watch_leases(self, watcher: Any, initial: asyncio.Event) -> None:
+        async for entry in watcher:
+            if entry is None:
+                initial.set()
+                continue
+            if entry.operation is None and entry.value:
+                self._records[entry.key] = (wire.record_of(entry.value), int(entry.revision))
+                self._last.pop(entry.key, None)
+            else:
+                self._records.pop(entry.key, None)
+                self._last[entry.key] = int(entry.revision)
+            await self._notify()
+
+    async def _renewals(self) -> None:
+        book = self._lease_book()
+        while True:
+            await asyncio.sleep(book.ttl / 3)
+            await book.renew_all()
+
+    async def _ticks(self) -> None:
+        """Wake waiters now and then: a host falls silent without any event."""
+        while True:
+            await asyncio.sleep(self.config.heartbeat)
+            await self._notify()
+
+    async def wait_for(self, predicate: Callable[[], bool], *, timeout: float) -> None:
+        """Wait until ``predicate()`` holds; it is checked at every heartbeat and lease
+        change (and every heartbeat interval).
+
+        Raises:
+            TimedOutError: not within ``timeout`` s.
+        """
+        try:
+            async with self.changed:
+                await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
+        except TimeoutError:
+            raise TimedOutError(f"not so within {timeout:g} s", timeout=timeout) from None
+
+    # --- hosts and boards ------------------------------------------------------------------
+
+    def online(self, host: str) -> bool:
+        """Whether ``host`` heartbeats."""
+        seen = self._hosts.get(host)
+        return (
+            seen is not None
+            and not seen.announce.stopping
+            and time.monotonic() - seen.at <= self.config.offline_after
+        )
+
+    def _require_online(self, host: str, what: str) -> None:
+        if not self.online(host):
+            seen = self._hosts.get(host)
+            why = (
+                "never seen"
+                if seen is None
+                else "stopped"
+                if seen.announce.stopping
+                else f"silent for {time.monotonic() - seen.at:.1f} s"
+            )
+            raise HostUnreachableError(
+                f"{what}: host {host} is offline ({why})", host=host, device=what
+            )
+
+    def _board(self, name: str) -> tuple[str, HostBoard]:
+        host, board = split_board(name)
+        seen = self._hosts.get(host)
+        for b in seen.announce.boards if seen else ():
+            if b.board == board:
+                return host, b
+        raise NoSuchBoardError(
+            f"no board {name!r} in the cluster; boards: {', '.join(self.board_names()) or 'none'}",
+            board=name,
+        )
+
+    def board_names(self) -> list[str]:
+        """``host/board`` of every board any host ever announced (online or not)."""
+        return sorted(
+            f"{h}/{b.board}" for h, seen in self._hosts.items() for b in seen.announce.boards
+        )
+
+    def boards(self, pattern: str = "*") -> list[ClusterBoard]:
+        """Every board (matching the shell-style ``pattern`` over ``host/board``)."""
+        out = []
+        for host, seen in sorted(self._hosts.items()):
+            online = self.online(host)
+            for b in seen.announce.boards:
+                name = f"{host}/{b.board}"
+                if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(b.board, pattern):
+                    out.append(
+                        ClusterBoard(
+                            name=name, host=host, board=b.board, definition=b.definition,
+                            driver=b.driver, state=b.state,
+                            reason=b.reason if online else f"host {host} offline",
+                            online=online, devices=len(b.devices), restarts=b.restarts,
+                        )
+                    )  # fmt: skip
+        return out
+
+    def ids(self, board: str) -> type[DeviceId]:
+        """The id enum of the cluster board ``host/board``."""
+        _host, b = self._board(board)
+        names = tuple(d.name for d in b.devices)
+        key = (board, names)
+        if key not in self._enums:
+            enum_name = "".join(p.capitalize() for p in board.replace("/", "-").split("-"))
+            self._enums[key] = make_id_enum(enum_name, board, list(names))
+        return self._enums[key]
+
+    def device(self, board: str, name: str) -> DeviceId:
+        """The id ``name`` of ``board``; NoSuchDeviceError (listing the ids) if none."""
+        ids = self.ids(board)
+        try:
+            return ids[name]
+        except KeyError:
+            raise NoSuchDeviceError(
+                f"{board} has no device {name!r}",
+                device=f"{board}.{name}",
+                valid_ids=[d.name for d in ids],
+            ) from None
+
+    def _where(self, device: DeviceId) -> tuple[str, str, HostDevice]:
+        """(host, board, announced device) of a cluster id."""
+        if not isinstance(device, DeviceId):
+            raise InvalidArgumentError(f"expected a DeviceId, not {device!r}", argument="device")
+        host, b = self._board(type(device).board)
+        for d in b.devices:
+            if d.name == device.name:
+                return host, b.board, d
+        raise NoSuchDeviceError(
+            f"{type(device).board} has no device {device.name!r}",
+            device=device.key,
+            valid_ids=[d.name for d in b.devices],
+        )
+
+    def devices(self, board: str | None = None) -> list[DeviceInfo]:
+        """Every device (of ``board``): state from its host's heartbeat, owners from the
+        leases bucket."""
+        names = [board] if board is not None else self.board_names()
+        out = []
+        for name in names:
+            host, b = self._board(name)
+            ids = self.ids(name)
+            for d in b.devices:
+                held = self._records.get(wire.lease_key(host, b.board, d.name))
+                owners = tuple(h.owner for h in held[0].holders) if held else ()
+                out.append(device_info(ids[d.name], d, owners))
+        return out
+
+    def holders(self, device: DeviceId) -> LeaseRecord | None:
+        """The device's lease record as this client last saw it (None: not held)."""
+        host, board, _d = self._where(device)
+        held = self._records.get(wire.lease_key(host, board, device.name))
+        return held[0] if held else None
+
+    # --- requests --------------------------------------------------------------------------
+
+    async def _request(self, host: str, call: RemoteCall, what: str) -> Any:
+        """Send ``call`` to ``host``; its reply's value (or its error, raised).
+
+        An offline host fails at once. A host that heartbeated lately but has no
+        responder (it is reconnecting to a restarted server) gets one more try after its
+        next heartbeat, or fails when it turns offline (``offline_after`` at most)."""
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        assert self._nc is not None
+        for attempt in (1, 2):
+            self._require_online(host, what)
+            asked = time.monotonic()
+            try:
+                msg = await self._nc.request(
+                    self.config.call_subject(host), wire.encode(call), timeout=call.timeout + GRACE
+                )
+                return wire.raise_reply(wire.decode(msg.data, RemoteReply))
+            except NoRespondersError:
+                if attempt == 2:
+                    break
+                with contextlib.suppress(TimedOutError):
+                    await self.wait_for(
+                        functools.partial(self._beat_since, host, asked),
+                        timeout=self.config.offline_after,
+                    )
+            except (NatsTimeout, TimeoutError):
+                self._require_online(host, what)
+                raise TimedOutError(
+                    f"{what}: host {host} did not answer within {call.timeout + GRACE:g} s",
+                    device=what,
+                    timeout=call.timeout,
+                ) from None
+        raise HostUnreachableError(
+            f"{what}: host {host} does not answer (no responder)", host=host, device=what
+        )
+
+    def _beat_since(self, host: str, since: float) -> bool:
+        """Whether ``host`` heartbeated after ``since`` (monotonic), or is offline."""
+        return not self.online(host) or self._hosts[host].at > since
+
+    def _lease_book(self) -> LeaseBook:
+        if self._book is None:
+            raise HostUnreachableError("this cluster client is closed", host="")
+        return self._book
+
+    def _owner(self, owner: str | None) -> str:
+        owner = owner or self.owner
+        if not isinstance(owner, str) or not owner:
+            raise InvalidArgumentError(
+                "owner must be a non-empty string (or connect with owner=...)", argument="owner"
+            )
+        return owner
+
+    async def acquire(
+        self, device: DeviceId, *, owner: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> Lease:
+        """Become a holder of ``device`` in the leases bucket; the lease's token is the
+        bucket revision that made it (the fencing token every command carries)."""
+        owner = self._owner(owner)
+        host, board, d = self._where(device)
+        record = LeaseRecord(host=host, board=board, device=d.name, policy=d.policy)
+        key = wire.lease_key(host, board, d.name)
+        held = await self._lease_book().acquire(
+            key, owner=owner, record=record, name=device.key, timeout=timeout,
+            last=self._last.get(key, 0),
+        )  # fmt: skip
+        return Lease(device=device, owner=owner, token=held.token, generation=d.generation)
+
+    async def release(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """End ``lease`` (closing it on its host first if open); the holders left."""
+        host, board, _d = self._where(lease.device)
+        key = wire.lease_key(host, board, lease.device.name)
+        book = self._lease_book()
+        held = book.held.get((key, lease.token))
+        left = await book.release(key, lease.token)
+        if held is not None and held.opened and self.online(host):
+            call = RemoteCall(
+                op="release", board=board, device=lease.device.name, owner=lease.owner,
+                token=lease.token, timeout=timeout,
+            )  # fmt: skip
+            with contextlib.suppress(HostUnreachableError):
+                await self._request(host, call, lease.device.key)
+        return left
+
+    async def _lease_call(
+        self, lease: Lease, op: str, *, timeout: float, **fields: Any
+    ) -> tuple[Any, str]:
+        if not isinstance(lease, Lease):
+            raise InvalidArgumentError(f"expected a Lease, not {lease!r}", argument="lease")
+        host, board, _d = self._where(lease.device)
+        held = await self._lease_book().check(
+            wire.lease_key(host, board, lease.device.name), lease.token, lease.device.key
+        )
+        call = RemoteCall(
+            op=op, board=board, device=lease.device.name, owner=lease.owner, token=lease.token,
+            timeout=timeout, **fields,
+        )  # fmt: skip
+        value = await self._request(host, call, lease.device.key)
+        if op == "open":
+            held.opened = True
+        return value, host
+
+    async def open(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        """Open the device for ``lease`` on its host."""
+        d = wire.structure((await self._lease_call(lease, "open", timeout=timeout))[0], HostDevice)
+        return device_info(lease.device, d, self._owners_of(lease.device))
+
+    async def close(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        """Close the device for ``lease``; it stays held."""
+        d = wire.structure((await self._lease_call(lease, "close", timeout=timeout))[0], HostDevice)
+        return device_info(lease.device, d, self._owners_of(lease.device))
+
+    async def use(
+        self,
+        lease: Lease,
+        op: str,
+        args: tuple[Any, ...] = (),
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        priority: Priority = Priority.NORMAL,
+        wait: bool = True,
+        exclusive: bool = False,
+    ) -> Any:
+        """Perform ``op`` on the leased device, on its host (through its limiter)."""
+        value, _host = await self._lease_call(
+            lease, "use", timeout=timeout, name=op, args=tuple(args),
+            priority=int(priority), wait=wait, exclusive=exclusive,
+        )  # fmt: skip
+        return value
+
+    async def info(self, device: DeviceId, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        """The device's state now, asked of its host."""
+        host, board, _d = self._where(device)
+        call = RemoteCall(op="info", board=board, device=device.name, timeout=timeout)
+        d = wire.structure(await self._request(host, call, device.key), HostDevice)
+        return device_info(device, d, self._owners_of(device))
+
+    def _owners_of(self, device: DeviceId) -> tuple[str, ...]:
+        record = self.holders(device)
+        return tuple(h.owner for h in record.holders) if record else ()
+
+    async def exec(
+        self, board: str, code: str, *, owner: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> str:
+        """Run ``code`` on ``board``'s BOARD device (lease, open, exec, release)."""
+        lease = await self.acquire(self.device(board, "BOARD"), owner=owner, timeout=timeout)
+        try:
+            await self.open(lease, timeout=timeout)
+            return str(await self.use(lease, "exec", (code, float(timeout)), timeout=timeout + 2))
+        finally:
+            await self.release(lease, timeout=timeout)
+
+    def lease(
+        self, device: DeviceId, *, owner: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> AsyncClusterLease:
+        """``async with cl.lease(id) as dev:``: acquired and opened, released after."""
+        return AsyncClusterLease(self, device, owner=self._owner(owner), timeout=timeout)
+
+
+class AsyncClusterLease:
+    """A device held for one ``async with`` block."""
+
+    def __init__(self, cl: AsyncCluster, device: DeviceId, *, owner: str, timeout: float) -> None:
+        self.cluster = cl
+        self.device = device
+        self.owner = owner
+        self.timeout = timeout
+        self.lease: Lease | None = None
+
+    async def __aenter__(self) -> Self:
+        self.lease = await self.cluster.acquire(self.device, owner=self.owner, timeout=self.timeout)
+        try:
+            await self.cluster.open(self.lease, timeout=self.timeout)
+        except BaseException:
+            await self.cluster.release(self.lease, timeout=self.timeout)
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            await self.cluster.release(lease, timeout=self.timeout)
+
+    def _held(self) -> Lease:
+        if self.lease is None:
+            raise InvalidArgumentError("use the lease inside its async with block")
+        return self.lease
+
+    async def use(
+        self, op: str, args: tuple[Any, ...] = (), *, timeout: float | None = None
+    ) -> Any:
+        """Perform ``op`` on the device."""
+        return await self.cluster.use(self._held(), op, args, timeout=timeout or self.timeout)
+
+    async def exec(self, code: str, *, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """Run ``code`` (a BOARD device); its output."""
+        return str(await self.use("exec", (code, float(timeout)), timeout=timeout + 2))

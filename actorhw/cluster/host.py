@@ -1,0 +1,330 @@
+"""A host: one Runtime exported to the cluster.
+
+It heartbeats its boards and devices into the hosts bucket, watches the leases of its
+own devices, and answers requests (``<prefix>.call.<host>``) with the codec's messages.
+Every operation that touches a device must carry the fencing token of a current lease
+(a holder in the device's LeaseRecord); anything else is refused as ``stale_lease``
+before the runtime sees it.  On behalf of each cluster holder the host takes a local
+lease of the device (owner: the holder's name), so the Runtime's own ownership rules
+(SINGLE, SHARED, open before use) hold as they do in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from actorhw.api.runtime import Runtime
+from actorhw.cluster import wire
+from actorhw.cluster.config import Buckets, ClusterConfig, check_name
+from actorhw.core.errors import (
+    ActorHwError,
+    DeviceResetError,
+    InvalidArgumentError,
+    NoSuchDeviceError,
+    StaleLeaseError,
+)
+from actorhw.core.ids import DeviceId
+from actorhw.core.log import logger
+from actorhw.core.messages import DeviceInfo, Lease, Priority
+from actorhw.core.messages.cluster import (
+    HostAnnounce,
+    HostBoard,
+    HostDevice,
+    LeaseRecord,
+    RemoteCall,
+    RemoteReply,
+)
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js.kv import KeyValue
+
+T = TypeVar("T")
+
+#: Worker threads running blocking Runtime calls for requests.
+WORKERS = 32
+
+
+def host_device(info: DeviceInfo) -> HostDevice:
+    """A device's info as the wire carries it."""
+    return HostDevice(
+        name=info.device.name,
+        kind=info.kind,
+        state=info.state,
+        policy=info.policy,
+        owners=info.owners,
+        generation=info.generation,
+        last_error=info.last_error,
+    )
+
+
+class Host:
+    """Exports ``runtime``'s boards to the cluster as host ``name``.
+
+    Run it with ``await host.serve(stop)``; it returns once ``stop`` is set and it has
+    said goodbye (its boards go offline at once for every client).
+    """
+
+    def __init__(self, runtime: Runtime, config: ClusterConfig, name: str) -> None:
+        self.runtime = runtime
+        self.config = config
+        self.name = check_name(name, "host")
+        self.started = time.time()
+        self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="host")
+        # key -> (record, revision): the leases of this host's devices, from the watch.
+        self._leases: dict[str, tuple[LeaseRecord, int]] = {}
+        # (key, token) -> the local lease taken for that cluster holder.
+        self._local: dict[tuple[str, int], Lease] = {}
+        self._ids: dict[str, type[DeviceId]] = {}
+        self._boards: tuple[HostBoard, ...] | None = None
+        self._snapshotting: asyncio.Future[None] | None = None
+        self._nc: Client | None = None
+        self._kv: Buckets | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.ready = asyncio.Event()
+
+    # --- running ------------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Connect, export, and answer until ``stop`` is set."""
+        for status in await self._run(self.runtime.boards):
+            check_name(status.board, "board")
+        nc = self._nc = await self.config.connect(f"actorhw-host-{self.name}")
+        try:
+            buckets = self._kv = await self.config.buckets(nc.jetstream())
+            watcher = await buckets.leases.watch(f"{self.name}.>")
+            self._spawn(self._watch(watcher))
+            await nc.subscribe(self.config.call_subject(self.name), cb=self._on_call)
+            await self._heartbeat(buckets.hosts)
+            self.ready.set()
+            logger.info("host {} serving", self.name)
+            while not stop.is_set():
+                with_timeout = asyncio.wait_for(stop.wait(), self.config.heartbeat)
+                try:
+                    await with_timeout
+                except TimeoutError:
+                    await self._heartbeat(buckets.hosts)
+            await self._heartbeat(buckets.hosts, stopping=True)
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        finally:
+            for task in [*self._tasks, *([self._snapshotting] if self._snapshotting else [])]:
+                task.cancel()
+            await nc.close()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    # --- heartbeat ------------------------------------------------------------------------
+
+    async def _heartbeat(self, hosts: KeyValue, *, stopping: bool = False) -> None:
+        """Put the heartbeat now, with the latest snapshot of the boards; a new snapshot
+        is taken beside it (a slow board never delays the heartbeat)."""
+        if self._snapshotting is None or self._snapshotting.done():
+            self._snapshotting = asyncio.ensure_future(self._refresh())
+        if self._boards is None:  # the first heartbeat has the boards
+            await asyncio.shield(self._snapshotting)
+        boards = () if stopping else self._boards or ()
+        announce = HostAnnounce(
+            host=self.name,
+            started=self.started,
+            at=time.time(),
+            interval=self.config.heartbeat,
+            boards=boards,
+            stopping=stopping,
+        )
+        assert self._nc is not None
+        try:  # liveness first, on plain NATS; then the state, in the hosts bucket
+            beat = attrs.evolve(announce, boards=())
+            await self._nc.publish(self.config.beat_subject(self.name), wire.encode(beat))
+            await hosts.put(self.name, wire.encode(announce))
+        except Exception as e:  # the server is away: the next heartbeat retries
+            logger.warning("host {}: heartbeat failed: {!r}", self.name, e)
+
+    async def _refresh(self) -> None:
+        try:
+            self._boards = await self._run(self._snapshot)
+        except ActorHwError as e:
+            logger.warning("host {}: snapshot failed: {}", self.name, e)
+
+    def _snapshot(self) -> tuple[HostBoard, ...]:
+        rt = self.runtime
+        boards = []
+        for status in rt.boards(timeout=self.config.heartbeat * 2):
+            try:
+                devices = tuple(host_device(i) for i in rt.devices(status.board, timeout=1.0))
+            except ActorHwError:  # a board restarting: its devices come next time
+                devices = ()
+            boards.append(
+                HostBoard(
+                    board=status.board,
+                    definition=status.definition,
+                    driver=status.driver,
+                    state=status.state,
+                    reason=status.reason,
+                    restarts=status.restarts,
+                    quarantined=status.quarantined,
+                    devices=devices,
+                )
+            )
+        return tuple(boards)
+
+    # --- the leases of this host's devices -------------------------------------------------
+
+    async def _watch(self, watcher: Any) -> None:
+        async for entry in watcher:
+            if entry is None:  # the end of the initial values
+                continue
+            if entry.operation is None and entry.value:
+                self._leases[entry.key] = (wire.record_of(entry.value), int(entry.revision))
+            else:  # deleted, or expired (the server's marker)
+                self._leases.pop(entry.key, None)
+            await self._revoke_stale(entry.key)
+
+    def _tokens(self, key: str) -> set[int]:
+        held = self._leases.get(key)
+        return wire.tokens(*held) if held else set()
+
+    async def _revoke_stale(self, key: str) -> None:
+        """Release the local leases of holders that no longer hold ``key``."""
+        current = self._tokens(key)
+        for (k, token), lease in list(self._local.items()):
+            if k == key and token not in current:
+                del self._local[(k, token)]
+                try:
+                    await self._run(self.runtime.release, lease, timeout=5.0)
+                except ActorHwError as e:
+                    logger.debug("host {}: release of stale {} failed: {}", self.name, key, e)
+
+    async def _check(self, call: RemoteCall) -> str:
+        """The call's lease key, if its token is current; else StaleLeaseError."""
+        key = wire.lease_key(self.name, call.board, call.device)
+        if call.token in self._tokens(key):
+            return key
+        # The watch may lag a write the caller has already seen: ask the bucket.
+        assert self._kv is not None
+        value, revision = await wire.read(self._kv.leases, key)
+        if value is not None:
+            self._leases[key] = (wire.record_of(value), revision)
+        else:
+            self._leases.pop(key, None)
+        if call.token in self._tokens(key):
+            return key
+        await self._revoke_stale(key)
+        holders = self._leases[key][0].holders if key in self._leases else ()
+        now = ", ".join(f"{h.owner} (token {h.token})" for h in holders) or "nobody"
+        raise StaleLeaseError(
+            f"{self.name}/{call.board}.{call.device}: lease token {call.token} of "
+            f"{call.owner!r} is not current (held by {now})",
+            device=f"{self.name}/{call.board}.{call.device}",
+            owner=call.owner,
+            token=call.token,
+        )
+
+    # --- requests ---------------------------------------------------------------------------
+
+    async def _on_call(self, msg: Msg) -> None:
+        # One task per request: a long exec never holds up the others.
+        self._spawn(self._answer(msg))
+
+    async def _answer(self, msg: Msg) -> None:
+        try:
+            call = wire.decode(msg.data, RemoteCall)
+            reply = RemoteReply(value=(await self._dispatch(call),))
+        except ActorHwError as e:
+            reply = wire.error_reply(e)
+        except Exception as e:
+            logger.opt(exception=e).error("host {}: request failed: {!r}", self.name, e)
+            reply = wire.error_reply(ActorHwError(f"host {self.name} failed: {e!r}"))
+        try:
+            data = wire.encode(reply)
+        except ActorHwError as e:  # a result msgpack cannot carry
+            data = wire.encode(wire.error_reply(e))
+        await msg.respond(data)
+
+    def _device(self, call: RemoteCall) -> DeviceId:
+        ids = self._ids.get(call.board)
+        if ids is None:
+            ids = self._ids[call.board] = self.runtime.ids(call.board)
+        try:
+            return ids[call.device]
+        except KeyError:
+            raise NoSuchDeviceError(
+                f"{self.name}/{call.board} has no device {call.device!r}",
+                device=f"{self.name}/{call.board}.{call.device}",
+                valid_ids=[d.name for d in ids],
+            ) from None
+
+    def _on(self, call: RemoteCall, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(device, ...)`` for the call's device (in a worker thread)."""
+        return fn(self._device(call), *args, **kwargs)
+
+    async def _dispatch(self, call: RemoteCall) -> Any:
+        rt = self.runtime
+        if call.op == "status":
+            return await self._run(self._snapshot)
+        if call.op == "info":
+            return host_device(await self._run(self._on, call, rt.info, timeout=call.timeout))
+        if call.op == "release":
+            return await self._release(call)
+        key = await self._check(call)
+        local = self._local.get((key, call.token))
+        if call.op == "open":
+            if local is None:
+                await self._revoke_stale(key)
+                taken: Lease = await self._run(
+                    self._on, call, rt.acquire, owner=call.owner, timeout=call.timeout
+                )
+                local = self._local[(key, call.token)] = taken
+            return host_device(await self._run(rt.open, local, timeout=call.timeout))
+        if local is None:
+            await self._run(self._device, call)  # an unknown device says so first
+            raise DeviceResetError(
+                f"{self.name}/{call.board}.{call.device} is not open for this lease here "
+                "(the host restarted?): open it again",
+                device=f"{self.name}/{call.board}.{call.device}",
+            )
+        if call.op == "close":
+            return host_device(await self._run(rt.close, local, timeout=call.timeout))
+        if call.op == "use":
+            return await self._run(
+                rt.use,
+                local,
+                call.name,
+                tuple(call.args),
+                timeout=call.timeout,
+                priority=Priority(call.priority),
+                wait=call.wait,
+                exclusive=call.exclusive,
+            )
+        raise InvalidArgumentError(f"unknown cluster operation {call.op!r}", argument="op")
+
+    async def _release(self, call: RemoteCall) -> int:
+        """Release the local lease of a holder (it is leaving the bucket's record)."""
+        key = wire.lease_key(self.name, call.board, call.device)
+        local = self._local.pop((key, call.token), None)
+        if local is not None:
+            return await self._run(self.runtime.release, local, timeout=call.timeout)
+        info: DeviceInfo = await self._run(self._on, call, self.runtime.info, timeout=call.timeout)
+        return info.owners_count
+
+
+def client_name() -> str:
+    """Where this process runs, for lease records and busy errors."""
+    return f"{socket.gethostname()}:{os.getpid()}"

