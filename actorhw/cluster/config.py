@@ -54,7 +54,7 @@ class ClusterConfig:
     """Seconds a lease lives without renewal (holders renew every third of it)."""
     heartbeat: float = 0.5
     """Seconds between a host's heartbeats."""
-    offline_after: float = 2.0
+    offline_after: float = 2.5
     """Seconds without a heartbeat after which a host's boards are offline."""
     replicas: int = 1
     """Copies of each bucket in a NATS cluster (3 survives one server's loss)."""

@@ -53,6 +53,9 @@ T = TypeVar("T")
 
 #: Worker threads running blocking Runtime calls for requests.
 WORKERS = 32
+#: Heartbeats between two snapshots of the boards and devices (states in listings lag
+#: by up to this many heartbeats; liveness does not).
+SNAPSHOT_EVERY = 4
 
 
 def host_device(info: DeviceInfo) -> HostDevice:
@@ -88,6 +91,7 @@ class Host:
         self._ids: dict[str, type[DeviceId]] = {}
         self._boards: tuple[HostBoard, ...] | None = None
         self._snapshotting: asyncio.Future[None] | None = None
+        self._beats = 0
         self._nc: Client | None = None
         self._kv: Buckets | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -136,10 +140,12 @@ class Host:
     async def _heartbeat(self, hosts: KeyValue, *, stopping: bool = False) -> None:
         """Put the heartbeat now, with the latest snapshot of the boards; a new snapshot
         is taken beside it (a slow board never delays the heartbeat)."""
-        if self._snapshotting is None or self._snapshotting.done():
+        self._beats += 1
+        idle = self._snapshotting is None or self._snapshotting.done()
+        if idle and (self._boards is None or self._beats % SNAPSHOT_EVERY == 0):
             self._snapshotting = asyncio.ensure_future(self._refresh())
-        if self._boards is None:  # the first heartbeat has the boards
-            await asyncio.shield(self._snapshotting)
+        if self._boards is None and self._snapshotting is not None:
+            await asyncio.shield(self._snapshotting)  # the first heartbeat has the boards
         boards = () if stopping else self._boards or ()
         announce = HostAnnounce(
             host=self.name,
