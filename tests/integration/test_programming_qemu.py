@@ -85,6 +85,25 @@ class Probe(MicroPythonDevice):
             f.write("bye")
 
 
+class Marks(MicroPythonDevice):
+    """Only what the exclusivity test needs: Probe's many definitions, a file-writing
+    teardown and a growing list leave the 10 KB heap too fragmented to parse reliably."""
+
+    @setup
+    def init(self):
+        global marks
+        marks = []
+
+    @task(exclusive=True)
+    def excl(self, who: str, n: int) -> int:
+        marks.append(who + "<")
+        x = 0
+        for i in range(n):
+            x += i
+        marks.append(who + ">")
+        return x
+
+
 class Watcher(Probe):
     @background(interval_ms=20)
     def watch(self) -> None:
@@ -161,7 +180,7 @@ def test_definitions_are_sent_once_per_connection(rt: Runtime, ids: Any, observe
 
 
 def test_exclusive_calls_do_not_interleave(rt: Runtime, ids: Any, observer: Board) -> None:
-    with Probe(rt, ids.BOARD, owner="lab") as dev:
+    with Marks(rt, ids.BOARD, owner="lab") as dev:
         errors: list[BaseException] = []
 
         def work(who: str) -> None:

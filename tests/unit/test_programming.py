@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actorhw.api.limiter import OperationLimiter
@@ -468,6 +468,7 @@ def _interned_size(node: ast.AST) -> int | None:
     return None
 
 
+@settings(deadline=None)  # a loaded machine is slow, not wrong
 @given(_literal_values)
 def test_board_values_read_back_equal_and_hold_no_internable_literal(value: Any) -> None:
     source = board_value(value)
