@@ -40,6 +40,11 @@ ensure_socat() {
   command -v socat >/dev/null 2>&1 || apt_install socat
 }
 
+ensure_openssl() {
+  # The cluster's TLS test makes a self-signed certificate with the openssl command.
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+}
+
 ensure_qemu() {
   if ! command -v qemu-system-arm >/dev/null 2>&1 \
      || [ ! -f /usr/share/firmware-microbit-micropython/firmware.hex ]; then
@@ -63,6 +68,7 @@ case "${1:-}" in
     ensure_venv
     ensure_qemu
     ensure_socat
+    ensure_openssl
     ensure_chromium
     .venv/bin/ruff check .
     .venv/bin/ruff format --check .
