@@ -190,16 +190,13 @@ def actorhw_cluster(actorhw_settings: Settings, actorhw_pool: BoardPool) -> Iter
     if actorhw_settings.cluster is None:
         pytest.fail("no cluster: pass --actorhw-cluster URL or set actorhw_cluster", pytrace=False)
     check_cluster_support()
-    from actorhw import cluster as cluster_module  # only with cluster support installed
+    from actorhw.cluster import Cluster  # only with cluster support installed
 
-    owner = f"pytest:{actorhw_pool.worker}"
-    cluster = cluster_module.Cluster.connect(actorhw_settings.cluster, owner=owner)
+    cluster = Cluster.connect(actorhw_settings.cluster, owner=f"pytest:{actorhw_pool.worker}")
     try:
         yield cluster
     finally:
-        close = getattr(cluster, "close", None)
-        if callable(close):
-            close()
+        cluster.close()
 
 
 # --- per-test fixtures ----------------------------------------------------------------------
