@@ -60,6 +60,10 @@ def _need(value: Any, kind: type | tuple[type, ...], name: str) -> None:
 
 
 class MpyPeripheral(Peripheral):
+    # Every operation is a submit to the board's I/O thread (or a refusal of bad
+    # arguments): a caller's thread may perform it (Peripheral.callers_may_perform).
+    callers_may_perform = True
+
     def __init__(self, spec: DeviceSpec, board: LinkBoard) -> None:
         super().__init__(spec)
         self.board = board
