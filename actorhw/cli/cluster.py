@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ EPILOG = """examples:
   actorhw --cluster nats://lab:4222 boards
   actorhw --cluster nats://lab:4222 devices --board lab-1/microbit-qemu --json
   actorhw --cluster nats://lab:4222 exec --board lab-1/microbit-qemu "print(1)"
+  actorhw --cluster nats://lab:4222 reserve --board 'microbit-*' --count 2 --wait 60
 """
 
 Handler = Callable[[argparse.Namespace, Console], int]
@@ -69,13 +71,13 @@ def for_cluster(args: argparse.Namespace) -> Handler:
     """What runs ``args``' command with ``--cluster``: the cluster form of boards,
     devices and exec; serve itself."""
     commands: dict[str, Handler] = {"boards": _boards, "devices": _devices, "exec": _exec}
-    if args.command == "serve":
+    if args.command in ("serve", "reserve"):
         handler: Handler = args.run
         return handler
     command = commands.get(args.command)
     if command is None:
         raise InvalidArgumentError(
-            f"--cluster works with {', '.join(commands)} and serve, not {args.command}",
+            f"--cluster works with {', '.join(commands)}, serve and reserve, not {args.command}",
             argument="cluster",
         )
     return command
@@ -183,6 +185,40 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", action="append", required=True, help="a board (repeatable)")
     p.add_argument("--timeout", type=float, default=30.0, help="bring-up deadline, s")
 
+
+def _reserve(args: argparse.Namespace, out: Console) -> int:
+    if not args.cluster:
+        raise InvalidArgumentError("reserve needs --cluster URL", argument="cluster")
+    with (
+        _connect(args) as cl,
+        cl.reserve(args.board, count=args.count, wait=args.wait, priority=args.priority) as held,
+    ):
+        if args.json:
+            print(json.dumps({"ok": True, "boards": held.boards}), flush=True)
+        else:
+            out.print(f"reserved: {', '.join(held.boards)}")
+        # Held until --hold passes (or Ctrl-C; if this process dies, the leases expire).
+        threading.Event().wait(args.hold)
+    return 0
+
+
+def _reserve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", required=True, help="a pattern over host/board or board names")
+    p.add_argument("--count", type=int, default=1, help="how many boards, all at once")
+    p.add_argument("--wait", type=float, default=60.0, help="give up after this many s")
+    p.add_argument("--priority", type=int, default=0, help="higher is served first")
+    p.add_argument("--hold", type=float, default=0.0, help="hold them this many s, then free")
+
+
+RESERVE = Command(
+    name="reserve",
+    help="reserve N boards of a cluster, all at once",
+    description="Wait in the cluster's queue (priority, then arrival) for N boards matching "
+    "a pattern; hold every device of them.",
+    examples=EPILOG,
+    arguments=_reserve_arguments,
+    run=_reserve,
+)
 
 SERVER = Command(
     name="cluster",

@@ -40,6 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     bench.COMMAND,
     cluster.SERVER,
     cluster.SERVE,
+    cluster.RESERVE,
 )
 
 EXIT_CODES = {"timed_out": 3, "device_exception": 4}

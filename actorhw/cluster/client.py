@@ -44,10 +44,13 @@ from actorhw.core.messages.cluster import (
     LeaseRecord,
     RemoteCall,
     RemoteReply,
+    ReservationRequest,
 )
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
+
+    from actorhw.cluster.reservations import Reservation
 
 #: Seconds a request waits beyond the operation's own deadline (the host's error wins).
 GRACE = 2.0
@@ -73,6 +76,8 @@ class AsyncCluster:
         self._book: LeaseBook | None = None
         self._hosts: dict[str, _Seen] = {}
         self._records: dict[str, tuple[LeaseRecord, int]] = {}
+        self.waiting: dict[str, tuple[int, ReservationRequest]] = {}
+        """The reservations queue: key -> (arrival revision, request)."""
         self._last: dict[str, int] = {}  # key -> revision of its delete/expiry marker
         self._enums: dict[tuple[str, tuple[str, ...]], type[DeviceId]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -120,16 +125,42 @@ class AsyncCluster:
         await nc.subscribe(self.config.beat_subject("*"), cb=self._on_beat)
         hosts = await buckets.hosts.watchall()
         leases = await buckets.leases.watchall()
-        self._watchers = [hosts, leases]
-        initial = [asyncio.Event(), asyncio.Event()]
+        queue = await buckets.queue.watchall()
+        self._watchers = [hosts, leases, queue]
+        initial = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
         self._tasks = [
             asyncio.ensure_future(self._watch_hosts(hosts, initial[0])),
             asyncio.ensure_future(self._watch_leases(leases, initial[1])),
+            asyncio.ensure_future(self._watch_queue(queue, initial[2])),
             asyncio.ensure_future(self._renewals()),
             asyncio.ensure_future(self._ticks()),
         ]
-        await initial[0].wait()
-        await initial[1].wait()
+        for event in initial:
+            await event.wait()
+
+    @property
+    def buckets(self) -> Buckets:
+        """The cluster's buckets, bound."""
+        if self._buckets is None:
+            raise HostUnreachableError("this cluster client is closed", host="")
+        return self._buckets
+
+    async def reserve(
+        self,
+        pattern: str,
+        *,
+        count: int = 1,
+        wait: float = 60.0,
+        priority: int = 0,
+        owner: str | None = None,
+    ) -> Reservation:
+        """Wait for ``count`` boards matching ``pattern`` and hold every device of them;
+        see actorhw.cluster.reservations. TimedOutError after ``wait`` s."""
+        from actorhw.cluster.reservations import reserve
+
+        return await reserve(
+            self, pattern, count=count, wait=wait, priority=priority, owner=self._owner(owner)
+        )
 
     @property
     def ttl(self) -> float:
@@ -204,6 +235,19 @@ class AsyncCluster:
             else:
                 self._records.pop(entry.key, None)
                 self._last[entry.key] = int(entry.revision)
+            await self._notify()
+
+    async def _watch_queue(self, watcher: Any, initial: asyncio.Event) -> None:
+        async for entry in watcher:
+            if entry is None:
+                initial.set()
+                continue
+            if entry.operation is None and entry.value:
+                request = wire.decode(entry.value, ReservationRequest)
+                first = self.waiting.get(entry.key, (int(entry.revision), request))[0]
+                self.waiting[entry.key] = (first, request)
+            else:  # served, given up, or vanished (its entry expired)
+                self.waiting.pop(entry.key, None)
             await self._notify()
 
     async def _renewals(self) -> None:

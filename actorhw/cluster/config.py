@@ -8,6 +8,7 @@ Every name a cluster uses starts with its ``prefix`` so two labs can share a ser
                                             while JetStream elects a leader)
     buckets   <prefix>_hosts                each host's heartbeat (HostAnnounce)
               <prefix>_leases               <host>.<board>.<DEVICE> -> LeaseRecord, TTL
+              <prefix>_queue                reservation waiters, TTL
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ class ClusterConfig:
     def leases_bucket(self) -> str:
         return f"{self.prefix}_leases"
 
+    @property
+    def queue_bucket(self) -> str:
+        return f"{self.prefix}_queue"
+
     # --- connecting -------------------------------------------------------------------
 
     def tls_context(self) -> ssl.SSLContext | None:
@@ -164,6 +169,7 @@ class ClusterConfig:
         return Buckets(
             hosts=await self._bucket(js, self.hosts_bucket, ttl=None),
             leases=await self._bucket(js, self.leases_bucket, ttl=self.lease_ttl),
+            queue=await self._bucket(js, self.queue_bucket, ttl=self.lease_ttl),
         )
 
     async def _bucket(self, js: JetStreamContext, name: str, *, ttl: float | None) -> KeyValue:
@@ -194,3 +200,4 @@ class Buckets:
 
     hosts: KeyValue
     leases: KeyValue
+    queue: KeyValue

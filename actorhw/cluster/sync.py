@@ -20,10 +20,12 @@ from actorhw.api.handles import HANDLES, Handle
 from actorhw.api.jobs import JobResult, JobRunner
 from actorhw.cluster.client import DEFAULT_TIMEOUT, GRACE, AsyncCluster
 from actorhw.cluster.config import ClusterConfig
+from actorhw.cluster.reservations import Reservation, waiters
 from actorhw.cluster.views import ClusterBoard
 from actorhw.core.errors import InvalidArgumentError, TimedOutError, WrongKindError
 from actorhw.core.ids import DeviceId
 from actorhw.core.messages import DeviceInfo, Lease, Priority
+from actorhw.core.messages.cluster import ReservationRequest
 
 H = TypeVar("H", bound=Handle)
 T = TypeVar("T")
@@ -240,6 +242,32 @@ class Cluster:
             raise
         return handle
 
+    def reserve(
+        self,
+        pattern: str,
+        *,
+        count: int = 1,
+        wait: float = 60.0,
+        priority: int = 0,
+        owner: str | None = None,
+    ) -> HeldBoards:
+        """Wait in the cluster's queue for ``count`` boards matching ``pattern`` (priority
+        first, then arrival) and hold every device of them, all at once; a context
+        manager that frees them. TimedOutError after ``wait`` s."""
+        coro = self.aio.reserve(pattern, count=count, wait=wait, priority=priority, owner=owner)
+        return HeldBoards(self, self._run(coro, wait + 5))
+
+    @property
+    def waiting(self) -> dict[str, tuple[int, ReservationRequest]]:
+        """The reservations queue as this client's watch sees it (read it in
+        ``wait_for`` predicates, on the cluster's loop)."""
+        return self.aio.waiting
+
+    def waiters(self) -> list[ReservationRequest]:
+        """The reservations queue now, first served first."""
+        cl = self.aio
+        return self._call(lambda: [r for _rev, r in waiters(cl)])
+
     def run_job(
         self,
         devices: Sequence[DeviceId],
@@ -301,3 +329,25 @@ class _Calls:
         return self._cl.use(
             lease, op, args, timeout=timeout, priority=priority, wait=wait, exclusive=exclusive
         )
+
+
+class HeldBoards:
+    """A granted reservation, held until ``release()`` or the end of its ``with``."""
+
+    def __init__(self, cluster: Cluster, reservation: Reservation) -> None:
+        self._cl = cluster
+        self._reservation = reservation
+        self.boards = reservation.boards
+        """The reserved boards (``host/board``)."""
+        self.leases = reservation.leases
+        """A lease of every device of them."""
+
+    def release(self) -> None:
+        """Free every board."""
+        self._cl._run(self._reservation.release(), DEFAULT_TIMEOUT)
+
+    def __enter__(self) -> HeldBoards:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

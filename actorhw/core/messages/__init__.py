@@ -32,6 +32,7 @@ from actorhw.core.messages.cluster import (
     LeaseRecord,
     RemoteCall,
     RemoteReply,
+    ReservationRequest,
 )
 from actorhw.core.messages.devices import (
     Acquire,
@@ -183,6 +184,7 @@ __all__ = [
     "RemoteReply",
     "Request",
     "Reregister",
+    "ReservationRequest",
     "ResetBoard",
     "Resolve",
     "ResourceKind",

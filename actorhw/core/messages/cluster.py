@@ -123,3 +123,21 @@ class RemoteReply:
     """The error's message."""
     context: dict[str, Any] = attrs.field(factory=dict)
     """The error's context (device, owners, ...)."""
+
+
+@attrs.frozen(kw_only=True)
+class ReservationRequest:
+    """A waiter in the reservations queue: ``count`` boards matching ``pattern``."""
+
+    owner: str
+    pattern: str
+    """A shell-style pattern over ``host/board`` names or board names."""
+    count: int
+    priority: int
+    client: str
+    deadline: float
+    """Wall-clock time after which the waiter gives up."""
+    renewed: float
+    """Wall-clock time of the waiter's last renewal; a vanished waiter expires."""
+    arrival: int = 0
+    """The revision that put the waiter in the queue (0 in that first write itself)."""
