@@ -9,10 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from actorhw.api.runtime import Runtime
 from actorhw.cli.command import Command
 from actorhw.cli.options import seconds
-from actorhw.cli.serial_cmds import add_port_option, board_spec
+from actorhw.cli.serial_cmds import add_port_option, start_board
 from actorhw.core.messages import DeviceInfo
 from actorhw.drivers.definitions import BoardCatalog
 
@@ -58,14 +57,8 @@ def device_row(info: DeviceInfo) -> dict[str, Any]:
 
 
 def _devices(args: argparse.Namespace, out: Console) -> int:
-    spec = board_spec(args)
-    args.board = spec.definition
-    with Runtime.start(
-        boards=[spec],
-        boards_dirs=args.boards_dir,
-        drivers_dirs=args.drivers_dir,
-        timeout=args.timeout,
-    ) as rt:
+    rt, args.board = start_board(args)
+    with rt:
         rows = [device_row(i) for i in rt.devices(args.board)]
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -9,22 +9,15 @@ import sys
 from rich.console import Console
 
 from actorhw.api.handles import Board
-from actorhw.api.runtime import Runtime
 from actorhw.cli.command import Command
 from actorhw.cli.options import seconds
-from actorhw.cli.serial_cmds import add_port_option, board_spec
+from actorhw.cli.serial_cmds import add_port_option, start_board
 from actorhw.core.errors import UnsupportedOperationError
 
 
 def _exec(args: argparse.Namespace, out: Console) -> int:
-    spec = board_spec(args)
-    args.board = spec.definition
-    with Runtime.start(
-        boards=[spec],
-        boards_dirs=args.boards_dir,
-        drivers_dirs=args.drivers_dir,
-        timeout=args.timeout,
-    ) as rt:
+    rt, args.board = start_board(args)
+    with rt:
         board_id = rt.ids(args.board).__members__.get("BOARD")
         if board_id is None:
             raise UnsupportedOperationError(

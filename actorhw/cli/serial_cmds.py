@@ -81,14 +81,25 @@ def board_spec(args: argparse.Namespace) -> BoardSpec:
     return BoardSpec(board, port=port)
 
 
+def start_board(args: argparse.Namespace) -> tuple[Runtime, str]:
+    """A runtime with the board of ``--board`` / ``--port`` up (with ``--boards-dir``,
+    ``--drivers-dir`` and ``--timeout``), and the board's name; the caller stops it."""
+    spec = board_spec(args)
+    rt = Runtime.start(
+        boards=[spec],
+        boards_dirs=args.boards_dir,
+        drivers_dirs=getattr(args, "drivers_dir", None) or (),
+        timeout=args.timeout,
+    )
+    return rt, spec.name or spec.definition
+
+
 @contextlib.contextmanager
 def leased_board(args: argparse.Namespace, owner: str = OWNER) -> Iterator[tuple[Runtime, Board]]:
     """A runtime with the board of ``args`` up and its BOARD device leased."""
-    spec = board_spec(args)
-    with Runtime.start(boards=[spec], boards_dirs=args.boards_dir, timeout=args.timeout) as rt:
-        name = spec.name or spec.definition
-        with rt.lease(Board, rt.ids(name)["BOARD"], owner=owner) as board:
-            yield rt, board
+    rt, name = start_board(args)
+    with rt, rt.lease(Board, rt.ids(name)["BOARD"], owner=owner) as board:
+        yield rt, board
 
 
 # --- ports ---------------------------------------------------------------------------------

@@ -283,14 +283,7 @@ class RawReplLink(RawReplProtocol):
         """
         deadline = time.monotonic() + timeout
         with self._guard(deadline, timeout):
-            try:
-                self._enter_raw(deadline)
-            except DeadlinePassed as exc:
-                raise RawReplError(
-                    f"{self.name} did not enter the raw REPL within {timeout:g} s",
-                    device=self.name,
-                    timeout=timeout,
-                ) from exc
+            self._enter_by(deadline, timeout)
 
     def exec(self, code: str | bytes, *, timeout: float) -> ExecResult:
         """Run code on the board and return what it printed, exactly.
@@ -436,16 +429,20 @@ class RawReplLink(RawReplProtocol):
 
     # --- the exec protocol ----------------------------------------------------------------
 
+    def _enter_by(self, deadline: float, timeout: float) -> None:
+        """Enter the raw REPL before ``deadline`` (RawReplError naming ``timeout`` if not)."""
+        try:
+            self._enter_raw(deadline)
+        except DeadlinePassed as exc:
+            raise RawReplError(
+                f"{self.name} did not enter the raw REPL within {timeout:g} s",
+                device=self.name,
+                timeout=timeout,
+            ) from exc
+
     def _exec_locked(self, data: bytes, deadline: float, timeout: float) -> ExecResult:
         if not self._in_raw or self._io.stale():
-            try:
-                self._enter_raw(deadline)
-            except DeadlinePassed as exc:
-                raise RawReplError(
-                    f"{self.name} did not enter the raw REPL within {timeout:g} s",
-                    device=self.name,
-                    timeout=timeout,
-                ) from exc
+            self._enter_by(deadline, timeout)
         try:
             if (
                 self.verify_over is not None
