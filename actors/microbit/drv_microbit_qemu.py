@@ -29,6 +29,11 @@ from actorhw.core.log import logger
 from actorhw.drivers import mpy_resources
 from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.mpy_peripherals import (
+    MicrobitAccelerometer,
+    MicrobitButton,
+    MicrobitDisplay,
+)
 from actorhw.drivers.streams import StreamWriter
 from actorhw.links.qemu import QemuMicrobit
 from actorhw.links.raw_repl import RawReplLink
@@ -48,6 +53,9 @@ BOOT_TIMEOUT = 10.0
 
 class MicrobitQemuBoard(BoardDriver):
     """One micro:bit in QEMU: its power (the process), its link, its I/O thread."""
+
+    #: Its MicroPython API family: the shared microbit peripherals act through it.
+    api = "microbit"
 
     name = "microbit-qemu"
 
@@ -372,34 +380,6 @@ class MicrobitPin(MicrobitPeripheral):
         if self.board.link is not None:
             with contextlib.suppress(LinkLostError):
                 self.board.run(f"{self._pin}.read_digital()", what="reset")
-
-
-class MicrobitButton(MicrobitPeripheral):
-    def is_pressed(self) -> PendingIO:
-        button = "button_a" if self.spec.name.endswith("A") else "button_b"
-        return self.board.query(f"microbit.{button}.is_pressed()", what="is_pressed")
-
-
-class MicrobitDisplay(MicrobitPeripheral):
-    def show(self, text: str) -> PendingIO:
-        if not isinstance(text, str):
-            raise InvalidArgumentError("text must be a str", argument="text")
-        return self.board.run(f"microbit.display.show({text!r}, wait=False)", what="show")
-
-    def clear(self) -> PendingIO:
-        return self.board.run("microbit.display.clear()", what="clear")
-
-    def read(self) -> PendingIO:
-        """The 5x5 pixel brightnesses, row by row, as a string of digits."""
-        return self.board.query(
-            "''.join(str(microbit.display.get_pixel(x, y)) for y in range(5) for x in range(5))",
-            what="read",
-        )
-
-
-class MicrobitAccelerometer(MicrobitPeripheral):
-    def read(self) -> PendingIO:
-        return self.board.query("list(microbit.accelerometer.get_values())", what="read")
 
 
 _KINDS: dict[DeviceKind, Callable[[DeviceSpec, MicrobitQemuBoard], Peripheral]] = {
