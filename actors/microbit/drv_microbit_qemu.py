@@ -9,7 +9,6 @@ process (an unplug); power cycle boots a fresh one (a replug).
 
 from __future__ import annotations
 
-import ast
 import concurrent.futures
 import contextlib
 import threading
@@ -33,6 +32,7 @@ from actorhw.drivers.mpy_peripherals import (
     MicrobitAccelerometer,
     MicrobitButton,
     MicrobitDisplay,
+    literal,
 )
 from actorhw.drivers.streams import StreamWriter
 from actorhw.links.qemu import QemuMicrobit
@@ -187,7 +187,7 @@ class MicrobitQemuBoard(BoardDriver):
     def query(self, expression: str, *, what: str) -> PendingIO:
         """Evaluate a MicroPython expression; its repr comes back as a Python literal."""
         return self.submit(
-            lambda link: _literal(
+            lambda link: literal(
                 link.exec_checked(f"print(repr({expression}))", timeout=OP_TIMEOUT), what
             ),
             what=what,
@@ -293,15 +293,6 @@ BURST_S = 0.005
 
 def _qemu_options(options: dict[str, Any]) -> dict[str, Any]:
     return {k: options[k] for k in ("firmware", "qemu") if k in options}
-
-
-def _literal(text: str, what: str) -> Any:
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError) as e:
-        raise ResultParseError(
-            f"{what}: the board answered {text[:80]!r}, not a Python literal", text=text[:200]
-        ) from e
 
 
 class MicrobitPeripheral(Peripheral):
