@@ -196,10 +196,17 @@ class RuntimeDevices(RuntimeRoutes):
         )  # fmt: skip
         try:
             left = max(0.0, deadline - time.monotonic())
-            result = fast_use(ref, lease, op, args)
+            # A Low call may be preempted: it waits on the I/O thread, where a preemption
+            # cancels it if it has not started (see _stop_revoked).
+            result = fast_use(ref, lease, op, args, run_here=priority is not Priority.LOW)
             if result is BY_MAILBOX:
                 result = self._ask(device, Use(lease=lease, op=op, args=args), left)
             if isinstance(result, PendingIO):
+                if result.ran_here:  # the caller ran it on the idle board: no future
+                    revoked = ticket.revoked_error()
+                    if revoked is not None:
+                        raise revoked
+                    return result.outcome()
                 left = max(0.0, deadline - time.monotonic())
                 try:
                     return ticket.wait(result.future, timeout=left)

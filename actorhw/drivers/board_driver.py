@@ -52,17 +52,69 @@ class PendingIO:
     """An operation running off the device's mailbox (on a board's I/O thread).
 
     A peripheral returns one instead of a value when the work may block; the device
-    actor hands it to the caller, who waits on it with its own deadline.
+    actor hands it to the caller, who waits on it with its own deadline.  A caller that
+    ran the work itself (an idle board's :class:`~actorhw.drivers.io_lane.IOLane`) gets
+    one that is done already (:attr:`ran_here`): its :meth:`outcome` needs no future.
     """
 
-    def __init__(self, future: concurrent.futures.Future[Any], *, what: str) -> None:
-        self.future = future
+    __slots__ = ("_error", "_future", "_value", "what")
+
+    def __init__(self, future: concurrent.futures.Future[Any] | None, *, what: str) -> None:
+        self._future = future
+        self._value: Any = None
+        self._error: BaseException | None = None
         self.what = what
+
+    @classmethod
+    def ran(cls, value: Any, *, what: str) -> PendingIO:
+        """Done already, in the caller's thread, with ``value``."""
+        done = cls(None, what=what)
+        done._value = value
+        return done
+
+    @classmethod
+    def failed(cls, error: BaseException, *, what: str) -> PendingIO:
+        """Done already, in the caller's thread, with ``error``."""
+        done = cls(None, what=what)
+        done._error = error
+        return done
+
+    @property
+    def ran_here(self) -> bool:
+        """The work ran in the caller's thread and is done: see :meth:`outcome`."""
+        return self._future is None
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error of work that :attr:`ran_here` (None: it succeeded, or it did not
+        run here)."""
+        return self._error
+
+    def outcome(self) -> Any:
+        """The result of work that :attr:`ran_here`; raises its error."""
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    @property
+    def future(self) -> concurrent.futures.Future[Any]:
+        """The operation's future (for work that ran here, a done one, made on demand)."""
+        if self._future is None:
+            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            if self._error is not None:
+                future.set_exception(self._error)
+            else:
+                future.set_result(self._value)
+            self._future = future
+            self._value = self._error = None
+        return self._future
 
     def wait(self, *, timeout: float) -> Any:
         """The operation's result; TimedOutError if it has none within ``timeout`` s."""
+        if self._future is None:
+            return self.outcome()
         try:
-            return self.future.result(timeout=timeout)
+            return self._future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:
             raise TimedOutError(
                 f"{self.what}: no answer within {timeout:.3g} s",

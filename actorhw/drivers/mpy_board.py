@@ -15,7 +15,6 @@ this layer does not import links.
 from __future__ import annotations
 
 import abc
-import concurrent.futures
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -23,6 +22,7 @@ from actorhw.core.errors import InvalidArgumentError, LinkLostError
 from actorhw.core.log import logger
 from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.io_lane import IOLane
 from actorhw.drivers.mpy_peripherals import literal, peripheral_for
 
 __all__ = ["OP_TIMEOUT", "MicroPythonBoard", "ReplLink", "literal"]
@@ -80,7 +80,7 @@ class MicroPythonBoard(BoardDriver):
             )
         self.api: str = api
         self.link: ReplLink | None = None
-        self._io: concurrent.futures.ThreadPoolExecutor | None = None
+        self._io: IOLane | None = None
         self._log = logger.bind(device=self.board)
 
     @abc.abstractmethod
@@ -93,9 +93,7 @@ class MicroPythonBoard(BoardDriver):
         """Open the one link, start the I/O thread, import the peripheral API."""
         self.disconnect()
         self.link = self.open_link(timeout=timeout)
-        self._io = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"io-{self.board}"
-        )
+        self._io = IOLane(self.board)
         setup = _API_SETUP[self.api]
         self.submit(lambda link: link.exec_checked(setup, timeout=OP_TIMEOUT), what="setup").wait(
             timeout=OP_TIMEOUT + 1
@@ -108,7 +106,7 @@ class MicroPythonBoard(BoardDriver):
         if link is not None:
             link.close()  # wakes a read in progress: it ends with LinkLostError
         if io is not None:
-            io.shutdown(wait=True, cancel_futures=True)
+            io.shutdown(wait=True)
 
     def close(self) -> None:
         self.disconnect()
@@ -135,14 +133,12 @@ class MicroPythonBoard(BoardDriver):
     # --- I/O ----------------------------------------------------------------------------
 
     def submit(self, work: Callable[[ReplLink], T], *, what: str = "exec") -> PendingIO:
-        """Run ``work(link)`` on the board's I/O thread; the caller waits on the result."""
+        """Run ``work(link)`` on the board's I/O lane (its thread, or an idle caller's
+        turn: see :mod:`actorhw.drivers.io_lane`); the caller waits on the result."""
         io, link = self._io, self.link
         if io is None or link is None:
             raise LinkLostError(f"{self.board} is not connected", device=self.board)
-        try:
-            return PendingIO(io.submit(work, link), what=f"{self.board}: {what}")
-        except RuntimeError as e:  # the executor shut down under us
-            raise LinkLostError(f"{self.board} is not connected", device=self.board) from e
+        return io.submit(work, link, what=f"{self.board}: {what}")
 
     def query(self, expression: str, *, what: str) -> PendingIO:
         """Evaluate a MicroPython expression; its repr comes back as a Python literal."""

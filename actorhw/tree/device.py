@@ -52,6 +52,7 @@ from actorhw.core.messages import (
 )
 from actorhw.drivers.board_driver import OPERATIONS, PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.io_lane import callers_turn
 from actorhw.tree.scheduler import ScheduledActor
 from actorhw.tree.supervision import SupervisedActor
 
@@ -136,6 +137,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
                 ops=OPERATIONS[self._spec.kind],
                 perform=self._peripheral.perform,
                 watch=self._watch_pending,
+                report=self._report_fault,
             )
         return info
 
@@ -272,8 +274,11 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         # Runs on the I/O thread: report faults through the mailbox, never touch state.
         if future.cancelled():  # a preempted call cancelled before it started
             return
-        error = future.exception()
-        if is_fault(error) and self._on_fault is not None:
+        self._report_fault(future.exception())
+
+    def _report_fault(self, error: BaseException | None) -> None:
+        # Runs where the work ran (the I/O thread, a caller's): never touches state.
+        if isinstance(error, ActorHwError) and is_fault(error) and self._on_fault is not None:
             self._on_fault(self._device, error)
 
     def _fault(self, error: ActorHwError) -> None:
@@ -416,17 +421,24 @@ class _UseView:
     ops: frozenset[str]
     perform: Callable[[str, tuple[Any, ...]], Any]
     watch: Callable[[Any], None]
+    report: Callable[[BaseException | None], None]
 
 
 #: fast_use found a reason to go through the mailbox (which answers it properly).
 BY_MAILBOX: Any = object()
 
 
-def fast_use(ref: Any, lease: Lease, op: str, args: tuple[Any, ...]) -> Any:
+def fast_use(
+    ref: Any, lease: Lease, op: str, args: tuple[Any, ...], *, run_here: bool = True
+) -> Any:
     """Perform ``op`` for ``lease`` in the caller's thread when the device's peripheral
     allows it (``callers_may_perform``) and the published view says the lease has the
     device open in this generation and the device is available: a function call
-    instead of two thread hops.  Anything else, a refusal or an error of the
+    instead of two thread hops; and when the board's I/O lane is idle the caller runs
+    the exchange itself (:func:`~actorhw.drivers.io_lane.callers_turn`), with no hop to
+    the I/O thread either (unless ``run_here`` is False: a call that may be preempted
+    is left on the I/O thread, where a preemption can still cancel it before it
+    starts).  Anything else, a refusal or an error of the
     peripheral included, answers :data:`BY_MAILBOX`, and the caller asks the device
     actor, which performs (or refuses) it with its usual errors and fault handling.
     Ownership and lifecycle stay the actor's: only a read of what it published."""
@@ -443,9 +455,16 @@ def fast_use(ref: Any, lease: Lease, op: str, args: tuple[Any, ...]) -> Any:
     ):
         return BY_MAILBOX
     try:
-        result = view.perform(op, args)
+        if run_here:
+            with callers_turn():
+                result = view.perform(op, args)
+        else:
+            result = view.perform(op, args)
     except Exception:
         return BY_MAILBOX  # nothing was submitted: the actor performs it, and judges
     if isinstance(result, PendingIO):
-        result.future.add_done_callback(view.watch)
+        if result.ran_here:
+            view.report(result.error)
+        else:
+            result.future.add_done_callback(view.watch)
     return result

@@ -9,9 +9,7 @@ process (an unplug); power cycle boots a fresh one (a replug).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
@@ -28,6 +26,7 @@ from actorhw.core.log import logger
 from actorhw.drivers import mpy_resources
 from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.io_lane import IOLane
 from actorhw.drivers.mpy_peripherals import (
     MicrobitAccelerometer,
     MicrobitButton,
@@ -63,9 +62,7 @@ class MicrobitQemuBoard(BoardDriver):
         super().__init__(**kwargs)
         self.power = QemuMicrobit(name=self.board, **_qemu_options(self.options))
         self.link: RawReplLink | None = None
-        self._io: concurrent.futures.ThreadPoolExecutor | None = None
-        self._inflight = 0  # work submitted to the I/O thread and not done yet
-        self._inflight_lock = threading.Lock()
+        self._io: IOLane | None = None
         self._log = logger.bind(device=self.board)
 
     # --- lifecycle hooks -------------------------------------------------------------
@@ -81,9 +78,7 @@ class MicrobitQemuBoard(BoardDriver):
         self.link = self.power.open_link(
             timeout=min(timeout, BOOT_TIMEOUT), resync_timeout=RESYNC_TIMEOUT
         )
-        self._io = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"io-{self.board}"
-        )
+        self._io = IOLane(self.board)
         self.submit(lambda link: link.exec_checked("import microbit", timeout=OP_TIMEOUT)).wait(
             timeout=timeout
         )
@@ -95,7 +90,7 @@ class MicrobitQemuBoard(BoardDriver):
         if link is not None:
             link.close()  # wakes a read in progress: it ends with LinkLostError
         if io is not None:
-            io.shutdown(wait=True, cancel_futures=True)
+            io.shutdown(wait=True)
 
     def reset(self, *, timeout: float) -> None:
         """Soft-reset the firmware (Ctrl-D) and reconnect: fresh globals, same process."""
@@ -160,29 +155,20 @@ class MicrobitQemuBoard(BoardDriver):
 
     def probe(self, *, timeout: float) -> PendingIO | None:
         """A ``pass`` exec (about 2 ms on the board) when the I/O thread is idle."""
-        if self._inflight or self.link is None:
+        io = self._io
+        if io is None or io.busy or self.link is None:
             return None
         return self.submit(lambda link: link.exec_checked("pass", timeout=timeout), what="probe")
 
     # --- I/O ---------------------------------------------------------------------------
 
     def submit(self, work: Callable[[RawReplLink], T], *, what: str = "exec") -> PendingIO:
-        """Run ``work(link)`` on the board's I/O thread; the caller waits on the result."""
+        """Run ``work(link)`` on the board's I/O lane (its thread, or an idle caller's
+        turn: see :mod:`actorhw.drivers.io_lane`); the caller waits on the result."""
         io, link = self._io, self.link
         if io is None or link is None:
             raise LinkLostError(f"{self.board} is not connected", device=self.board)
-        try:
-            future = io.submit(work, link)
-        except RuntimeError as e:  # the executor shut down under us
-            raise LinkLostError(f"{self.board} is not connected", device=self.board) from e
-        with self._inflight_lock:
-            self._inflight += 1
-        future.add_done_callback(self._done)
-        return PendingIO(future, what=f"{self.board}: {what}")
-
-    def _done(self, _future: concurrent.futures.Future[Any]) -> None:
-        with self._inflight_lock:
-            self._inflight -= 1
+        return io.submit(work, link, what=f"{self.board}: {what}")
 
     def query(self, expression: str, *, what: str) -> PendingIO:
         """Evaluate a MicroPython expression; its repr comes back as a Python literal."""
