@@ -77,14 +77,21 @@ class RuntimeBoards(RuntimeRoutes):
         return status
 
     def inject_fault(
-        self, board: str, fault: str, *, timeout: float = DEFAULT_ASK_TIMEOUT
+        self,
+        board: str,
+        fault: str,
+        *,
+        owner: str | None = None,
+        timeout: float = DEFAULT_ASK_TIMEOUT,
     ) -> str | None:
         """Make ``board`` fail as hardware does; for tests, drills and scenarios.
 
         ``fault`` is ``unplug`` (the link vanishes), ``hang`` (the firmware stops
         answering until a power cycle), ``power_cycle`` (the board restarts and loses
         its state) or ``memory_error`` (code on the board allocates past its heap;
-        returns the MemoryError line the board printed).
+        returns the MemoryError line the board printed). ``owner`` says who injects it
+        (a cluster refuses a fault while another owner holds the board; here, in one
+        process, it is not checked).
         """
         result: str | None = ask(self._board_ref(board), InjectFault(fault=fault), timeout=timeout)
         return result

@@ -25,6 +25,7 @@ from actorhw.core.errors import (
     WrongKindError,
 )
 from actorhw.core.ids import DeviceId
+from actorhw.core.lifecycle import DeviceState
 from actorhw.core.messages import (
     Acquire,
     Close,
@@ -37,6 +38,7 @@ from actorhw.core.messages import (
     Priority,
     Release,
     ResourceKind,
+    StateChanged,
     Use,
 )
 from actorhw.drivers.board_driver import PendingIO
@@ -262,6 +264,35 @@ class RuntimeDevices(RuntimeRoutes):
     def info(self, device: DeviceId, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
         """The device's state, policy and owners now."""
         return self._ask(device, GetInfo(), timeout)
+
+    def wait_for_device(
+        self, device: DeviceId, state: DeviceState, *, timeout: float
+    ) -> DeviceInfo:
+        """Wait until ``device`` is in ``state``; its info then.
+
+        Raises:
+            TimedOutError: not within ``timeout`` s (says where it is).
+        """
+        deadline = time.monotonic() + timeout
+        with self.events.subscribe(maxsize=1024) as events:
+            info = self.info(device, timeout=timeout)
+            if info.state is state:
+                return info
+            with contextlib.suppress(TimedOutError):
+                events.wait_for(
+                    lambda e: (
+                        isinstance(e, StateChanged) and e.device is device and e.to_state is state
+                    ),
+                    timeout=max(0.0, deadline - time.monotonic()),
+                )
+            info = self.info(device, timeout=timeout)
+        if info.state is not state:
+            raise TimedOutError(
+                f"{device.key} not {state.name} within {timeout:g} s; it is {info.state.name}",
+                device=device.key,
+                timeout=timeout,
+            )
+        return info
 
     def devices(
         self, board: str | None = None, *, timeout: float = DEFAULT_ASK_TIMEOUT

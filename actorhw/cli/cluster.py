@@ -24,6 +24,7 @@ EPILOG = """examples:
   actorhw --cluster nats://lab:4222 boards
   actorhw --cluster nats://lab:4222 devices --board lab-1/microbit-qemu --json
   actorhw --cluster nats://lab:4222 exec --board lab-1/microbit-qemu "print(1)"
+  actorhw --cluster nats://lab:4222 run lab.toml       # scenario boards named host/board
   actorhw --cluster nats://lab:4222 reserve --board 'microbit-*' --count 2 --wait 60
 """
 
@@ -70,7 +71,9 @@ def _connect(args: argparse.Namespace) -> Any:
 def for_cluster(args: argparse.Namespace) -> Handler:
     """What runs ``args``' command with ``--cluster``: the cluster form of boards,
     devices and exec; serve itself."""
-    commands: dict[str, Handler] = {"boards": _boards, "devices": _devices, "exec": _exec}
+    commands: dict[str, Handler] = {
+        "boards": _boards, "devices": _devices, "exec": _exec, "run": _run,
+    }  # fmt: skip
     if args.command in ("serve", "reserve"):
         handler: Handler = args.run
         return handler
@@ -124,6 +127,14 @@ def _devices(args: argparse.Namespace, out: Console) -> int:
         )  # fmt: skip
     out.print(table)
     return 0
+
+
+def _run(args: argparse.Namespace, out: Console) -> int:
+    """``actorhw --cluster URL run FILE...``: scenarios whose boards live on hosts."""
+    from actorhw.cli.run import run_files
+
+    with _connect(args) as cl:
+        return run_files(args, out, cl)
 
 
 def _exec(args: argparse.Namespace, out: Console) -> int:

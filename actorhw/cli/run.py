@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from actorhw.api.protocols import BoardDirectory
 from actorhw.cli.command import Command
 from actorhw.core.errors import ScenarioFileError
 from actorhw.drivers.definitions import BoardCatalog
@@ -23,10 +25,14 @@ from actorhw.scenario import (
 )
 from actorhw.scenario.report import leaves, partial_report
 
+if TYPE_CHECKING:
+    from actorhw.cluster import Cluster
+
 EXAMPLES = """examples:
   actorhw run scenarios/quickstart.toml
   actorhw run scenarios/*.toml --junit report.xml
   actorhw run scenarios/microbit-smoke.toml --json
+  actorhw --cluster nats://lab:4222 run lab.toml     # boards on hosts: host/board
 
 exit code 0 only if every step of every scenario passed; 1 otherwise. Every file is
 checked first and every problem of every file reported (file:line:key) before any
@@ -34,12 +40,15 @@ runs. Ctrl-C or SIGTERM stops cleanly: leases are released and boards stopped, t
 summary and JUnit report are written, then the exit code is 130 (143 for SIGTERM)."""
 
 
-def load_all(files: list[str], catalog: BoardCatalog) -> list[Scenario]:
-    """Every file loaded; the problems of all of them raised as one error."""
+def load_all(
+    files: list[str], catalog: BoardCatalog, cluster: BoardDirectory | None = None
+) -> list[Scenario]:
+    """Every file loaded (checked against ``cluster``'s hosts and boards, if it runs on
+    one); the problems of all of them raised as one error."""
     scenarios, errors = [], []
     for f in files:
         try:
-            scenarios.append(load_scenario(f, catalog=catalog))
+            scenarios.append(load_scenario(f, catalog=catalog, cluster=cluster))
         except ScenarioFileError as e:
             errors.append(e)
     if len(errors) == 1:
@@ -60,18 +69,26 @@ def load_all(files: list[str], catalog: BoardCatalog) -> list[Scenario]:
 
 def cmd_run(args: argparse.Namespace, out: Console) -> int:
     """``actorhw run FILE...``: check every file, run each, report."""
-    scenarios = load_all(args.files, BoardCatalog.discover(args.boards_dir))
+    return run_files(args, out)
+
+
+def run_files(args: argparse.Namespace, out: Console, cluster: Cluster | None = None) -> int:
+    """Check every file, run each (on ``cluster``'s hosts if given), report."""
+    scenarios = load_all(args.files, BoardCatalog.discover(args.boards_dir), cluster)
     reports: list[ScenarioReport] = []
     live = not args.json and not args.no_progress
     err = Console(stderr=True)
     try:
         for scenario in scenarios:
             if live:
-                reports.append(_run_live(scenario, err, args))
+                reports.append(_run_live(scenario, err, args, cluster))
             else:
                 reports.append(
                     run_scenario(
-                        scenario, boards_dirs=args.boards_dir, drivers_dirs=args.drivers_dir
+                        scenario,
+                        boards_dirs=args.boards_dir,
+                        drivers_dirs=args.drivers_dir,
+                        runtime=cluster,
                     )
                 )
     except KeyboardInterrupt as e:
@@ -92,7 +109,9 @@ def _report(reports: list[ScenarioReport], args: argparse.Namespace, out: Consol
         summary(reports, out)
 
 
-def _run_live(scenario: Scenario, err: Console, args: argparse.Namespace) -> ScenarioReport:
+def _run_live(
+    scenario: Scenario, err: Console, args: argparse.Namespace, cluster: Cluster | None
+) -> ScenarioReport:
     progress = Progress(
         TextColumn("[bold]{task.fields[scenario]}"),
         BarColumn(),
@@ -120,6 +139,7 @@ def _run_live(scenario: Scenario, err: Console, args: argparse.Namespace) -> Sce
             on_event=on_event,
             boards_dirs=args.boards_dir,
             drivers_dirs=args.drivers_dir,
+            runtime=cluster,
         )
 
 

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from actorhw.cluster import wire
+from actorhw.cluster.board_calls import BoardCalls
 from actorhw.cluster.config import Buckets, ClusterConfig
-from actorhw.cluster.directory import ClusterDirectory, Seen
+from actorhw.cluster.directory import Seen
 from actorhw.cluster.host import client_name
 from actorhw.cluster.leases import LeaseBook
 from actorhw.cluster.views import device_info
@@ -54,7 +55,7 @@ GRACE = 2.0
 DEFAULT_TIMEOUT = 10.0
 
 
-class AsyncCluster(ClusterDirectory):
+class AsyncCluster(BoardCalls):
     """A connection to a cluster. Build it with :meth:`connect`."""
 
     def __init__(self, config: ClusterConfig, *, owner: str | None) -> None:
@@ -401,7 +402,7 @@ class AsyncCluster(ClusterDirectory):
         host, board, _d = self._where(device)
         call = RemoteCall(op="info", board=board, device=device.name, timeout=timeout)
         d = wire.structure(await self._request(host, call, device.key), HostDevice)
-        return device_info(device, d, self._owners_of(device))
+        return device_info(device, d, await self._owners_now(device))
 
     def _owners_of(self, device: DeviceId) -> tuple[str, ...]:
         record = self.holders(device)

@@ -25,6 +25,7 @@ import attrs
 from actorhw.api.runtime import Runtime
 from actorhw.cluster import wire
 from actorhw.cluster.config import Buckets, ClusterConfig, check_name
+from actorhw.cluster.host_boards import BOARD_OPS, answer_board_call
 from actorhw.core.errors import (
     ActorHwError,
     DeviceResetError,
@@ -283,6 +284,8 @@ class Host:
 
     async def _dispatch(self, call: RemoteCall) -> Any:
         rt = self.runtime
+        if call.op in BOARD_OPS:
+            return await answer_board_call(self, call)
         if call.op == "status":
             return await self._run(self._snapshot)
         if call.op == "info":

@@ -24,7 +24,8 @@ from actorhw.cluster.reservations import Reservation, waiters
 from actorhw.cluster.views import ClusterBoard
 from actorhw.core.errors import InvalidArgumentError, TimedOutError, WrongKindError
 from actorhw.core.ids import DeviceId
-from actorhw.core.messages import DeviceInfo, Lease, Priority
+from actorhw.core.lifecycle import DeviceState
+from actorhw.core.messages import BoardStatus, DeviceInfo, Lease, Priority
 from actorhw.core.messages.cluster import ReservationRequest
 
 H = TypeVar("H", bound=Handle)
@@ -185,6 +186,30 @@ class Cluster:
             lease, op, args, timeout=timeout, priority=priority, wait=wait, exclusive=exclusive
         )
         return self._run(coro, timeout)
+
+    def board_status(self, board: str, *, timeout: float = DEFAULT_TIMEOUT) -> BoardStatus:
+        """The status of ``host/board`` now, asked of its host."""
+        return self._run(self.aio.board_status(board, timeout=timeout), timeout)
+
+    def inject_fault(
+        self, board: str, fault: str, *, owner: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> str | None:
+        """Make ``host/board`` fail as hardware does, on its host (refused with
+        device_or_resource_busy while another owner holds one of its devices)."""
+        return self._run(self.aio.inject_fault(board, fault, owner=owner, timeout=timeout), timeout)
+
+    def wait_for_board(
+        self, board: str, state: DeviceState, *, timeout: float, restarts: int = 0
+    ) -> BoardStatus:
+        """Wait until ``host/board`` is in ``state`` (recovered ``restarts`` times)."""
+        coro = self.aio.wait_for_board(board, state, timeout=timeout, restarts=restarts)
+        return self._run(coro, timeout)
+
+    def wait_for_device(
+        self, device: DeviceId, state: DeviceState, *, timeout: float
+    ) -> DeviceInfo:
+        """Wait until ``device`` is in ``state``, on its host; its info then."""
+        return self._run(self.aio.wait_for_device(device, state, timeout=timeout), timeout)
 
     def exec(
         self, board: str, code: str, *, owner: str | None = None, timeout: float = DEFAULT_TIMEOUT

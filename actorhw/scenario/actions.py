@@ -9,19 +9,17 @@ and a Step built by hand with an unknown action is refused when it runs
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from actorhw.api.handles import Board
-from actorhw.api.runtime import Runtime
 from actorhw.core import resources as monitor_api
-from actorhw.core.errors import InvalidArgumentError, TimedOutError, WrongKindError
+from actorhw.core.errors import InvalidArgumentError, WrongKindError
 from actorhw.core.ids import DeviceId
 from actorhw.core.lifecycle import DeviceState
-from actorhw.core.messages import ResourceKind, ResourceThresholdExceeded, StateChanged
+from actorhw.core.messages import ResourceKind, ResourceThresholdExceeded
 from actorhw.core.resources import METRICS
 from actorhw.core.suggest import did_you_mean
 from actorhw.programming.wire import board_value, parse_result
@@ -56,6 +54,8 @@ class Action:
     """The step acts on a board instance: ``board`` is required."""
     has_target: bool = True
     """The action's key holds a non-empty string (all but ``expect`` and ``parallel``)."""
+    local_only: bool = False
+    """It needs a local Runtime (its resource monitor): refused in a cluster scenario."""
 
 
 def _nothing(src: StepSource, target: str) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def _close(step: Step, ctx: StepContext) -> None:
 def _release(step: Step, ctx: StepContext) -> int | None:
     alias = ctx.sub(step.target)
     if alias in ctx.allocations:
-        ctx.session().release_allocation(ctx.allocations.pop(alias), timeout=step.timeout)
+        ctx.session(step).release_allocation(ctx.allocations.pop(alias), timeout=step.timeout)
         return None
     remaining = ctx.alias(alias).release()
     del ctx.leases[alias]
@@ -205,7 +205,8 @@ def _command(step: Step, ctx: StepContext) -> Any:
 
 
 def _fault(step: Step, ctx: StepContext) -> Any:
-    return ctx.rt.inject_fault(ctx.sub(step.board), step.target, timeout=step.timeout)
+    board = ctx.sub(step.board)
+    return ctx.rt.inject_fault(board, step.target, owner=ctx.scenario.owner, timeout=step.timeout)
 
 
 def _wait(step: Step, ctx: StepContext) -> str:
@@ -215,31 +216,7 @@ def _wait(step: Step, ctx: StepContext) -> str:
             ctx.sub(step.board), state, timeout=step.timeout, restarts=step.restarts
         )
         return state.name
-    return _wait_device(ctx.rt, _board_device(step, ctx), state, timeout=step.timeout)
-
-
-def _wait_device(rt: Runtime, device: DeviceId, state: DeviceState, *, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    with rt.subscribe(maxsize=1024) as events:
-        info = rt.info(device, timeout=timeout)
-        if info.state is state:
-            return state.name
-        try:
-            events.wait_for(
-                lambda e: (
-                    isinstance(e, StateChanged) and e.device is device and e.to_state is state
-                ),
-                timeout=max(0.0, deadline - time.monotonic()),
-            )
-        except TimedOutError:
-            info = rt.info(device, timeout=timeout)
-            if info.state is state:
-                return state.name
-            raise TimedOutError(
-                f"{device.key} not {state.name} within {timeout:g} s; it is {info.state.name}",
-                device=device.key,
-                timeout=timeout,
-            ) from None
+    ctx.rt.wait_for_device(_board_device(step, ctx), state, timeout=step.timeout)
     return state.name
 
 
@@ -251,7 +228,7 @@ def _board_device(step: Step, ctx: StepContext) -> DeviceId:
 
 def _allocate(step: Step, ctx: StepContext) -> int:
     """Reserve part of a board in the scenario's session; the value is the amount."""
-    allocation = ctx.session().allocate(
+    allocation = ctx.session(step).allocate(
         _board_device(step, ctx),
         ResourceKind(step.target),
         int(dict(step.options)["amount"]),
@@ -264,7 +241,7 @@ def _allocate(step: Step, ctx: StepContext) -> int:
 
 def _measure(step: Step, ctx: StepContext) -> Any:
     """A metric's value now."""
-    status = ctx.rt.monitor.status(_board_device(step, ctx), timeout=step.timeout)
+    status = ctx.local(step).monitor.status(_board_device(step, ctx), timeout=step.timeout)
     return monitor_api.metric(status, step.target)
 
 
@@ -272,9 +249,10 @@ def _threshold(step: Step, ctx: StepContext) -> bool:
     """Set the threshold, sample, and answer whether the sample crossed it (the monitor
     publishes before it answers)."""
     device = _board_device(step, ctx)
-    monitor = ctx.rt.monitor
+    rt = ctx.local(step)
+    monitor = rt.monitor
     monitor.set_threshold(device, step.target, dict(step.options)["limit"], timeout=step.timeout)
-    with ctx.rt.subscribe(maxsize=1024) as events:
+    with rt.subscribe(maxsize=1024) as events:
         monitor.status(device, timeout=step.timeout)
         return any(
             isinstance(e, ResourceThresholdExceeded)
@@ -304,13 +282,25 @@ ACTIONS: Mapping[str, Action] = {
     ),
     "command": Action(keys=_keys("on", "args"), parse=_nothing, run=plain(_command), needs_on=True),
     "allocate": Action(
-        keys=_keys("on", "amount", "as"), parse=_parse_allocate, run=plain(_allocate), needs_on=True
+        keys=_keys("on", "amount", "as"),
+        parse=_parse_allocate,
+        run=plain(_allocate),
+        needs_on=True,
+        local_only=True,
     ),
     "measure": Action(
-        keys=_keys("on"), parse=_one_of(METRICS, "metric"), run=plain(_measure), needs_on=True
+        keys=_keys("on"),
+        parse=_one_of(METRICS, "metric"),
+        run=plain(_measure),
+        needs_on=True,
+        local_only=True,
     ),
     "threshold": Action(
-        keys=_keys("on", "limit"), parse=_parse_threshold, run=plain(_threshold), needs_on=True
+        keys=_keys("on", "limit"),
+        parse=_parse_threshold,
+        run=plain(_threshold),
+        needs_on=True,
+        local_only=True,
     ),
     "fault": Action(
         keys=_keys("board"), parse=_one_of(FAULTS, "fault"), run=plain(_fault), needs_board=True

@@ -16,9 +16,15 @@ from typing import Any
 import attrs
 
 from actorhw.api.handles import Handle
+from actorhw.api.protocols import Lab
 from actorhw.api.runtime import Runtime
 from actorhw.api.sessions import Session
-from actorhw.core.errors import ActorHwError, InvalidArgumentError, NoSuchDeviceError
+from actorhw.core.errors import (
+    ActorHwError,
+    InvalidArgumentError,
+    NoSuchDeviceError,
+    UnsupportedOperationError,
+)
 from actorhw.core.ids import DeviceId
 from actorhw.core.log import logger
 from actorhw.core.messages import Allocation
@@ -43,7 +49,7 @@ class StepContext:
     """Variables and leases of one run of some steps (the scenario, or one target of a
     parallel group). Used from one thread."""
 
-    def __init__(self, rt: Runtime, scenario: Scenario, variables: dict[str, Any]) -> None:
+    def __init__(self, rt: Lab, scenario: Scenario, variables: dict[str, Any]) -> None:
         self.rt = rt
         self.scenario = scenario
         self.vars = variables
@@ -52,10 +58,23 @@ class StepContext:
         self.allocations: dict[str, Allocation] = {}
         self._session: Session | None = None
 
-    def session(self) -> Session:
+    def local(self, step: Step) -> Runtime:
+        """The local Runtime, for a step that needs one (its resource monitor).
+
+        Raises:
+            UnsupportedOperationError: the scenario runs on a cluster.
+        """
+        if not isinstance(self.rt, Runtime):
+            raise UnsupportedOperationError(
+                f"step '{step.name}' (line {step.line}): {step.action} runs on a local "
+                "runtime only, not on a cluster"
+            )
+        return self.rt
+
+    def session(self, step: Step) -> Session:
         """The session that holds this context's allocations, opened on first use."""
         if self._session is None:
-            self._session = self.rt.session(self.scenario.owner, watch_thread=False)
+            self._session = self.local(step).session(self.scenario.owner, watch_thread=False)
         return self._session
 
     def sub(self, text: str) -> str:

@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from actorhw.api.protocols import BoardDirectory
 from actorhw.core.errors import ScenarioFileError
 from actorhw.core.lifecycle import DeviceState
 from actorhw.core.suggest import did_you_mean
 from actorhw.drivers.datafile import read_toml
 from actorhw.drivers.definitions import BoardCatalog
 from actorhw.scenario.actions import ACTIONS
+from actorhw.scenario.hosts import on_host
 from actorhw.scenario.model import UNSET, BoardUp, BytesData, Expect, Scenario, Step
 from actorhw.scenario.reader import IDENT, FileReader, KeyPath, StepSource, type_name
 
@@ -32,17 +34,26 @@ EXPECT_KEYS = {
     "output", "contains", "value", "min", "max", "error", "raises", "state", "owners_count",
 }  # fmt: skip
 HEAD_KEYS = {"name", "description", "step_timeout", "bringup_timeout", "owner"}
-BOARD_KEYS = {"board", "name", "count", "port", "options"}
+BOARD_KEYS = {"board", "name", "count", "port", "options", "host"}
 _STATES = tuple(s.name for s in DeviceState)
 
 
-def load_scenario(path: Path | str, *, catalog: BoardCatalog | None = None) -> Scenario:
+def load_scenario(
+    path: Path | str,
+    *,
+    catalog: BoardCatalog | None = None,
+    cluster: BoardDirectory | None = None,
+) -> Scenario:
     """Read and validate a scenario file.
 
     Args:
         path: the TOML file.
         catalog: board definitions to check board and device names against (default:
             the bundled ones and ACTORHW_BOARDS_PATH).
+        cluster: the cluster it will run on (an ``actorhw.cluster.Cluster``): every
+            board must then live on one of its hosts (``host = "lab-1"``, named
+            ``lab-1/board`` in steps), checked with its devices against what the hosts
+            announce.
 
     Raises:
         ScenarioFileError: naming the file, the line and the key at fault; with more
@@ -50,7 +61,7 @@ def load_scenario(path: Path | str, *, catalog: BoardCatalog | None = None) -> S
     """
     path = Path(path)
     with _no_gc_pauses():
-        return _load(path, catalog)
+        return _load(path, catalog, cluster)
 
 
 @contextlib.contextmanager
@@ -66,9 +77,9 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _load(path: Path, catalog: BoardCatalog | None) -> Scenario:
+def _load(path: Path, catalog: BoardCatalog | None, cluster: BoardDirectory | None) -> Scenario:
     data, text = read_toml(path, ScenarioFileError, "a scenario file")
-    reader = FileReader(path, text, catalog or BoardCatalog.discover())
+    reader = FileReader(path, text, catalog or BoardCatalog.discover(), cluster)
     reader.known(data, (), {"scenario", "vars", "boards", "steps"})
     head: dict[str, Any] = {}
     with reader.collect():
@@ -146,6 +157,12 @@ def _board(reader: FileReader, entry: Any, path: KeyPath) -> BoardUp:
     table = reader.table(entry, path)
     reader.known(table, path, BOARD_KEYS)
     definition = reader.string(table, (*path, "board"))
+    host = reader.string(table, (*path, "host"), required=False)
+    base = reader.string(table, (*path, "name"), required=False) or definition
+    if "/" in base and not host:
+        host, _, base = base.partition("/")
+    if host or reader.cluster is not None:
+        return on_host(reader, table, path, host, base, definition)
     if definition not in reader.catalog.boards:
         known = reader.catalog.boards
         raise reader.fail(
@@ -153,10 +170,7 @@ def _board(reader: FileReader, entry: Any, path: KeyPath) -> BoardUp:
             f"no board named {definition!r}{did_you_mean(definition, known)}; "
             f"known: {', '.join(sorted(known))}",
         )
-    count = table.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 64:
-        raise reader.fail((*path, "count"), f"must be an int in 1..64, not {count!r}")
-    base = reader.string(table, (*path, "name"), required=False) or definition
+    count = reader.count(table, (*path, "count"))
     names = (base,) if count == 1 else tuple(f"{base}-{n}" for n in range(1, count + 1))
     port = reader.string(table, (*path, "port"), required=False) or None
     if port is not None and count != 1:
@@ -243,6 +257,12 @@ def _step(
         timeout=reader.seconds(table, (*path, "timeout"), default_timeout),
         scope=scope, aliases=aliases, nested=nested, parse_steps=parse_nested,
     )  # fmt: skip
+    if action.local_only and reader.cluster is not None:
+        raise reader.fail(
+            (*path, name),
+            f"{name} steps run on a local runtime only: a cluster's hosts do not export "
+            "their resource monitors",
+        )
     fields: dict[str, Any] = {}
     for key in ("on", "board", "define", "owner"):
         if key in table and key in action.keys:

@@ -38,6 +38,9 @@ class BoardUp:
     driven by the ``micropython`` driver; one instance only."""
     options: dict[str, Any] = attrs.field(factory=dict)
     """Instance options over the definition's (``power_hook``, ``baudrate``...)."""
+    host: str = ""
+    """The cluster host that serves them (their names are then ``host/board``); empty
+    for boards brought up by the scenario's own Runtime."""
 
 
 @attrs.frozen(kw_only=True)

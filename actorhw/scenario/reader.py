@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from actorhw.api.protocols import BoardDirectory
 from actorhw.core.errors import ScenarioFileError
 from actorhw.core.suggest import did_you_mean
 from actorhw.drivers.datafile import LineIndex
@@ -34,11 +35,20 @@ KeyPath = tuple[str | int, ...]
 class FileReader:
     """Validates one parsed scenario file; every error names file, line and key."""
 
-    def __init__(self, path: Path, text: str, catalog: BoardCatalog) -> None:
+    def __init__(
+        self,
+        path: Path,
+        text: str,
+        catalog: BoardCatalog,
+        cluster: BoardDirectory | None = None,
+    ) -> None:
         self.path = path
         self.catalog = catalog
+        self.cluster = cluster
+        """The cluster the scenario runs on (boards named ``host/board``), if any."""
         self.lines = LineIndex(text)
         self.boards: dict[str, str] = {}  # instance -> definition
+        self.devices: dict[str, list[str]] = {}  # cluster instance -> its device names
         self.errors: list[ScenarioFileError] = []
 
     def fail(self, key_path: KeyPath, problem: str) -> ScenarioFileError:
@@ -118,6 +128,13 @@ class FileReader:
             raise self.fail(path, f"must be an int >= {low}, not {value!r}")
         return value
 
+    def count(self, table: Mapping[str, Any], path: KeyPath) -> int:
+        """A board entry's ``count``: instances of it, 1..64 (default 1)."""
+        count = table.get(str(path[-1]), 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 64:
+            raise self.fail(path, f"must be an int in 1..64, not {count!r}")
+        return count
+
     def ident(self, value: Any, path: KeyPath, what: str) -> str:
         if not isinstance(value, str) or not IDENT.match(value):
             raise self.fail(path, f"must be an identifier naming {what}")
@@ -136,9 +153,14 @@ class FileReader:
 
     def check_board(self, path: KeyPath, board: str) -> None:
         if not VAR.search(board) and board not in self.boards:
+            hint = (
+                " (on a cluster, boards are named host/board)"
+                if self.cluster is not None and "/" not in board
+                else ""
+            )
             raise self.fail(
                 path,
-                f"no board instance {board!r}{did_you_mean(board, self.boards)}; "
+                f"no board instance {board!r}{did_you_mean(board, self.boards)}{hint}; "
                 f"this scenario has: {', '.join(self.boards)}",
             )
 
@@ -147,7 +169,9 @@ class FileReader:
             return
         board, _, device = ref.partition(".")
         self.check_board(path, board)
-        names = [d.name for d in self.catalog.get(self.boards[board]).devices]
+        names = self.devices.get(board) or [
+            d.name for d in self.catalog.get(self.boards[board]).devices
+        ]
         if device not in names:
             raise self.fail(
                 path,

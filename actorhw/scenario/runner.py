@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from actorhw.api.protocols import Lab
 from actorhw.api.runtime import BoardSpec, Runtime
-from actorhw.core.errors import ActorHwError
+from actorhw.core.errors import ActorHwError, InvalidArgumentError
 from actorhw.scenario.actions import action_of
 from actorhw.scenario.context import Progress, StepContext, substitute
 from actorhw.scenario.model import Scenario, Step
@@ -67,7 +68,7 @@ def run_scenario(
     stop: threading.Event | None = None,
     boards_dirs: Sequence[Path | str] = (),
     drivers_dirs: Sequence[Path | str] = (),
-    runtime: Runtime | None = None,
+    runtime: Lab | None = None,
 ) -> ScenarioReport:
     """Bring the boards up, run the steps, tear down; never raises for a step.
 
@@ -79,7 +80,9 @@ def run_scenario(
         drivers_dirs: extra folders of driver plugins.
         runtime: run on this running Runtime instead of a fresh one: boards it does not
             run yet are added, and it is left running (the scenario's leases and
-            allocations are still released).
+            allocations are still released). Or a cluster (``actorhw.cluster.Cluster``)
+            for a scenario loaded with ``cluster=``: its boards live on hosts
+            (``host/board``) and the bring-up checks that each one answers.
 
     Raises:
         KeyboardInterrupt: after the teardown, if Ctrl-C came during the run; its
@@ -92,7 +95,7 @@ def run_scenario(
     results: list[StepResult] = []
     error = ""
     interrupted = False
-    rt: Runtime | None = None
+    rt: Lab | None = None
 
     def report() -> ScenarioReport:
         done = results + [_skipped(s) for s in scenario.steps[len(results) :]]
@@ -150,7 +153,7 @@ def run_scenario(
         emit(event(-1, "teardown", "teardown"))
         if ctx is not None:
             ctx.teardown()
-        if rt is not None and runtime is None:
+        if isinstance(rt, Runtime) and runtime is None:
             rt.stop()
     if interrupt is not None:
         interrupt.partial_report = report()  # type: ignore[attr-defined]
@@ -160,10 +163,22 @@ def run_scenario(
 
 def _bring_up(
     scenario: Scenario,
-    runtime: Runtime | None,
+    runtime: Lab | None,
     boards_dirs: Sequence[Path | str],
     drivers_dirs: Sequence[Path | str],
-) -> Runtime:
+) -> Lab:
+    on_hosts = [b for b in scenario.boards if b.host]
+    if on_hosts and (runtime is None or isinstance(runtime, Runtime)):
+        raise InvalidArgumentError(
+            f"board {on_hosts[0].names[0]} (line {on_hosts[0].line}) lives on a cluster "
+            "host: run the scenario on a cluster (actorhw --cluster URL run)",
+            argument="runtime",
+        )
+    if runtime is not None and not isinstance(runtime, Runtime):
+        deadline = time.monotonic() + scenario.bringup_timeout
+        for name in scenario.board_names:  # each board's host answers for it, or says why
+            runtime.board_status(name, timeout=max(0.1, deadline - time.monotonic()))
+        return runtime
     specs = [
         BoardSpec(b.definition, n, port=b.port, options=b.options)
         for b in scenario.boards

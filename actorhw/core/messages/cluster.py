@@ -93,7 +93,8 @@ class RemoteCall:
     """A client's request to a host: one operation on one of its boards or devices."""
 
     op: str
-    """``open``, ``close``, ``release``, ``use``, ``info``, ``status``."""
+    """``open``, ``close``, ``release``, ``use``, ``info``, ``status``; the board calls
+    ``board``, ``fault``, ``wait_board``, ``wait_device`` (actorhw.cluster.board_calls)."""
     board: str = ""
     """The board's name on the host."""
     device: str = ""
