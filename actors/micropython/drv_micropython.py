@@ -22,6 +22,9 @@ Options (board file ``[board.options]`` or the instance's options):
 - ``verify_over``: send code longer than this verified (boards that drop input bytes);
   set automatically to 60 on a micro:bit without raw-paste.
 - ``boot_timeout``: how long the firmware may take to answer after power-on (10 s).
+- ``resync_timeout``: how long the raw prompt may take to come back after the Ctrl-C
+  that ends a timed-out call (0.15 s); a board silent that long is hung, and its
+  recovery goes straight to the power hook.
 - ``exclusive``: lock the port against other programs (default true).
 - ``api``: ``machine`` (default) or ``microbit``: which peripherals the devices are.
 """
@@ -50,8 +53,10 @@ from actorhw.links.terminal import passthrough
 
 #: Deadline for the firmware to answer after power-on or a reset.
 BOOT_TIMEOUT = 10.0
-#: How long the link tries to get the raw prompt back after a timed-out call.
-RESYNC_TIMEOUT = 0.3
+#: How long the link tries to get the raw prompt back after a timed-out call: a board
+#: that answers Ctrl-C does so in milliseconds (over USB too), and a hung board's
+#: recovery waits for it, so this is part of every hang's recovery time.
+RESYNC_TIMEOUT = 0.15
 #: How often a port that is expected back (after a power cycle or reset) is looked for.
 PORT_POLL_S = 0.05
 RESETS = ("soft", "machine", "dtr_rts", "power")
@@ -172,7 +177,7 @@ class MicroPythonSerialBoard(MicroPythonBoard):
         link = RawReplLink.open(
             self.device,
             timeout=min(timeout, float(self.options.get("boot_timeout", BOOT_TIMEOUT))),
-            resync_timeout=RESYNC_TIMEOUT,
+            resync_timeout=float(self.options.get("resync_timeout", RESYNC_TIMEOUT)),
             baudrate=int(self.options.get("baudrate", 115200)),
             dtr=self.options.get("dtr"),
             rts=self.options.get("rts"),

@@ -51,7 +51,10 @@ class UnixBoard:
         """A power hook that restarts this firmware on its path."""
         mode = "ctty" if self.ctty else "noctty"
         nl = "onlcr" if self.onlcr else "noonlcr"
-        return [sys.executable, str(HOOK), str(self.path), str(self.pidfile), self.heap, mode, nl]
+        # -S: no site-packages to scan at start-up (the hook needs the stdlib only).
+        return [
+            sys.executable, "-S", str(HOOK), str(self.path), str(self.pidfile), self.heap, mode, nl
+        ]  # fmt: skip
 
 
 UnixBoardFactory = Callable[..., UnixBoard]
