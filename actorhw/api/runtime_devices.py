@@ -191,23 +191,26 @@ class RuntimeDevices(RuntimeRoutes):
         deadline = time.monotonic() + timeout
         if op == "interrupt":  # a control operation: it must reach a full board at once
             return self._ask(device, Use(lease=lease, op=op, args=args), timeout)
-        _entry, ref = self._route(device, timeout=timeout)
-        ticket = self.limiter.admit(
+        route = self._routes.get(device)
+        if route is None or not route[1].is_alive():
+            route = self._route(device, timeout=timeout)
+        ref = route[1]
+        limiter = self._limiter_now()
+        ticket = limiter.admit(
             device, priority=priority, what=op, wait=wait, exclusive=exclusive,
             lease=lease, actor_urn=ref.actor_urn, timeout=timeout,
         )  # fmt: skip
         try:
-            left = max(0.0, deadline - time.monotonic())
             # A Low call may be preempted: it waits on the I/O thread, where a preemption
             # cancels it if it has not started (see _stop_revoked).
             result = fast_use(ref, lease, op, args, run_here=priority is not Priority.LOW)
             if result is BY_MAILBOX:
+                left = max(0.0, deadline - time.monotonic())
                 result = self._ask(device, Use(lease=lease, op=op, args=args), left)
             if isinstance(result, PendingIO):
                 if result.ran_here:  # the caller ran it on the idle board: no future
-                    revoked = ticket.revoked_error()
-                    if revoked is not None:
-                        raise revoked
+                    if ticket.revoked.done():
+                        raise ticket.revoked.result()
                     return result.outcome()
                 left = max(0.0, deadline - time.monotonic())
                 try:
@@ -224,7 +227,7 @@ class RuntimeDevices(RuntimeRoutes):
             self.monitor.observe_error(device, e.exc_name, e.message)
             raise
         finally:
-            self.limiter.finish(ticket)
+            limiter.finish(ticket)
 
     def _stop_revoked(self, lease: Lease, future: concurrent.futures.Future[Any]) -> None:
         """A preempted or timed-out call may have started on the board only after the

@@ -58,6 +58,17 @@ class RuntimeRoutes:
         """Admits every device operation: limits, priorities, preemption, timeouts."""
         return OperationLimiter(self._core_ref("limiter"))
 
+    #: The limiter's facade and its actor, kept while that actor runs (see _limiter_now).
+    _limiter_pair: tuple[ActorRef[Any], OperationLimiter] | None = None
+
+    def _limiter_now(self) -> OperationLimiter:
+        """`limiter`, without a new facade per call while the limiter's actor runs."""
+        pair = self._limiter_pair
+        if pair is None or not pair[0].is_alive():
+            ref = self._core_ref("limiter")
+            pair = self._limiter_pair = (ref, OperationLimiter(ref))
+        return pair[1]
+
     def _core_ref(self, name: str) -> ActorRef[Any]:
         """A core service's actor now: after a restart, its successor by stable name."""
         ref = self._core[name] = self._live(name, self._core[name])

@@ -57,12 +57,16 @@ class PendingIO:
     one that is done already (:attr:`ran_here`): its :meth:`outcome` needs no future.
     """
 
-    __slots__ = ("_error", "_future", "_value", "what")
+    __slots__ = ("_future", "_value", "error", "ran_here", "what")
 
     def __init__(self, future: concurrent.futures.Future[Any] | None, *, what: str) -> None:
         self._future = future
         self._value: Any = None
-        self._error: BaseException | None = None
+        self.error: BaseException | None = None
+        """The error of work that :attr:`ran_here` (None: it succeeded, or it did not
+        run here)."""
+        self.ran_here = future is None
+        """The work ran in the caller's thread and is done: see :meth:`outcome`."""
         self.what = what
 
     @classmethod
@@ -76,24 +80,13 @@ class PendingIO:
     def failed(cls, error: BaseException, *, what: str) -> PendingIO:
         """Done already, in the caller's thread, with ``error``."""
         done = cls(None, what=what)
-        done._error = error
+        done.error = error
         return done
-
-    @property
-    def ran_here(self) -> bool:
-        """The work ran in the caller's thread and is done: see :meth:`outcome`."""
-        return self._future is None
-
-    @property
-    def error(self) -> BaseException | None:
-        """The error of work that :attr:`ran_here` (None: it succeeded, or it did not
-        run here)."""
-        return self._error
 
     def outcome(self) -> Any:
         """The result of work that :attr:`ran_here`; raises its error."""
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         return self._value
 
     @property
@@ -101,18 +94,18 @@ class PendingIO:
         """The operation's future (for work that ran here, a done one, made on demand)."""
         if self._future is None:
             future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-            if self._error is not None:
-                future.set_exception(self._error)
+            if self.error is not None:
+                future.set_exception(self.error)
             else:
                 future.set_result(self._value)
             self._future = future
-            self._value = self._error = None
         return self._future
 
     def wait(self, *, timeout: float) -> Any:
         """The operation's result; TimedOutError if it has none within ``timeout`` s."""
-        if self._future is None:
+        if self.ran_here:
             return self.outcome()
+        assert self._future is not None
         try:
             return self._future.result(timeout=timeout)
         except concurrent.futures.TimeoutError:

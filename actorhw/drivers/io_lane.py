@@ -22,7 +22,7 @@ from actorhw.drivers.board_driver import PendingIO
 T = TypeVar("T")
 L = TypeVar("L")
 
-__all__ = ["CallersTurn", "IOLane", "callers_turn"]
+__all__ = ["CallersTurn", "IOLane", "callers_turn", "in_callers_turn"]
 
 _turn = threading.local()
 
@@ -45,6 +45,17 @@ class CallersTurn:
 def callers_turn() -> CallersTurn:
     """A :class:`CallersTurn` for a ``with`` block."""
     return CallersTurn()
+
+
+def in_callers_turn(perform: Callable[[str, tuple[Any, ...]], T], op: str, args: Any) -> T:
+    """``perform(op, args)`` in this thread's turn (see :class:`CallersTurn`): the one
+    call of the runtime's fast dispatch, without a context manager's objects."""
+    before = getattr(_turn, "here", False)
+    _turn.here = True
+    try:
+        return perform(op, args)
+    finally:
+        _turn.here = before
 
 
 class IOLane:

@@ -52,7 +52,7 @@ from actorhw.core.messages import (
 )
 from actorhw.drivers.board_driver import OPERATIONS, PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
-from actorhw.drivers.io_lane import callers_turn
+from actorhw.drivers.io_lane import in_callers_turn
 from actorhw.tree.scheduler import ScheduledActor
 from actorhw.tree.supervision import SupervisedActor
 
@@ -435,36 +435,32 @@ def fast_use(
     allows it (``callers_may_perform``) and the published view says the lease has the
     device open in this generation and the device is available: a function call
     instead of two thread hops; and when the board's I/O lane is idle the caller runs
-    the exchange itself (:func:`~actorhw.drivers.io_lane.callers_turn`), with no hop to
-    the I/O thread either (unless ``run_here`` is False: a call that may be preempted
+    the exchange itself (:func:`~actorhw.drivers.io_lane.in_callers_turn`), with no hop
+    to the I/O thread either (unless ``run_here`` is False: a call that may be preempted
     is left on the I/O thread, where a preemption can still cancel it before it
     starts).  Anything else, a refusal or an error of the
     peripheral included, answers :data:`BY_MAILBOX`, and the caller asks the device
     actor, which performs (or refuses) it with its usual errors and fault handling.
     Ownership and lifecycle stay the actor's: only a read of what it published."""
     view = getattr(ref, "use_view", None)
-    if not isinstance(view, _UseView) or lease.device is not view.device:
+    if view is None or lease.device is not view.device:
         return BY_MAILBOX
-    held = view.opened.get(lease.token)
     if (
-        held is None
-        or held != (lease.owner, view.generation)
+        view.opened.get(lease.token) != (lease.owner, view.generation)
         or not view.available
         or op not in view.ops
         or not ref.is_alive()
     ):
         return BY_MAILBOX
     try:
-        if run_here:
-            with callers_turn():
-                result = view.perform(op, args)
-        else:
-            result = view.perform(op, args)
+        perform = view.perform
+        result = in_callers_turn(perform, op, args) if run_here else perform(op, args)
     except Exception:
         return BY_MAILBOX  # nothing was submitted: the actor performs it, and judges
     if isinstance(result, PendingIO):
         if result.ran_here:
-            view.report(result.error)
+            if result.error is not None:
+                view.report(result.error)
         else:
             result.future.add_done_callback(view.watch)
     return result
