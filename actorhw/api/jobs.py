@@ -50,7 +50,9 @@ from actorhw.core.log import logger
 from actorhw.core.messages import JobProgress
 
 if TYPE_CHECKING:
+    from actorhw.api.protocols import Lab
     from actorhw.api.runtime import Runtime
+    from actorhw.core.events import EventBus
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -213,11 +215,13 @@ class JobRunner:
 
     Args:
         runtime: the runtime that device jobs lease from; also where JobProgress
-            events are published (None: none published, only plain targets).
+            events are published (None: none published, only plain targets). A cluster
+            (``actorhw.cluster.Cluster``) serves too: its devices are leased across
+            hosts (it has no event bus: progress goes to ``on_progress`` only).
         workers: the most targets running at once over all jobs.
     """
 
-    def __init__(self, runtime: Runtime | None = None, *, workers: int = 8) -> None:
+    def __init__(self, runtime: Runtime | Lab | None = None, *, workers: int = 8) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise InvalidArgumentError("workers must be an int >= 1", argument="workers")
         self.runtime = runtime
@@ -393,8 +397,9 @@ class JobRunner:
         self._emit(job, snapshot)
 
     def _emit(self, job: Job[Any, Any], progress: JobProgress) -> None:
-        if self.runtime is not None:
-            self.runtime.events.publish(progress)
+        bus: EventBus | None = getattr(self.runtime, "events", None)  # a cluster has none
+        if bus is not None:
+            bus.publish(progress)
         if job._on_progress is not None:
             try:
                 job._on_progress(progress)
@@ -412,7 +417,7 @@ class JobRunner:
 
 
 def run_job(
-    runtime: Runtime,
+    runtime: Runtime | Lab,
     devices: Sequence[DeviceId],
     fn: Callable[[Any], T],
     *,

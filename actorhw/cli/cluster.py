@@ -193,7 +193,13 @@ def _server_arguments(p: argparse.ArgumentParser) -> None:
 
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", required=True, help="this host's name in the cluster")
-    p.add_argument("--board", action="append", required=True, help="a board (repeatable)")
+    p.add_argument(
+        "--board",
+        action="append",
+        required=True,
+        help="a board (repeatable): DEFINITION or NAME=DEFINITION, with @PORT after for a "
+        "board on a serial port (mp=micropython@/dev/ttyACM0)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="bring-up deadline, s")
 
 

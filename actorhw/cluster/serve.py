@@ -13,11 +13,13 @@ from actorhw.cluster.host import Host
 
 
 def parse_board(text: str) -> BoardSpec:
-    """``definition`` or ``name=definition`` (``rp2-pico=auto`` style names first)."""
+    """``definition`` or ``name=definition`` (``rp2-pico=auto`` style names first), either
+    with ``@port`` after for a board on a serial port (``mp=micropython@/dev/ttyACM0``)."""
+    text, _at, port = text.partition("@")
     name, sep, definition = text.partition("=")
     if sep and definition != "auto":
-        return BoardSpec(definition, name=name)
-    return BoardSpec(name)
+        return BoardSpec(definition, name=name, port=port or None)
+    return BoardSpec(name, port=port or None)
 
 
 def serve(

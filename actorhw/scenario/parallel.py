@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from actorhw.api.jobs import JobRunner
-from actorhw.api.runtime import Runtime
 from actorhw.scenario.context import Progress, StepContext
 from actorhw.scenario.model import Step
 from actorhw.scenario.reader import VAR, StepSource
@@ -91,9 +90,7 @@ def run_parallel(step: Step, ctx: StepContext, progress: Progress) -> StepResult
     batches = -(-len(targets) // limit)
     deadline = min(step.timeout * max(1, len(step.steps)) * batches + 5.0, threading.TIMEOUT_MAX)
     children: list[StepResult] = []
-    # JobProgress events go to a local runtime's bus (a cluster has none).
-    bus = ctx.rt if isinstance(ctx.rt, Runtime) else None
-    with JobRunner(bus, workers=limit) as runner:
+    with JobRunner(ctx.rt, workers=limit) as runner:
         job = runner.submit(targets, one_target, name=step.name, limit=limit)
         try:
             result = job.wait(timeout=deadline)

@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
+from actorhw import Gpio, Handle, Uart
+from actorhw.api.jobs import run_job
 from actorhw.cluster import Cluster, NatsServer
 from actorhw.core.errors import ScenarioFileError
+from actorhw.core.messages import JobProgress
 from actorhw.scenario import StepEvent, load_scenario, run_scenario
 from actorhw.scenario.report import FAILED, PASSED, SKIPPED, leaves
 from tests.cluster.conftest import TTL, Hosts
@@ -82,7 +85,7 @@ def test_the_docs_example_runs_the_scenario_and_a_job_over_both_hosts(
     monkeypatch.setenv("ACTORHW_CLUSTER", server.url)
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     out = capsys.readouterr().out
-    assert "two-hosts: PASS, 13 steps" in out
+    assert "two-hosts: PASS, 14 steps" in out
     assert "job lab-1/same70-xplained.LED_GREEN: True" in out
     assert "job lab-1/same70-xplained.LED_RED: True" in out
     assert "job lab-2/microbit.PIN0: False" in out
@@ -234,3 +237,98 @@ def test_a_host_killed_mid_scenario_fails_its_step_at_once_and_frees_the_rest(
     other = connect("someone-else")
     with other.lease(one):  # free for anyone
         pass
+
+
+FIRMWARE = """
+[scenario]
+name = "real-firmware-on-a-host"
+step_timeout = 10
+
+[[boards]]
+host = "lab-1"
+board = "same70-xplained"
+
+[[boards]]
+host = "lab-2"
+name = "mp"
+board = "micropython"
+
+[[steps]]
+name = "MicroPython runs on lab-2's board"
+exec = "print(6 * 7)"
+on = "lab-2/mp.BOARD"
+expect = { output = "42" }
+
+[[steps]]
+name = "a task's typed result comes back across hosts"
+task = "pair"
+define = "def pair(a, b):\\n    return [a + b, str(a)]"
+args = [2, 3]
+on = "lab-2/mp.BOARD"
+expect = { value = [5, "2"] }
+
+[[steps]]
+name = "the board's exception, with its name"
+exec = "1 / 0"
+on = "lab-2/mp.BOARD"
+expect = { raises = "ZeroDivisionError" }
+
+[[steps]]
+name = "a real MemoryError on lab-2's heap"
+fault = "memory_error"
+board = "lab-2/mp"
+expect = { contains = "MemoryError" }
+
+[[steps]]
+name = "lab-1's LED meanwhile"
+command = "set"
+on = "lab-1/same70-xplained.LED_GREEN"
+args = [true]
+"""
+
+
+def test_a_scenario_runs_real_micropython_on_one_host_beside_a_simulated_one(
+    nats_server: NatsServer, hosts: Hosts, connect: Any, tmp_path: Path
+) -> None:
+    from tests.integration.serial_boards import unix_boards_in
+
+    boards = unix_boards_in(tmp_path)
+    firmware = next(boards)(heap="64K")
+    try:
+        hosts.start(nats_server.url, "lab-1", ["same70-xplained"])
+        hosts.start(nats_server.url, "lab-2", [f"mp=micropython@{firmware.path}"])
+        cl = connect("ci")
+        cl.wait_for(lambda c: c.online("lab-1") and c.online("lab-2"), timeout=5)
+        scenario = load_scenario(_write(tmp_path, FIRMWARE), cluster=cl)
+        report = run_scenario(scenario, runtime=cl)
+        failed = [f"{s.name}: {s.message}" for s in leaves(report.steps) if s.status != PASSED]
+        assert report.passed, failed
+        values = [s.value for s in report.steps]
+        assert (values[0].strip(), values[1]) == ("42", "[5, '2']")
+        assert "MemoryError" in values[3]
+    finally:
+        boards.close()
+
+
+def test_the_local_run_job_runs_over_devices_of_two_hosts(lab: tuple[NatsServer, Cluster]) -> None:
+    _server, cl = lab
+    devices = [
+        cl.device("lab-1/same70-xplained", "UART0"),
+        cl.device("lab-1/same70-xplained", "UART1"),
+        cl.device("lab-2/microbit", "PIN3"),
+    ]
+    progress: list[JobProgress] = []
+
+    def one(device: Handle) -> object:
+        if isinstance(device, Uart):
+            device.write(b"ping")
+            return device.read(4)
+        assert isinstance(device, Gpio)
+        return device.read()
+
+    # the same function as on one Runtime (actorhw.jobs.run_job), given the cluster
+    result = run_job(cl, devices, one, owner="job-17", limit=3, on_progress=progress.append)
+    assert result.ok, result.errors
+    assert list(result.values.values()) == [b"ping", b"ping", False]
+    assert (progress[-1].succeeded, progress[-1].total) == (3, 3)
+    cl.wait_for(lambda c: all(c.holders(d) is None for d in devices), timeout=5)
