@@ -72,6 +72,8 @@ class AsyncCluster(BoardCalls):
         self._last: dict[str, int] = {}  # key -> revision of its delete/expiry marker
         self._enums: dict[tuple[str, tuple[str, ...]], type[DeviceId]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
+        self._calls: dict[asyncio.Task[Any], str] = {}  # requests in flight -> their host
+        self._cut: set[asyncio.Task[Any]] = set()  # ... cut by _ticks: the host went offline
         self._watchers: list[Any] = []
         self.changed = asyncio.Condition()
         """Notified on every heartbeat and lease change (``wait_for`` waits on it)."""
@@ -248,9 +250,15 @@ class AsyncCluster(BoardCalls):
             await book.renew_all()
 
     async def _ticks(self) -> None:
-        """Wake waiters now and then: a host falls silent without any event."""
+        """Wake waiters now and then: a host falls silent without any event. A request
+        in flight to a host that has gone offline is cut (it fails with
+        HostUnreachableError now, not at its deadline)."""
         while True:
             await asyncio.sleep(self.config.heartbeat)
+            for task, host in list(self._calls.items()):
+                if not self.online(host) and task not in self._cut:
+                    self._cut.add(task)
+                    task.cancel()
             await self._notify()
 
     async def wait_for(self, predicate: Callable[[], bool], *, timeout: float) -> None:
@@ -276,22 +284,24 @@ class AsyncCluster(BoardCalls):
         from nats.errors import TimeoutError as NatsTimeout
 
         assert self._nc is not None
+        task = asyncio.current_task()
+        assert task is not None
         for attempt in (1, 2):
             self._require_online(host, what)
             asked = time.monotonic()
+            self._calls[task] = host  # _ticks cuts it if the host goes offline meanwhile
             try:
                 msg = await self._nc.request(
                     self.config.call_subject(host), wire.encode(call), timeout=call.timeout + GRACE
                 )
-                return wire.raise_reply(wire.decode(msg.data, RemoteReply))
+            except asyncio.CancelledError:
+                if task not in self._cut:
+                    raise
+                raise HostUnreachableError(
+                    f"{what}: host {host} went offline during the call", host=host, device=what
+                ) from None
             except NoRespondersError:
-                if attempt == 2:
-                    break
-                with contextlib.suppress(TimedOutError):
-                    await self.wait_for(
-                        functools.partial(self._beat_since, host, asked),
-                        timeout=self.config.offline_after,
-                    )
+                msg = None
             except (NatsTimeout, TimeoutError):
                 self._require_online(host, what)
                 raise TimedOutError(
@@ -299,6 +309,20 @@ class AsyncCluster(BoardCalls):
                     device=what,
                     timeout=call.timeout,
                 ) from None
+            finally:
+                self._calls.pop(task, None)
+                if task in self._cut:  # cut: the cancellation is spent here, not later
+                    self._cut.discard(task)
+                    task.uncancel()
+            if msg is not None:
+                return wire.raise_reply(wire.decode(msg.data, RemoteReply))
+            if attempt == 2:
+                break
+            with contextlib.suppress(TimedOutError):
+                await self.wait_for(
+                    functools.partial(self._beat_since, host, asked),
+                    timeout=self.config.offline_after,
+                )
         raise HostUnreachableError(
             f"{what}: host {host} does not answer (no responder)", host=host, device=what
         )

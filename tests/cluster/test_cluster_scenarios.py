@@ -10,6 +10,7 @@ import os
 import runpy
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -332,3 +333,51 @@ def test_the_local_run_job_runs_over_devices_of_two_hosts(lab: tuple[NatsServer,
     assert list(result.values.values()) == [b"ping", b"ping", False]
     assert (progress[-1].succeeded, progress[-1].total) == (3, 3)
     cl.wait_for(lambda c: all(c.holders(d) is None for d in devices), timeout=5)
+
+
+WAITING = """
+[[boards]]
+host = "lab-1"
+board = "same70-xplained"
+
+[[boards]]
+host = "lab-2"
+board = "same70-xplained"
+
+[[steps]]
+acquire = "lab-1/same70-xplained.UART0"
+as = "uart"
+
+[[steps]]
+name = "wait on lab-2 for a state that never comes"
+wait = "ERROR"
+board = "lab-2/same70-xplained"
+timeout = 30
+"""
+
+
+def test_a_host_killed_while_a_step_waits_on_it_fails_the_step_when_it_goes_offline(
+    nats_server: NatsServer, hosts: Hosts, connect: Any, tmp_path: Path
+) -> None:
+    hosts.start(nats_server.url, "lab-1", ["same70-xplained"])
+    lab2 = hosts.start(nats_server.url, "lab-2", ["same70-xplained"])
+    cl = connect("ci")
+    cl.wait_for(lambda c: c.online("lab-1") and c.online("lab-2"), timeout=5)
+    scenario = load_scenario(_write(tmp_path, WAITING), cluster=cl)
+    killer: list[threading.Thread] = []
+
+    def on_event(event: StepEvent) -> None:
+        if event.status == "running" and event.step.startswith("wait on lab-2"):
+            # killed while the step runs: before or after its request reaches lab-2
+            killer.append(threading.Thread(target=lab2.kill))
+            killer[0].start()
+
+    report = run_scenario(scenario, runtime=cl, on_event=on_event)
+    killer[0].join(10)
+    step = report.steps[-1]
+    assert (step.status, step.code) == (FAILED, "host_unreachable"), step
+    assert "lab-2" in step.message
+    # the host's offline window and one tick, not the step's 30 s
+    assert step.elapsed < cl.aio.config.offline_after + 3.0, step
+    uart = cl.device("lab-1/same70-xplained", "UART0")
+    cl.wait_for(lambda c: c.holders(uart) is None, timeout=5)
