@@ -66,6 +66,7 @@ BANNER: Final = re.compile(rb"raw REPL; CTRL-B to exit\r*\n>")
 ANSWER_END: Final = re.compile(rb"\x04>raw REPL; CTRL-B to exit\r*\n>")
 """The end of an exec answer followed by the banner that answers :data:`EXEC_TRAILER`."""
 
+_search_end = ANSWER_END.search
 _ANSWER_END_MAX: Final = 40  # longest match of ANSWER_END we look back for across chunks
 _TRACEBACK_HEAD: Final = b"Traceback (most recent call last):"
 _EXC_LINE: Final = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?::\s?(.*))?$")
@@ -282,15 +283,13 @@ class AnswerReader:
         buf = self._buf
         buf += data
         if self._expect_ok:
-            if len(buf) < 2:
-                if buf and buf[:1] != b"O":
+            if not buf.startswith(b"OK"):
+                if len(buf) >= 2 or not b"OK".startswith(buf):
                     self._bad_start()
                 return False
-            if buf[:2] != b"OK":
-                self._bad_start()
             del buf[:2]
             self._expect_ok = False
-        match = ANSWER_END.search(buf, self._scan)
+        match = _search_end(buf, self._scan)
         if match is None:
             if len(buf) > self._max + _ANSWER_END_MAX:
                 raise ProtocolError(
@@ -301,11 +300,12 @@ class AnswerReader:
                 )
             self._scan = max(0, len(buf) - _ANSWER_END_MAX)
             return False
-        body = bytes(buf[: match.start()])
-        self.rest = bytes(buf[match.end() :])
+        start, end = match.span()
         self.done = True
-        buf.clear()
-        if len(body) > self._max + 1:
+        if end < len(buf):
+            self.rest = bytes(buf[end:])
+        if start > self._max + 1:
+            buf.clear()
             raise ProtocolError(
                 f"{self._name} sent more than {self._max} bytes of output",
                 device=self._name,
@@ -313,7 +313,16 @@ class AnswerReader:
                 overflow=True,
                 resynced=True,
             )
-        self.result = split_answer(body, name=self._name)
+        # The common answer (one \x04: stdout, then stderr) is split here; the rest
+        # by split_answer.
+        first = buf.find(4, 0, start)
+        if first >= 0 and buf.find(4, first + 1, start) < 0:
+            self.result = ExecResult(bytes(buf[:first]), bytes(buf[first + 1 : start]))
+            buf.clear()
+        else:
+            body = bytes(buf[:start])
+            buf.clear()
+            self.result = split_answer(body, name=self._name)
         return True
 
     def naive_result(self) -> ExecResult | None:

@@ -3,7 +3,9 @@
 :class:`PortIO` is the I/O half of the raw-REPL link (the framing half is
 :mod:`actorhw.links.framing`): every read and write runs against a ``time.monotonic()``
 deadline and raises :class:`DeadlinePassed` when it passes; a port that fails or is
-closed from another thread gives :class:`~actorhw.core.errors.LinkLostError`.
+closed from another thread gives :class:`~actorhw.core.errors.LinkLostError` naming it
+(one function, :meth:`PortIO.failure`, says which error an exception from the port is).
+:meth:`PortIO.gone` tells, without a byte on the line, whether the port is still there.
 
 This module imports core only.
 """
@@ -11,9 +13,13 @@ This module imports core only.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import select
+import socket
+import sys
+import termios
 import time
 from typing import Any, Final, Protocol
 
@@ -25,6 +31,16 @@ __all__ = ["DeadlinePassed", "Overflow", "PortIO", "SerialPort"]
 
 POLL_S: Final = 0.05
 """Longest single wait for bytes: a close from another thread is noticed this fast."""
+READ_SIZE: Final = 65536
+"""Most bytes taken from the OS in one read: all that is there, in one go."""
+_FIONREAD: Final = getattr(termios, "FIONREAD", 0x541B)
+_FOUR_ZEROS: Final = bytes(4)
+_HANGUP: Final = select.POLLHUP | select.POLLERR | select.POLLNVAL
+_ioctl = fcntl.ioctl
+_monotonic = time.monotonic
+_select = select.select
+_os_read = os.read
+_os_write = os.write
 
 
 class SerialPort(Protocol):
@@ -73,10 +89,12 @@ class PortIO:
         self.rx = bytearray()
         self.closed = False
         self.lost = False
-        self._fd = _posix_fd(port)
-        """A plain POSIX serial port's descriptor: reads and writes then go straight to
-        select/os.read/os.write (pyserial's per-call bookkeeping costs as much as a
-        whole exchange on a fast board); None for URLs and other port objects."""
+        self._sock: Any = _plain_socket(port)
+        self._fd = _posix_fd(port) if self._sock is None else self._sock.fileno()
+        """The descriptor of a plain POSIX serial port, or of a ``socket://`` port's socket:
+        reads and writes then go straight to select/os.read/os.write (pyserial's per-call
+        bookkeeping costs as much as a whole exchange on a fast board, and its socket
+        port reads a byte at a time); None for other ports (``rfc2217://``, fakes)."""
 
     # --- state ---------------------------------------------------------------------------
 
@@ -105,19 +123,69 @@ class PortIO:
         state = "closed" if self.closed else "lost"
         return LinkLostError(f"link to {self.name} {state} ({what}: {exc})", device=self.name)
 
+    def failure(self, exc: BaseException, what: str) -> Exception:
+        """The error to raise for ``exc``, raised by the port during ``what``.
+
+        Used as ``except Exception as exc: raise io.failure(exc, "read") from exc``, the
+        one place that maps the port's errors (no cost until something fails):
+
+        - pyserial's write timeout: :class:`DeadlinePassed` (the caller's deadline);
+        - the port failed (``SerialException``, ``OSError``), or anything at all once it
+          was closed from another thread (pyserial then trips over its cleared
+          descriptor with ``TypeError``, ``ValueError`` or ``AttributeError``): the port
+          is marked lost and :class:`~actorhw.core.errors.LinkLostError` names it;
+        - anything else is a bug, and is raised again as it is.
+        """
+        if isinstance(exc, serial.SerialTimeoutException):
+            return DeadlinePassed()
+        if isinstance(exc, (serial.SerialException, OSError)) or self.closed:
+            return self.lose(exc, what)
+        raise exc
+
+    def gone(self) -> str | None:
+        """Without a byte on the line: why the port is no longer there, or None.
+
+        Cheap enough for a watch that looks several times a second.  A POSIX port (a
+        device path) is gone when the kernel reports a hang-up or error on its
+        descriptor (a USB board unplugged, the process behind a pty ended) or refuses
+        its terminal settings; a pyserial URL port when it is no longer open, its
+        socket was closed by the other end, or asking it what is waiting fails.
+        """
+        if self.closed:
+            return f"link to {self.name} is closed"
+        if self.lost:
+            return f"link to {self.name} was lost"
+        fd, sock = self._fd, self._sock
+        try:
+            if fd is None:
+                return _port_gone(self.port, self.name)
+            poller = select.poll()
+            poller.register(fd, _HANGUP)
+            if poller.poll(0):
+                return f"{self.name}: the port hung up (unplugged?)"
+            if sock is None:
+                termios.tcgetattr(fd)  # a tty the kernel hung up refuses this
+            elif _select((fd,), (), (), 0)[0] and not sock.recv(1, socket.MSG_PEEK):
+                return f"{self.name}: the other end closed the connection"
+            return None
+        except (OSError, ValueError, termios.error, serial.SerialException) as exc:
+            if self.closed:
+                return f"link to {self.name} is closed"
+            return f"{self.name}: the port failed ({exc})"
+
     def stale(self) -> bool:
         """True when bytes arrived outside any exchange (the board did something)."""
         return bool(self.rx) or self.in_waiting() > 0
 
     def in_waiting(self) -> int:
+        """How many bytes wait to be read (one ioctl on a device path)."""
+        fd = self._fd
         try:
+            if fd is not None and not self.closed:
+                return int.from_bytes(_ioctl(fd, _FIONREAD, _FOUR_ZEROS), sys.byteorder)
             return int(self.port.in_waiting)
-        except (serial.SerialException, OSError) as exc:
-            raise self.lose(exc, "in_waiting") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            if self.closed:
-                raise self.lose(exc, "in_waiting") from exc
-            raise
+        except Exception as exc:
+            raise self.failure(exc, "in_waiting") from exc
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -137,21 +205,41 @@ class PortIO:
             if port.timeout != 0:
                 port.timeout = 0
             return port.read(size)
-        except (serial.SerialException, OSError) as exc:
-            raise self.lose(exc, "read") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            if self.closed:
-                raise self.lose(exc, "read") from exc
-            raise
+        except Exception as exc:
+            raise self.failure(exc, "read") from exc
 
     def read_chunk(self, deadline: float) -> bytes:
-        """Wait (at most until ``deadline``) for some bytes and return all that came."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        """Wait (at most until ``deadline``) for some bytes and return all that came.
+
+        ``b""`` when none came within :data:`POLL_S` (the caller checks its state and
+        calls again).
+        """
+        wait = deadline - _monotonic()
+        if wait <= 0:
             raise DeadlinePassed
-        wait = POLL_S if remaining > POLL_S else remaining
-        if self._fd is not None:
-            return self._read_fd(self._fd, wait)
+        if wait > POLL_S:
+            wait = POLL_S
+        fd = self._fd
+        if fd is None:
+            return self._read_port(wait)
+        try:
+            readable = _select((fd,), (), (), wait)[0]
+            if self.closed:
+                raise self.lose(RuntimeError("closed by another thread"), "read")
+            if not readable:
+                return b""
+            data = _os_read(fd, READ_SIZE)
+        except BlockingIOError:
+            return b""
+        except LinkLostError:
+            raise
+        except Exception as exc:
+            raise self.failure(exc, "read") from exc
+        if not data:  # readable but empty: the other end is gone
+            raise self.lose(OSError("the port reports data but has none (unplugged?)"), "read")
+        return data
+
+    def _read_port(self, wait: float) -> bytes:
         port = self.port
         try:
             if port.timeout != wait:
@@ -159,30 +247,10 @@ class PortIO:
             # One wait per chunk: all that is there, or the first byte to come (the
             # rest is taken by the next call without waiting).
             data = port.read(port.in_waiting or 1)
-        except (serial.SerialException, OSError) as exc:
-            raise self.lose(exc, "read") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            if self.closed:
-                raise self.lose(exc, "read") from exc
-            raise
+        except Exception as exc:
+            raise self.failure(exc, "read") from exc
         if self.closed:
             raise self.lose(RuntimeError("closed by another thread"), "read")
-        return data
-
-    def _read_fd(self, fd: int, wait: float) -> bytes:
-        try:
-            ready, _, _ = select.select([fd], [], [], wait)
-            if self.closed:
-                raise self.lose(RuntimeError("closed by another thread"), "read")
-            if not ready:
-                return b""
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            return b""
-        except (OSError, ValueError) as exc:
-            raise self.lose(exc, "read") from exc
-        if not data:  # readable but empty: the other end is gone
-            raise self.lose(OSError("the port reports data but has none (unplugged?)"), "read")
         return data
 
     def read_until(self, term: bytes, deadline: float, *, limit: int, keep: bool = True) -> bytes:
@@ -260,13 +328,46 @@ class PortIO:
     # --- writes --------------------------------------------------------------------------
 
     def write(self, data: bytes, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        """Write all of ``data`` before ``deadline`` (DeadlinePassed if the board stops
+        taking it)."""
+        if deadline <= _monotonic():
             raise DeadlinePassed
-        if self._fd is not None:
-            self._write_fd(self._fd, data, deadline)
+        fd = self._fd
+        if fd is None:
+            self._write_port(data, deadline)
             return
+        if self.closed:  # never write to a descriptor number that may have been reused
+            raise self.lose(RuntimeError("closed by another thread"), "write")
+        try:
+            written = _os_write(fd, data)
+        except BlockingIOError:
+            written = 0
+        except Exception as exc:
+            raise self.failure(exc, "write") from exc
+        if written < len(data):
+            self._write_rest(fd, memoryview(data)[written:], deadline)
+
+    def _write_rest(self, fd: int, view: memoryview, deadline: float) -> None:
+        """The OS buffer is full: wait until it takes more, to the deadline."""
+        while view:
+            remaining = deadline - _monotonic()
+            if remaining <= 0:
+                raise DeadlinePassed
+            try:
+                _select((), (fd,), (), min(remaining, POLL_S))
+                if self.closed:
+                    raise self.lose(RuntimeError("closed by another thread"), "write")
+                view = view[_os_write(fd, view) :]
+            except BlockingIOError:
+                pass
+            except LinkLostError:
+                raise
+            except Exception as exc:
+                raise self.failure(exc, "write") from exc
+
+    def _write_port(self, data: bytes, deadline: float) -> None:
         port = self.port
+        remaining = deadline - _monotonic()
         try:
             current = port.write_timeout
             # Setting it reconfigures the port (termios calls: tens of microseconds, the
@@ -277,38 +378,12 @@ class PortIO:
             if current is None or current > 4 * remaining or current < remaining / 4:
                 port.write_timeout = remaining
             port.write(data)
-        except serial.SerialTimeoutException as exc:
-            raise DeadlinePassed from exc
-        except (serial.SerialException, OSError) as exc:
-            raise self.lose(exc, "write") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            if self.closed:
-                raise self.lose(exc, "write") from exc
-            raise
-
-    def _write_fd(self, fd: int, data: bytes, deadline: float) -> None:
-        view = memoryview(data)
-        while view:
-            if self.closed:
-                raise self.lose(RuntimeError("closed by another thread"), "write")
-            try:
-                view = view[os.write(fd, view) :]
-            except BlockingIOError:
-                pass  # the OS buffer is full: wait below until it takes more
-            except (OSError, ValueError) as exc:
-                raise self.lose(exc, "write") from exc
-            if view:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise DeadlinePassed
-                try:
-                    select.select([], [fd], [], min(remaining, POLL_S))
-                except (OSError, ValueError) as exc:
-                    raise self.lose(exc, "write") from exc
+        except Exception as exc:
+            raise self.failure(exc, "write") from exc
 
     def pause(self, seconds: float, deadline: float) -> None:
         """Pacing between chunks (the only sleep in the link), bounded by the deadline."""
-        remaining = deadline - time.monotonic()
+        remaining = deadline - _monotonic()
         if remaining <= 0:
             raise DeadlinePassed
         time.sleep(min(seconds, remaining))
@@ -324,3 +399,23 @@ def _posix_fd(port: Any) -> int | None:
         return None
     fd = port.fd
     return fd if isinstance(fd, int) else None
+
+
+def _plain_socket(port: Any) -> Any:
+    """The socket of an open ``socket://`` port (pyserial's own class), else None."""
+    try:
+        from serial.urlhandler.protocol_socket import Serial as SocketSerial
+    except ImportError:
+        return None
+    if type(port) is not SocketSerial or not port.is_open:
+        return None
+    return port._socket
+
+
+def _port_gone(port: Any, name: str) -> str | None:
+    """:meth:`PortIO.gone` for a port without a descriptor of its own (``rfc2217://``,
+    a fake): closed, or failing to say what is waiting."""
+    if getattr(port, "is_open", True) is False:
+        return f"{name}: the port is closed"
+    int(port.in_waiting)
+    return None

@@ -40,6 +40,7 @@ _STAGED_NAME: Final = b"_actorhw_src"
 _STAGE_PREFIX: Final = _STAGED_NAME + b"="
 _STAGE_SUFFIX: Final = b"\nprint(len(%s),sum(%s))" % (_STAGED_NAME, _STAGED_NAME)
 _RUN_STAGED: Final = b"try:\n exec(%s)\nfinally:\n del %s" % (_STAGED_NAME, _STAGED_NAME)
+_EXEC_END: Final = CTRL_D + EXEC_TRAILER
 _SYNC_ATTEMPTS: Final = 3
 _INTERRUPTED: Final = re.compile(rb"KeyboardInterrupt: \r*\n\x04>")
 _VERIFY_ATTEMPTS: Final = 6
@@ -88,30 +89,40 @@ class RawReplProtocol:
             self._send_raw_paste(data, deadline)
             reader = AnswerReader(max_output=self.max_output, expect_ok=False, name=self.name)
         else:
-            chunk, pause = pacing or (self.chunk_size, self.pacing_s)
-            self._send_plain(data, deadline, chunk, pause)
+            if pacing is None and (self.pacing_s <= 0 or len(data) <= self.chunk_size):
+                io.write(data + _EXEC_END, deadline)  # one write: the frame built once
+            else:
+                chunk, pause = pacing or (self.chunk_size, self.pacing_s)
+                self._send_plain(data, deadline, chunk, pause)
             reader = AnswerReader(max_output=self.max_output, name=self.name)
-        pending, io.rx = bytes(io.rx), bytearray()
+        rx = io.rx
         try:
-            done = reader.feed(pending) if pending else False
+            done = False
+            if rx:
+                pending = bytes(rx)
+                rx.clear()
+                done = reader.feed(pending)
+            read_chunk, feed = io.read_chunk, reader.feed
             while not done:
-                wait = (
+                got = read_chunk(
                     ok_deadline if ok_deadline is not None and reader.waiting_for_ok else deadline
                 )
-                got = io.read_chunk(wait)
-                done = reader.feed(got)
-                if not done and not got and self.interrupted:
+                if got:
+                    done = feed(got)
+                elif self.interrupted:
                     # Ctrl-C from interrupt(): a tty drops the input queued behind it, the
                     # trailer included, so the banner may never come: a quiet line after
                     # the plain end is the end.
                     done = reader.naive_result() is not None
         finally:
-            io.rx[:0] = reader.rest
-        assert reader.result is not None
+            if reader.rest:
+                rx[:0] = reader.rest
+        result = reader.result
+        assert result is not None
         # After an interrupt the trailer's banner may still come (or not): the next call
         # enters the raw REPL again and its nonce check skips whatever is late.
         self._in_raw = not self.interrupted
-        return reader.result
+        return result
 
     def _exec_verified(self, data: bytes, deadline: float) -> ExecResult:
         """Send code as a checked bytes literal first, then ``exec`` it on the board.
@@ -165,13 +176,13 @@ class RawReplProtocol:
     def _send_plain(self, data: bytes, deadline: float, chunk: int, pause: float) -> None:
         io = self._io
         if pause <= 0 or len(data) <= chunk:
-            io.write(data + CTRL_D + EXEC_TRAILER, deadline)
+            io.write(data + _EXEC_END, deadline)
             return
         for start in range(0, len(data), chunk):
             if start:
                 io.pause(pause, deadline)
             io.write(data[start : start + chunk], deadline)
-        io.write(CTRL_D + EXEC_TRAILER, deadline)
+        io.write(_EXEC_END, deadline)
 
     def _send_raw_paste(self, data: bytes, deadline: float) -> None:
         """Raw-paste transfer: the board asks for each window's worth with ``\\x01``."""
@@ -193,7 +204,7 @@ class RawReplProtocol:
                 elif flow == CTRL_D:
                     # The board ended the transfer early (a compile error, say): we
                     # acknowledge, and its output follows as usual.
-                    io.write(CTRL_D + EXEC_TRAILER, deadline)
+                    io.write(_EXEC_END, deadline)
                     return
                 else:
                     raise ProtocolError(
@@ -203,7 +214,7 @@ class RawReplProtocol:
             io.write(piece, deadline)
             sent += len(piece)
             remain -= len(piece)
-        io.write(CTRL_D + EXEC_TRAILER, deadline)
+        io.write(_EXEC_END, deadline)
         # The board acknowledges the end of the data with Ctrl-D, then runs the code.
         junk = io.read_until(CTRL_D, deadline, limit=self.max_output)
         if junk.strip(CTRL_A):

@@ -315,8 +315,14 @@ class RawReplLink(RawReplProtocol):
                 "code must not contain raw-REPL control bytes 0x01-0x05", device=self.name
             )
         deadline = time.monotonic() + timeout
-        with self._guard(deadline, timeout):
+        io, lock = self._io, self._lock
+        if io.closed or io.lost or not lock.acquire(blocking=False):
+            with self._guard(deadline, timeout):  # closed, or another call runs: wait
+                return self._exec_locked(data, deadline, timeout)
+        try:
             return self._exec_locked(data, deadline, timeout)
+        finally:
+            lock.release()
 
     def exec_checked(self, code: str | bytes, *, timeout: float) -> str:
         """Run code and return its stdout as text (``\\r\\n`` -> ``\\n``); raise if it raised.
@@ -441,7 +447,8 @@ class RawReplLink(RawReplProtocol):
             ) from exc
 
     def _exec_locked(self, data: bytes, deadline: float, timeout: float) -> ExecResult:
-        if not self._in_raw or self._io.stale():
+        io = self._io
+        if not self._in_raw or io.rx or io.in_waiting():
             self._enter_by(deadline, timeout)
         try:
             if (
