@@ -29,11 +29,14 @@ def _state(name: str) -> DeviceState:
 
 
 def _may_fault(host: Host, call: RemoteCall) -> None:
-    """Refuse a fault while an owner other than the caller holds a device of the board."""
+    """Refuse a fault while an owner other than the caller holds a device of the board
+    (as the host's watch of its leases shows them)."""
     prefix = wire.lease_key(host.name, call.board, "")
     for key, (record, _revision) in sorted(host._leases.items()):
+        if not key.startswith(prefix):
+            continue
         others = [h for h in record.holders if h.owner != call.owner]
-        if key.startswith(prefix) and others:
+        if others:
             device = f"{host.name}/{call.board}.{record.device}"
             raise DeviceBusyError(
                 f"{host.name}/{call.board}: no {call.name} fault while {others[0].owner} "

@@ -92,7 +92,9 @@ def test_the_docs_example_runs_the_scenario_and_a_job_over_both_hosts(
     assert "job lab-2/microbit.PIN0: False" in out
 
 
-def test_the_cli_runs_a_cluster_scenario(lab: tuple[NatsServer, Cluster]) -> None:
+def test_the_cli_runs_a_cluster_scenario_and_refuses_a_bad_one(
+    lab: tuple[NatsServer, Cluster], tmp_path: Path
+) -> None:
     server, _cl = lab
     env = {**os.environ, "COLUMNS": "200"}
     done = subprocess.run(
@@ -102,6 +104,14 @@ def test_the_cli_runs_a_cluster_scenario(lab: tuple[NatsServer, Cluster]) -> Non
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "two-hosts" in done.stdout and "PASS" in done.stdout
+    bad = _write(tmp_path, '[[boards]]\nhost = "lab-9"\nboard = "microbit"\n\n'
+                           '[[steps]]\nacquire = "lab-9/microbit.PIN0"\n')  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "actorhw.cli", "--cluster", server.url, "run", str(bad)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"[invalid_scenario_file] {bad}:2: key 'boards.0.host': no host 'lab-9'" in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -238,6 +248,11 @@ def test_a_host_killed_mid_scenario_fails_its_step_at_once_and_frees_the_rest(
     other = connect("someone-else")
     with other.lease(one):  # free for anyone
         pass
+    # run again with lab-2 gone: the bring-up says so before any step runs
+    again = run_scenario(scenario, runtime=cl)
+    assert again.error.startswith("bring-up failed: [host_unreachable]"), again.error
+    assert "host lab-2 is offline" in again.error
+    assert {s.status for s in again.steps} == {SKIPPED}
 
 
 FIRMWARE = """
