@@ -4,6 +4,7 @@ the host)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from actorhw.cluster import wire
@@ -28,13 +29,17 @@ def _state(name: str) -> DeviceState:
         ) from None
 
 
-def _may_fault(host: Host, call: RemoteCall) -> None:
+async def _may_fault(host: Host, call: RemoteCall) -> None:
     """Refuse a fault while an owner other than the caller holds a device of the board
-    (as the host's watch of its leases shows them)."""
-    prefix = wire.lease_key(host.name, call.board, "")
-    for key, (record, _revision) in sorted(host._leases.items()):
-        if not key.startswith(prefix):
+    (read from the leases bucket now: the host's watch may lag a fresh acquire)."""
+    assert host._kv is not None
+    ids = await host._run(host.runtime.ids, call.board)
+    keys = [wire.lease_key(host.name, call.board, d.name) for d in ids]
+    values = await asyncio.gather(*(wire.read(host._kv.leases, key) for key in keys))
+    for value, _revision in values:
+        if value is None:
             continue
+        record = wire.record_of(value)
         others = [h for h in record.holders if h.owner != call.owner]
         if others:
             device = f"{host.name}/{call.board}.{record.device}"
@@ -69,6 +74,6 @@ async def answer_board_call(host: Host, call: RemoteCall) -> Any:
     if call.op == "fault":
         # an unknown board says so first
         await host._run(rt.board_status, call.board, timeout=call.timeout)
-        _may_fault(host, call)
+        await _may_fault(host, call)
         return await host._run(rt.inject_fault, call.board, call.name, timeout=call.timeout)
     raise InvalidArgumentError(f"unknown board operation {call.op!r}", argument="op")

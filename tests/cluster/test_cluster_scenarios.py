@@ -396,3 +396,22 @@ def test_a_host_killed_while_a_step_waits_on_it_fails_the_step_when_it_goes_offl
     assert step.elapsed < cl.aio.config.offline_after + 3.0, step
     uart = cl.device("lab-1/same70-xplained", "UART0")
     cl.wait_for(lambda c: c.holders(uart) is None, timeout=5)
+
+
+def test_a_stopped_cluster_scenario_releases_its_leases_on_every_host(
+    lab: tuple[NatsServer, Cluster],
+) -> None:
+    _server, cl = lab
+    scenario = load_scenario(LAB, cluster=cl)
+    stop = threading.Event()
+
+    def on_event(event: StepEvent) -> None:
+        if event.status == "running" and event.step == "module-b takes a pin of lab-2's board":
+            stop.set()  # as Ctrl-C does: the running step ends, the rest do not run
+
+    report = run_scenario(scenario, runtime=cl, on_event=on_event, stop=stop)
+    assert report.interrupted and not report.passed
+    held = [s.name for s in report.steps if s.status == PASSED]
+    assert "take lab-1's UART0" in held and "module-b takes a pin of lab-2's board" in held
+    # lab-1's UART0 and lab-2's PIN1 were held when it stopped: both released
+    cl.wait_for(lambda c: not any(i.owners for i in c.devices()), timeout=5)
