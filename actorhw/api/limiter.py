@@ -35,6 +35,7 @@ class OperationLimiter:
 
     def __init__(self, ref: ActorRef[Any]) -> None:
         self._ref = ref
+        self._lane = fast_lane(ref)  # admits and finishes in the caller's thread
 
     def admit(
         self,
@@ -70,7 +71,7 @@ class OperationLimiter:
             lease=lease,
             actor_urn=actor_urn,
         )
-        lane = fast_lane(self._ref)
+        lane = self._lane
         if lane is not None:  # a slot free and no one waiting: a function call
             fast = lane.try_admit(message)
             if fast is not None:
@@ -114,7 +115,7 @@ class OperationLimiter:
 
     def finish(self, ticket: Ticket) -> None:
         """The operation ended (also when it failed or its caller gave up)."""
-        lane = fast_lane(self._ref)
+        lane = self._lane
         if lane is not None:
             lane.finish_now(ticket.op_id)
             return

@@ -46,6 +46,7 @@ from actorhw.core.messages import (
     Ticket,
     Use,
 )
+from actorhw.core.messages.limiter import ADMITTED
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask_later, by_urn
 from actorhw.tree.dispatch import DispatchActor
 
@@ -96,7 +97,7 @@ class OperationLimiterActor(DispatchActor):
         self._timeout = operation_timeout
         self._clock = clock
         self._active: dict[int, _Op] = {}
-        self._per_device: collections.Counter[DeviceId] = collections.Counter()
+        self._per_device: dict[DeviceId, int] = {}  # running operations; no zero entries
         self._exclusive: set[DeviceId] = set()
         self._waiting: list[_Op] = []
         self._seq = itertools.count()
@@ -146,7 +147,7 @@ class OperationLimiterActor(DispatchActor):
     def finish_now(self, op_id: int) -> None:
         """The operation ended: give its slot back and admit waiters that now fit."""
         with self._lock:
-            self._finish(Finish(op_id=op_id))
+            self._finish_op(op_id)
 
     def on_start(self) -> None:
         if self._check_interval is not None:
@@ -171,7 +172,7 @@ class OperationLimiterActor(DispatchActor):
 
     def _fits(self, m: Admit | CanAdmit, *, without: _Op | None = None) -> bool:
         """Whether ``m`` fits now (or once ``without``, a running operation, is gone)."""
-        n = self._per_device[m.device]
+        n = self._per_device.get(m.device, 0)
         active = len(self._active)
         alone = m.device in self._exclusive
         if without is not None:
@@ -184,7 +185,7 @@ class OperationLimiterActor(DispatchActor):
             and n < self._max_per_device
             and not alone
             and not (m.exclusive and n)
-            and (m.exclusive or not self._exclusive_waits(m))
+            and (m.exclusive or not self._waiting or not self._exclusive_waits(m))
         )
 
     def _exclusive_waits(self, m: Admit | CanAdmit) -> bool:
@@ -229,18 +230,22 @@ class OperationLimiterActor(DispatchActor):
     def _start(self, op: _Op) -> None:
         op.started, op.started_wall = self._clock(), time.time()
         self._active[op.message.op_id] = op
-        self._per_device[op.message.device] += 1
+        device = op.message.device
+        self._per_device[device] = self._per_device.get(device, 0) + 1
         if op.message.exclusive:
             self._exclusive.add(op.message.device)
         self._stats["admitted"] += 1
-        if not op.ticket.admitted.done():  # done already: admitted in the fast lane
-            op.ticket.admitted.set_result(None)
+        admitted = op.ticket.admitted
+        if admitted is not ADMITTED and not admitted.done():  # else: in the fast lane
+            admitted.set_result(None)
 
     def _remove(self, op: _Op) -> None:
         del self._active[op.message.op_id]
         device = op.message.device
-        self._per_device[device] -= 1
-        if not self._per_device[device]:
+        left = self._per_device[device] - 1
+        if left:
+            self._per_device[device] = left
+        else:
             del self._per_device[device]
         if op.message.exclusive:
             self._exclusive.discard(device)
@@ -278,18 +283,23 @@ class OperationLimiterActor(DispatchActor):
 
     def _restore(self, op: _Op) -> None:
         self._active[op.message.op_id] = op
-        self._per_device[op.message.device] += 1
+        device = op.message.device
+        self._per_device[device] = self._per_device.get(device, 0) + 1
         if op.message.exclusive:
             self._exclusive.add(op.message.device)
 
     def _finish(self, message: Finish) -> None:
-        op = self._active.get(message.op_id)
+        self._finish_op(message.op_id)
+
+    def _finish_op(self, op_id: int) -> None:
+        op = self._active.get(op_id)
         if op is not None:
             self._remove(op)
-            self._dispatch()
+            if self._waiting:
+                self._dispatch()
             return
         for i, waiting in enumerate(self._waiting):
-            if waiting.message.op_id == message.op_id:
+            if waiting.message.op_id == op_id:
                 del self._waiting[i]
                 self._stats["cancelled"] += 1
                 self._dispatch()  # an exclusive waiter may have held others back

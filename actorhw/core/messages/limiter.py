@@ -84,8 +84,9 @@ class OperationPreempted:
     """Wall-clock time (seconds since the epoch)."""
 
 
-_ADMITTED: concurrent.futures.Future[None] = concurrent.futures.Future()
-_ADMITTED.set_result(None)
+#: The admitted future of every ticket admitted at once (the limiter's fast lane).
+ADMITTED: concurrent.futures.Future[None] = concurrent.futures.Future()
+ADMITTED.set_result(None)
 
 
 class Ticket:
@@ -101,7 +102,7 @@ class Ticket:
         self.device = device
         # Admitted at once (the limiter's fast lane): one completed future serves all.
         self.admitted: concurrent.futures.Future[None] = (
-            _ADMITTED if admitted else concurrent.futures.Future()
+            ADMITTED if admitted else concurrent.futures.Future()
         )
         self.revoked: concurrent.futures.Future[ActorHwError] = concurrent.futures.Future()
 
