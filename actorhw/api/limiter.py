@@ -92,6 +92,28 @@ class OperationLimiter:
             ) from None
         return ticket
 
+    def admit_now(
+        self,
+        device: DeviceId,
+        *,
+        priority: Priority = Priority.NORMAL,
+        what: str = "",
+        exclusive: bool = False,
+        lease: Lease | None = None,
+        actor_urn: str = "",
+    ) -> Ticket | None:
+        """Admit the operation at once if the limiter's fast lane can (a slot free, no
+        one waiting): its ticket, to `finish`; else None, and nothing changed (`admit`
+        waits, queues or preempts)."""
+        lane = fast_lane(self._ref)
+        if lane is None or not isinstance(priority, Priority):
+            return None
+        message = Admit(
+            op_id=next_op_id(), device=device, priority=priority, what=what,
+            exclusive=exclusive, lease=lease, actor_urn=actor_urn,
+        )  # fmt: skip
+        return lane.try_admit(message, then_ask=False)
+
     def can_run(
         self,
         device: DeviceId,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, overload
 
 from actorhw.api.handles import HANDLES, Handle
+from actorhw.api.inflight import UseInFlight
 from actorhw.api.runtime_routes import RuntimeRoutes, lease_of, quarantined
 from actorhw.api.sessions import Session, next_session_name, quota_fields
 from actorhw.core.errors import (
@@ -228,6 +229,42 @@ class RuntimeDevices(RuntimeRoutes):
             raise
         finally:
             limiter.finish(ticket)
+
+    def start_use(
+        self,
+        lease: Lease,
+        op: str,
+        args: tuple[Any, ...] = (),
+        *,
+        priority: Priority = Priority.NORMAL,
+        exclusive: bool = False,
+    ) -> UseInFlight | None:
+        """Start ``op`` as `use` would, without blocking, when it can: the device's
+        route is known, the limiter admits it at once and the device hands it to the
+        board's I/O thread from this thread (an opened lease, a peripheral that submits
+        to the board's I/O lane; never run here, even on an idle lane: this thread may be
+        an event loop's).  Its `UseInFlight` says when it ends; None: nothing was
+        started (call `use`)."""
+        device = lease_of(lease).device
+        route = self._routes.get(device)
+        if op == "interrupt" or route is None or not route[1].is_alive():
+            return None
+        ref = route[1]
+        ticket = self._limiter_now().admit_now(
+            device, priority=priority, what=op, exclusive=exclusive, lease=lease,
+            actor_urn=ref.actor_urn,
+        )  # fmt: skip
+        if ticket is None:
+            return None
+        try:
+            result = fast_use(ref, lease, op, args, run_here=False)
+        except BaseException:
+            self._limiter_now().finish(ticket)
+            raise
+        if result is BY_MAILBOX:  # nothing submitted: the caller asks through use()
+            self._limiter_now().finish(ticket)
+            return None
+        return UseInFlight(self, lease, ticket, result)
 
     def _stop_revoked(self, lease: Lease, future: concurrent.futures.Future[Any]) -> None:
         """A preempted or timed-out call may have started on the board only after the

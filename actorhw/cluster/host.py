@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -312,17 +313,28 @@ class Host:
         if call.op == "close":
             return host_device(await self._run(rt.close, local, timeout=call.timeout))
         if call.op == "use":
-            return await self._run(
-                rt.use,
-                local,
-                call.name,
-                tuple(call.args),
-                timeout=call.timeout,
-                priority=Priority(call.priority),
-                wait=call.wait,
-                exclusive=call.exclusive,
-            )
+            return await self._use(local, call)
         raise InvalidArgumentError(f"unknown cluster operation {call.op!r}", argument="op")
+
+    async def _use(self, local: Lease, call: RemoteCall) -> Any:
+        """A device operation.  Started in the loop's thread when the runtime can (an
+        opened lease, a free slot, a board whose I/O thread answers): no worker thread
+        between this loop and the board.  Anything else runs on a worker."""
+        rt, priority, args = self.runtime, Priority(call.priority), tuple(call.args)
+        started = rt.start_use(local, call.name, args, priority=priority, exclusive=call.exclusive)
+        if started is None:
+            return await self._run(
+                rt.use, local, call.name, args, timeout=call.timeout, priority=priority,
+                wait=call.wait, exclusive=call.exclusive,
+            )  # fmt: skip
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + call.timeout
+        if not started.ready():
+            await _first_done(started.futures, call.timeout)
+        if started.ready():
+            return started.result(0.0)
+        # Revoked (preempted, timed out) or overdue: stopping it on the board blocks.
+        return await self._run(started.result, max(0.0, deadline - loop.time()))
 
     async def _release(self, call: RemoteCall) -> int:
         """Release the local lease of a holder (it is leaving the bucket's record)."""
@@ -332,6 +344,26 @@ class Host:
             return await self._run(self.runtime.release, local, timeout=call.timeout)
         info: DeviceInfo = await self._run(self._on, call, self.runtime.info, timeout=call.timeout)
         return info.owners_count
+
+
+async def _first_done(futures: Sequence[concurrent.futures.Future[Any]], timeout: float) -> None:
+    """Wait until one of ``futures`` is done (set by other threads), or ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_done: concurrent.futures.Future[Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(_settle, woken)
+
+    for future in futures:
+        future.add_done_callback(wake)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(woken, timeout)
+
+
+def _settle(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
 
 
 def client_name() -> str:

@@ -20,6 +20,7 @@ from actorhw.api.handles import HANDLES, Handle
 from actorhw.api.jobs import JobResult, JobRunner
 from actorhw.cluster.client import DEFAULT_TIMEOUT, GRACE, AsyncCluster
 from actorhw.cluster.config import ClusterConfig
+from actorhw.cluster.direct import SLOW, DirectCalls
 from actorhw.cluster.reservations import Reservation, waiters
 from actorhw.cluster.views import ClusterBoard
 from actorhw.core.errors import InvalidArgumentError, TimedOutError, WrongKindError
@@ -39,6 +40,7 @@ class Cluster:
         self._loop = loop
         self._thread = thread
         self._async: AsyncCluster | None = None
+        self._direct: DirectCalls | None = None
 
     @classmethod
     def connect(
@@ -58,6 +60,8 @@ class Cluster:
             self._async = self._run(
                 AsyncCluster.connect(url, owner=owner, timeout=timeout, **options), timeout
             )
+            self._direct = DirectCalls(self._async, loop)
+            self._run(self._direct.start(), timeout)
         except BaseException:
             self._stop_loop()
             raise
@@ -91,7 +95,7 @@ class Cluster:
 
     def close(self) -> None:
         """Release every lease held and disconnect. Safe to call twice."""
-        cl, self._async = self._async, None
+        cl, self._async, self._direct = self._async, None, None
         if cl is not None:
             try:
                 self._run(cl.aclose(), 10.0)
@@ -182,6 +186,14 @@ class Cluster:
         exclusive: bool = False,
     ) -> Any:
         """Perform ``op`` on the leased device, on its host."""
+        direct = self._direct
+        if direct is not None:
+            value = direct.use(
+                lease, op, args, timeout=timeout, priority=priority, wait=wait,
+                exclusive=exclusive,
+            )  # fmt: skip
+            if value is not SLOW:
+                return value
         coro = self.aio.use(
             lease, op, args, timeout=timeout, priority=priority, wait=wait, exclusive=exclusive
         )

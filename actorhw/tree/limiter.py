@@ -133,12 +133,13 @@ class OperationLimiterActor(DispatchActor):
 
     # --- the fast lane: called from callers' threads -------------------------------------
 
-    def try_admit(self, message: Admit) -> Ticket | None:
+    def try_admit(self, message: Admit, *, then_ask: bool = True) -> Ticket | None:
         """Admit ``message`` at once if a slot is free and no one waits (then its ticket),
-        else None: the caller asks the actor, which queues or preempts."""
+        else None: the caller asks the actor, which queues or preempts (``then_ask``
+        False: the caller will not ask, and nothing changed)."""
         with self._lock:
             if self._waiting or self._asking or not self._fits(message):
-                self._asking += 1  # the caller asks now: later ones queue behind it
+                self._asking += then_ask  # the caller asks now: later ones queue behind it
                 return None
             op = _Op(message, Ticket(message.op_id, message.device, admitted=True), next(self._seq))
             self._start(op)
@@ -406,7 +407,7 @@ def _interrupt(op: _Op) -> None:
 class FastLane(Protocol):
     """What a caller's thread may call on the limiter directly (see try_admit)."""
 
-    def try_admit(self, message: Admit) -> Ticket | None: ...
+    def try_admit(self, message: Admit, *, then_ask: bool = True) -> Ticket | None: ...
     def finish_now(self, op_id: int) -> None: ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import threading
 import time
@@ -11,7 +12,12 @@ import pytest
 
 from actorhw import Accelerometer, Board, BoardSpec, Button, Display, Gpio, Runtime
 from actorhw.cli.main import main
-from actorhw.core.errors import ActorHwError, DeviceExceptionError, TimedOutError
+from actorhw.core.errors import (
+    ActorHwError,
+    DeviceExceptionError,
+    InvalidArgumentError,
+    TimedOutError,
+)
 from actorhw.core.messages import BoardEvent
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(90)]
@@ -110,3 +116,28 @@ def test_unplug_gives_a_typed_error_never_a_result(qemu_rt: Runtime) -> None:
             board.exec("print(1)", timeout=2)
         assert e.value.code in ("link_lost", "device_unavailable")
         events.wait_for(lambda e: isinstance(e, BoardEvent) and e.what == "recovered", timeout=20)
+
+
+def test_start_use_starts_an_opened_lease_s_exec_without_blocking(qemu_rt: Runtime) -> None:
+    ids = qemu_rt.ids("microbit-qemu")
+    lease = qemu_rt.acquire(ids.BOARD, owner="t")
+    try:
+        # Not opened: nothing is started (use() goes through the actor, which says why).
+        assert qemu_rt.start_use(lease, "exec", ("print(1)", 5.0)) is None
+        qemu_rt.open(lease)
+        started = qemu_rt.start_use(lease, "exec", ("print(3*3)", 5.0))
+        assert started is not None
+        concurrent.futures.wait(started.futures, 10, concurrent.futures.FIRST_COMPLETED)
+        assert started.ready()
+        assert started.result(0.0) == "9\n"
+        with pytest.raises(InvalidArgumentError):
+            started.result(0.0)  # a result is taken once: the slot was given back
+        failing = qemu_rt.start_use(lease, "exec", ("raise ValueError('x')", 5.0))
+        assert failing is not None
+        with pytest.raises(DeviceExceptionError) as e:
+            failing.result(10.0)
+        assert e.value.exc_name == "ValueError"
+        assert qemu_rt.limiter.statistics().active == 0
+        assert qemu_rt.use(lease, "exec", ("print(2)", 5.0)) == "2\n"
+    finally:
+        qemu_rt.release(lease)

@@ -1,0 +1,96 @@
+"""UseInFlight: one device operation admitted by the limiter and handed to the device,
+its result still to come.
+
+`Runtime.use` waits for it in the caller's thread; `Runtime.start_use` hands it to a
+caller that waits elsewhere (an asyncio loop: a cluster host answers a request without
+a worker thread between its loop and the board's I/O thread).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import TYPE_CHECKING, Any
+
+from actorhw.core.errors import ActorHwError, DeviceExceptionError, InvalidArgumentError
+from actorhw.core.messages import Lease
+from actorhw.core.messages.limiter import Ticket
+from actorhw.drivers.board_driver import PendingIO
+
+if TYPE_CHECKING:
+    from actorhw.api.runtime_devices import RuntimeDevices
+
+
+class UseInFlight:
+    """An admitted operation; `result` ends it (once: it gives the limiter's slot back).
+
+    Args:
+        runtime: the runtime that started it.
+        lease: the lease it runs under.
+        ticket: the limiter's ticket.
+        outcome: what the device answered: a value, or a PendingIO of the board's I/O.
+        error: the device's refusal or failure instead of an outcome.
+    """
+
+    __slots__ = ("_ended", "error", "lease", "outcome", "runtime", "ticket")
+
+    def __init__(
+        self,
+        runtime: RuntimeDevices,
+        lease: Lease,
+        ticket: Ticket,
+        outcome: Any = None,
+        error: ActorHwError | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.lease = lease
+        self.ticket = ticket
+        self.outcome = outcome
+        self.error = error
+        self._ended = False
+
+    @property
+    def futures(self) -> tuple[concurrent.futures.Future[Any], ...]:
+        """What to wait on (any one of them) before `ready` may turn true."""
+        if isinstance(self.outcome, PendingIO) and not self.outcome.ran_here:
+            return (self.outcome.future, self.ticket.revoked)
+        return ()
+
+    def ready(self) -> bool:
+        """Whether `result` answers without blocking: the operation ended, not revoked
+        (a revoked one is stopped on the board first, which blocks)."""
+        if self.ticket.revoked.done():
+            return False
+        pending = self.outcome
+        return not isinstance(pending, PendingIO) or pending.ran_here or pending.future.done()
+
+    def result(self, timeout: float) -> Any:
+        """The operation's result (waiting up to ``timeout`` s), as `Runtime.use`
+        answers it, or its error raised; the limiter's slot is given back."""
+        if self._ended:
+            raise InvalidArgumentError("this operation's result was already taken")
+        self._ended = True
+        rt, ticket = self.runtime, self.ticket
+        try:
+            if self.error is not None:
+                raise self.error
+            if isinstance(self.outcome, PendingIO):
+                if self.outcome.ran_here:  # the caller ran it on the idle board: no future
+                    revoked = ticket.revoked_error()
+                    if revoked is not None:
+                        raise revoked
+                    return self.outcome.outcome()
+                try:
+                    return ticket.wait(self.outcome.future, timeout=max(0.0, timeout))
+                except ActorHwError:
+                    if ticket.revoked_error() is not None:
+                        rt._stop_revoked(self.lease, self.outcome.future)
+                    raise
+            return self.outcome
+        except DeviceExceptionError as e:
+            revoked = ticket.revoked_error()
+            if revoked is not None:
+                raise revoked from e
+            rt.monitor.observe_error(self.lease.device, e.exc_name, e.message)
+            raise
+        finally:
+            rt.limiter.finish(ticket)

@@ -1,0 +1,42 @@
+"""A QEMU micro:bit exported by a host: an exec through the cluster takes the fast paths
+(the caller's thread sends it and is woken by the reply; the host's loop starts it on
+the board's I/O thread, no worker between), with the board's errors and timeouts typed
+as locally, many callers at once, and a released lease refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from actorhw import Board
+from actorhw.cluster import Cluster, NatsServer
+from actorhw.core.errors import DeviceExceptionError, StaleLeaseError, TimedOutError
+
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
+
+
+def test_exec_on_a_remote_qemu_board(
+    nats_server: NatsServer, hosts: Any, connect: Callable[..., Cluster]
+) -> None:
+    hosts.start(nats_server.url, "q1", ["microbit-qemu"])
+    cl = connect(owner="a")
+    cl.wait_for(lambda c: c.online("q1"), timeout=10)
+    board_id = cl.ids("q1/microbit-qemu").BOARD
+    with cl.lease(Board, board_id) as board:
+        assert board.exec("print(6*7)") == "42\n"
+        with pytest.raises(DeviceExceptionError) as e:
+            board.exec("raise ValueError('boom')")
+        assert e.value.exc_name == "ValueError"
+        with ThreadPoolExecutor(4) as pool:  # callers at once: each gets its own reply
+            outputs = list(pool.map(lambda i: board.exec(f"print({i})"), range(24)))
+        assert outputs == [f"{i}\n" for i in range(24)]
+        with pytest.raises(TimedOutError):
+            board.exec("while True: pass", timeout=1.0)
+        assert board.exec("print('still here')") == "still here\n"
+        lease = board.lease
+    assert lease is not None
+    with pytest.raises(StaleLeaseError):
+        cl.use(lease, "exec", ("print(1)", 5.0))
