@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from actorhw.api.runtime import Runtime
+from actorhw.api.steps import Steps, perform
 from actorhw.cluster import wire
 from actorhw.cluster.config import Buckets, ClusterConfig, check_name
 from actorhw.cluster.host_boards import BOARD_OPS, answer_board_call
@@ -44,6 +45,7 @@ from actorhw.core.messages.cluster import (
     LeaseRecord,
     RemoteCall,
     RemoteReply,
+    RemoteTarget,
 )
 
 if TYPE_CHECKING:
@@ -293,6 +295,8 @@ class Host:
             return host_device(await self._run(self._on, call, rt.info, timeout=call.timeout))
         if call.op == "release":
             return await self._release(call)
+        if call.op == "steps":
+            return await asyncio.gather(*(self._steps(call, t) for t in call.targets))
         key = await self._check(call)
         local = self._local.get((key, call.token))
         if call.op == "open":
@@ -335,6 +339,55 @@ class Host:
             return started.result(0.0)
         # Revoked (preempted, timed out) or overdue: stopping it on the board blocks.
         return await self._run(started.result, max(0.0, deadline - loop.time()))
+
+    async def _steps(self, call: RemoteCall, target: RemoteTarget) -> RemoteReply:
+        """A batched job step on one device, for the target's lease (fenced as any
+        request); the reply carries the steps' results or the typed error that stopped
+        them."""
+        one = RemoteCall(
+            op="steps", board=target.board, device=target.device, owner=call.owner,
+            token=target.token, timeout=call.timeout,
+        )  # fmt: skip
+        try:
+            key = await self._check(one)
+            await self._revoke_stale(key)
+            values = await self._run(self._perform, one, key, Steps.of(call.steps))
+            return RemoteReply(value=(values,))
+        except ActorHwError as e:
+            return wire.error_reply(e)
+
+    def _perform(self, call: RemoteCall, key: str, steps: Steps) -> list[Any]:
+        """Open the device for the holder, run ``steps`` on it and release it (in one
+        worker thread, next to the board).  Before every step the lease's token must
+        still be current (fencing, as for every request); a lease revoked meanwhile
+        also loses its local lease, which the next step meets."""
+        rt, held = self.runtime, (key, call.token)
+        local = self._local.get(held)
+        taken = local is None
+        if local is None:
+            local = self._local[held] = self._on(
+                call, rt.acquire, owner=call.owner, timeout=call.timeout
+            )
+        try:
+            rt.open(local, timeout=call.timeout)
+            handle = rt.get(local.device, timeout=call.timeout)
+            handle.lease = local
+            values = []
+            for step in steps.steps:
+                if call.token not in self._tokens(key):
+                    raise StaleLeaseError(
+                        f"{self.name}/{call.board}.{call.device}: lease token {call.token} "
+                        f"of {call.owner!r} stopped being current during a job step",
+                        device=f"{self.name}/{call.board}.{call.device}",
+                        owner=call.owner,
+                        token=call.token,
+                    )
+                values.append(perform(handle, step))
+            return values
+        finally:
+            if taken and self._local.pop(held, None) is not None:
+                with contextlib.suppress(ActorHwError):
+                    rt.release(local, timeout=call.timeout)
 
     async def _release(self, call: RemoteCall) -> int:
         """Release the local lease of a holder (it is leaving the bucket's record)."""

@@ -18,6 +18,8 @@ from typing import Any, Self, TypeVar, overload
 
 from actorhw.api.handles import HANDLES, Handle
 from actorhw.api.jobs import JobResult, JobRunner
+from actorhw.api.steps import Steps
+from actorhw.cluster.batch import run_steps
 from actorhw.cluster.client import DEFAULT_TIMEOUT, GRACE, AsyncCluster
 from actorhw.cluster.config import ClusterConfig
 from actorhw.cluster.direct import SLOW, DirectCalls
@@ -315,8 +317,15 @@ class Cluster:
         timeout: float = 60.0,
     ) -> JobResult[DeviceId, T]:
         """Run ``fn(handle)`` over ``devices`` on any hosts, each leased and opened;
-        at most ``limit`` at once. One device's error never hides the others' results."""
+        at most ``limit`` at once. One device's error never hides the others' results.
+
+        ``fn`` a :class:`~actorhw.api.steps.Steps`: each host runs the steps next to its
+        boards, one request per host, every device at once (``limit`` does not apply)."""
         who = owner or self.aio._owner(None)
+        if isinstance(fn, Steps):
+            coro = run_steps(self.aio, devices, fn, owner=who, timeout=timeout, name=who)
+            done: JobResult[DeviceId, Any] = self._run(coro, timeout)
+            return done  # T is list[Any]: what Steps returns
 
         def on_device(device: DeviceId) -> T:
             with self.lease(device, owner=who, timeout=timeout) as handle:

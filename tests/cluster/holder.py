@@ -9,11 +9,18 @@ EOF.
 
 from __future__ import annotations
 
+import functools
 import sys
+import time
 
 from actorhw import Led
-from actorhw.cluster import Cluster
+from actorhw.cluster import AsyncCluster, Cluster
 from actorhw.core.errors import ActorHwError
+
+
+def _beat_since(board: str, since: float, cl: AsyncCluster) -> bool:
+    host = board.split("/")[0]
+    return cl.online(host) and cl._beat_since(host, since)
 
 
 def main() -> None:
@@ -24,9 +31,10 @@ def main() -> None:
         assert led.lease is not None
         print(f"held {led.lease.token}", flush=True)
         for line in sys.stdin:
-            if line.strip() == "online":  # wait for the host's heartbeat
+            if line.strip() == "online":  # wait for a heartbeat of the host from now on
+                asked = time.monotonic()  # (not a watch's replay of an old one)
                 try:
-                    cl.wait_for(lambda c: c.online(board.split("/")[0]), timeout=10)
+                    cl.wait_for(functools.partial(_beat_since, board, asked), timeout=10)
                     print("online", flush=True)
                 except ActorHwError as e:
                     print(e.code, flush=True)

@@ -32,7 +32,9 @@ from actorhw.core.messages.cluster import (
     LeaseRecord,
     RemoteCall,
     RemoteReply,
+    RemoteTarget,
     ReservationRequest,
+    Step,
 )
 from actorhw.core.messages.devices import (
     Acquire,
@@ -182,6 +184,7 @@ __all__ = [
     "ReleaseAllocation",
     "RemoteCall",
     "RemoteReply",
+    "RemoteTarget",
     "Request",
     "Reregister",
     "ReservationRequest",
@@ -201,6 +204,7 @@ __all__ = [
     "StartBoard",
     "StartMonitoring",
     "StateChanged",
+    "Step",
     "StopMonitoring",
     "StorageStatus",
     "StreamAction",

@@ -89,6 +89,24 @@ class LeaseRecord:
 
 
 @attrs.frozen(kw_only=True)
+class Step:
+    """One call of a device's work as data: a handle method and its arguments
+    (``toggle``; ``exec`` with code and timeout).  See actorhw.api.steps."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class RemoteTarget:
+    """A device of a batched job step, with the fencing token of its lease."""
+
+    board: str
+    device: str
+    token: int
+
+
+@attrs.frozen(kw_only=True)
 class RemoteCall:
     """A client's request to a host: one operation on one of its boards or devices."""
 
@@ -110,6 +128,10 @@ class RemoteCall:
     priority: int = 1
     wait: bool = True
     exclusive: bool = False
+    targets: tuple[RemoteTarget, ...] = ()
+    """For ``steps``: the host's devices to run them on, each with its lease token."""
+    steps: tuple[Step, ...] = ()
+    """For ``steps``: the work each target does, in order."""
 
 
 @attrs.frozen(kw_only=True)
