@@ -103,21 +103,39 @@ class DirectCalls:
         subject = cl.config.call_subject(host)
         try:
             self._loop.call_soon_threadsafe(self._publish, subject, data, token, waiter)
-            answer = waiter.result(timeout + GRACE)
+            answer = self._wait(waiter, host, what, timeout)
         except _NoResponder:
             return SLOW
-        except concurrent.futures.TimeoutError:
-            cl._require_online(host, what)
-            raise TimedOutError(
-                f"{what}: host {host} did not answer within {timeout + GRACE:g} s",
-                device=what,
-                timeout=timeout,
-            ) from None
         except RuntimeError:  # the loop is closed
             return SLOW
         finally:
             self._waiters.pop(token, None)
         return wire.raise_reply(wire.decode(answer, RemoteReply))
+
+    def _wait(
+        self, waiter: concurrent.futures.Future[bytes], host: str, what: str, timeout: float
+    ) -> bytes:
+        """The reply; HostUnreachableError as soon as the host goes offline (checked
+        every heartbeat interval), TimedOutError at the deadline (plus GRACE)."""
+        cl = self._cl
+        deadline = time.monotonic() + timeout + GRACE
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return waiter.result(max(0.0, min(left, cl.config.heartbeat)))
+            except concurrent.futures.TimeoutError:
+                if not cl.online(host):
+                    raise HostUnreachableError(
+                        f"{what}: host {host} went offline during the call",
+                        host=host,
+                        device=what,
+                    ) from None
+                if left <= cl.config.heartbeat:
+                    raise TimedOutError(
+                        f"{what}: host {host} did not answer within {timeout + GRACE:g} s",
+                        device=what,
+                        timeout=timeout,
+                    ) from None
 
     def _publish(
         self, subject: str, data: bytes, token: str, waiter: concurrent.futures.Future[bytes]

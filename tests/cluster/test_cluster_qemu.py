@@ -5,6 +5,8 @@ as locally, many callers at once, and a released lease refused."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,7 +15,12 @@ import pytest
 
 from actorhw import Board
 from actorhw.cluster import Cluster, NatsServer
-from actorhw.core.errors import DeviceExceptionError, StaleLeaseError, TimedOutError
+from actorhw.core.errors import (
+    DeviceExceptionError,
+    HostUnreachableError,
+    StaleLeaseError,
+    TimedOutError,
+)
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
 
@@ -40,3 +47,21 @@ def test_exec_on_a_remote_qemu_board(
     assert lease is not None
     with pytest.raises(StaleLeaseError):
         cl.use(lease, "exec", ("print(1)", 5.0))
+
+
+def test_an_exec_in_flight_fails_when_its_host_goes_offline(
+    nats_server: NatsServer, hosts: Any, connect: Callable[..., Cluster]
+) -> None:
+    host = hosts.start(nats_server.url, "q1", ["microbit-qemu"])
+    cl = connect(owner="a")
+    cl.wait_for(lambda c: c.online("q1"), timeout=10)
+    board = cl.lease(Board, cl.ids("q1/microbit-qemu").BOARD)
+    assert board.exec("print(1)") == "1\n"
+    killer = threading.Timer(0.5, host.kill)  # kill -9 while the exec runs
+    killer.start()
+    started = time.monotonic()
+    with pytest.raises(HostUnreachableError, match="went offline"):
+        board.exec("while True: pass", timeout=30.0)
+    killer.join()
+    # the host's offline window and a heartbeat or two, not the exec's 30 s
+    assert time.monotonic() - started < 0.5 + cl.aio.config.offline_after + 2.0
