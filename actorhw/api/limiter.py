@@ -105,7 +105,7 @@ class OperationLimiter:
         """Admit the operation at once if the limiter's fast lane can (a slot free, no
         one waiting): its ticket, to `finish`; else None, and nothing changed (`admit`
         waits, queues or preempts)."""
-        lane = fast_lane(self._ref)
+        lane = self._lane
         if lane is None or not isinstance(priority, Priority):
             return None
         message = Admit(
