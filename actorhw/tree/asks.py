@@ -17,6 +17,7 @@ import pykka
 from actorhw.core.errors import ActorDeadError, TimedOutError
 from actorhw.core.messages.request import Request
 from actorhw.tree import urns
+from actorhw.tree.scheduler import NOT_HERE, call_here
 
 #: An actor's address, as layers above tree/ hold it.
 ActorRef = pykka.ActorRef
@@ -36,7 +37,13 @@ def ask(ref: pykka.ActorRef[Any], message: Request[R], *, timeout: float) -> R:
         TimedOutError: no answer in time (the actor is busy or hung).
         ActorDeadError: the actor is not running, or stopped before answering.
         ActorHwError: whatever typed error the actor answered with.
+
+    A scheduled actor (a device) that is idle answers in the caller's thread, still one
+    message at a time (see :func:`~actorhw.tree.scheduler.call_here`).
     """
+    answer = call_here(ref, message)
+    if answer is not NOT_HERE:
+        return answer  # type: ignore[no-any-return]
     return Pending(ref, message).wait(timeout=timeout)
 
 

@@ -42,9 +42,11 @@ if TYPE_CHECKING:
     from pykka._envelope import Envelope
 
 __all__ = [
+    "NOT_HERE",
     "THROUGHPUT",
     "ScheduledActor",
     "Scheduler",
+    "call_here",
     "default_scheduler",
     "join_retired_workers",
     "pool_threads",
@@ -169,7 +171,7 @@ def default_scheduler() -> Scheduler:
 class _Mailbox:
     """An actor's inbox that puts its actor on the run queue when mail arrives idle."""
 
-    __slots__ = ("_envelopes", "_lock", "_run", "_scheduled", "_scheduler")
+    __slots__ = ("_envelopes", "_here", "_lock", "_run", "_scheduled", "_scheduler")
 
     def __init__(self, scheduler: Scheduler) -> None:
         self._envelopes: collections.deque[Envelope[Any]] = collections.deque()
@@ -177,6 +179,9 @@ class _Mailbox:
         self._scheduled = True  # until the actor's first run (its on_start) is over
         self._scheduler = scheduler
         self._run: Callable[[], None] | None = None
+        # The actor's handler of one message in a caller's thread (see call_here); None
+        # before its first run is over and after it stopped.
+        self._here: Callable[[Any], Any] | None = None
 
     def put(self, envelope: Envelope[Any], /) -> None:
         with self._lock:
@@ -200,6 +205,25 @@ class _Mailbox:
                 return self._envelopes.popleft()
             self._scheduled = False
             return None
+
+    def claim(self) -> Callable[[Any], Any] | None:
+        """The actor's turn for the caller's thread, if it is idle (no mail waiting, not
+        scheduled): then its handler, and the caller must :meth:`resume` after it."""
+        with self._lock:
+            if self._scheduled or self._envelopes or self._here is None:
+                return None
+            self._scheduled = True
+            return self._here
+
+    def give_back(self) -> None:
+        """After a caller's turn (claim): idle again, or a slice on a worker if mail
+        arrived meanwhile or the actor stopped (its slice runs the teardown)."""
+        with self._lock:
+            if not self._envelopes and self._here is not None:
+                self._scheduled = False
+                return
+        assert self._run is not None
+        self._scheduler.submit(self._run)
 
     def resume(self) -> None:
         """After a slice: run again if mail is waiting, else go idle."""
@@ -242,6 +266,8 @@ class ScheduledActor(pykka.ThreadingActor):
         if not self._started:
             self._started = True
             self._actor_loop_setup()
+            if not self.actor_stopped.is_set():
+                inbox._here = self._handle_here
         for _ in range(THROUGHPUT):
             if self.actor_stopped.is_set():
                 self._actor_loop_teardown()
@@ -274,7 +300,20 @@ class ScheduledActor(pykka.ThreadingActor):
             self._stop()
             pykka.ActorRegistry.stop_all(block=False)
 
+    def _handle_here(self, message: Any) -> Any:
+        """Handle one asked message in the caller's thread, holding the actor's turn (see
+        call_here); the answer, or the handler's exception, as an ask would give them."""
+        if self.actor_stopped.is_set():
+            self.actor_inbox._here = None
+            return NOT_HERE
+        try:
+            return self._handle_receive(message)
+        finally:
+            if self.actor_stopped.is_set():  # the message stopped it: a slice tears it down
+                self.actor_inbox._here = None
+
     def _actor_loop_teardown(self) -> None:
+        self.actor_inbox._here = None
         super()._actor_loop_teardown()
         # Mail put from now on (a race with the stop) is answered as a stopped threaded
         # actor answers what was left in its inbox, not left to wait forever.
@@ -303,6 +342,33 @@ class ScheduledActor(pykka.ThreadingActor):
     def _handle_failure(self, *exc_info: Any) -> None:
         logger.opt(exception=exc_info[1]).error("unhandled exception in {}", self)
         self.actor_stopped.set()
+
+
+#: call_here did not handle the message: send it through the mailbox.
+NOT_HERE: Any = object()
+
+
+def call_here(ref: pykka.ActorRef[Any], message: Any) -> Any:
+    """Handle an asked ``message`` in the caller's thread if ``ref``'s actor is a
+    scheduled one whose mailbox is idle: its answer (or its handler's exception).
+
+    The caller takes the actor's turn as a worker would (the mailbox's scheduled flag),
+    so the actor still handles one message at a time and in order: mail that arrives
+    meanwhile waits, and is scheduled on the workers when the turn is given back.  An
+    idle device answers an ask without two thread hand-offs (Akka's calling-thread
+    dispatch).  :data:`NOT_HERE` when the mailbox is busy, the actor is not scheduled
+    or not running: then ask it through its mailbox.
+    """
+    inbox = ref.actor_inbox
+    if type(inbox) is not _Mailbox:
+        return NOT_HERE
+    handle = inbox.claim()
+    if handle is None:
+        return NOT_HERE
+    try:
+        return handle(message)
+    finally:
+        inbox.give_back()
 
 
 def _answer_dead(inbox: _Mailbox, name: str) -> Callable[[], None]:

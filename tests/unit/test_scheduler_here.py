@@ -1,0 +1,113 @@
+"""An idle scheduled actor answers an ask in the caller's thread, still one message at a
+time and in order (tree.scheduler.call_here, issue 14)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from actorhw.core.errors import ActorDeadError
+from actorhw.core.messages.request import Request
+from actorhw.tree.asks import ask, stop_all
+from actorhw.tree.dispatch import DispatchActor
+from actorhw.tree.scheduler import NOT_HERE, ScheduledActor, Scheduler, call_here
+
+SCHED = Scheduler("test-here", threads=2)
+
+
+class Note(Request[list[int]]):
+    """A number to note; the answer is every number noted so far."""
+
+    def __init__(self, n: int, *, hold: threading.Event | None = None) -> None:
+        self.n = n
+        self.hold = hold
+
+
+class Noter(ScheduledActor, DispatchActor):
+    scheduler = SCHED
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+        self.threads: list[str] = []
+        self.busy = False
+        self.overlaps = 0
+        self.entered = threading.Event()
+        self.handle({Note: self._note, str: self._fail})
+
+    def _note(self, m: Note) -> list[int]:
+        if self.busy:
+            self.overlaps += 1
+        self.busy = True
+        self.threads.append(threading.current_thread().name)
+        if m.hold is not None:  # a test holds the actor's turn here
+            self.entered.set()
+            assert m.hold.wait(10)
+        self.seen.append(m.n)
+        self.busy = False
+        return list(self.seen)
+
+    def _fail(self, text: str) -> None:
+        raise RuntimeError(text)
+
+
+def _actor(ref: Any) -> Noter:
+    actor = ref._actor_weakref()
+    assert isinstance(actor, Noter)
+    return actor
+
+
+def test_an_idle_actor_answers_in_the_callers_thread_and_errors_come_back() -> None:
+    ref = Noter.start()
+    try:
+        assert ask(ref, Note(-1), timeout=5) == [-1]  # the first run (on_start) is over
+        assert ask(ref, Note(1), timeout=5) == [-1, 1]
+        assert _actor(ref).threads[-1] == threading.current_thread().name
+        with pytest.raises(RuntimeError, match="boom"):
+            call_here(ref, "boom")  # the handler's error, as an ask raises it
+        assert ref.is_alive() and ask(ref, Note(2), timeout=5) == [-1, 1, 2]
+    finally:
+        stop_all([ref], timeout=5)
+
+
+def test_a_busy_actor_is_asked_through_its_mailbox_and_keeps_one_message_at_a_time() -> None:
+    ref = Noter.start()
+    try:
+        ask(ref, Note(0), timeout=5)
+        hold = threading.Event()
+        holder = threading.Thread(target=lambda: ask(ref, Note(1, hold=hold), timeout=10))
+        holder.start()  # takes the actor's turn in its own thread and waits there
+        assert _actor(ref).entered.wait(5)
+        assert call_here(ref, Note(99)) is NOT_HERE  # busy: not handled here
+        answers: list[list[int]] = []
+        later = [
+            threading.Thread(target=lambda k=k: answers.append(ask(ref, Note(k), timeout=10)))
+            for k in (2, 3)
+        ]
+        for t in later:
+            t.start()
+            t.join(0.05)  # 2 is queued before 3 (or both wait: order checked below)
+        hold.set()
+        holder.join(10)
+        for t in later:
+            t.join(10)
+        actor = _actor(ref)
+        assert actor.overlaps == 0
+        assert actor.seen[:2] == [0, 1] and sorted(actor.seen[2:]) == [2, 3]
+        # Mail that arrived during the caller's turn was run by the scheduler's workers.
+        assert set(actor.threads[2:]) <= {t.name for t in SCHED.threads}
+        assert ask(ref, Note(4), timeout=5)[-1] == 4  # idle again: here again
+        assert actor.threads[-1] == threading.current_thread().name
+    finally:
+        stop_all([ref], timeout=5)
+
+
+def test_a_stopped_actor_is_not_run_here_and_an_ask_says_it_is_dead() -> None:
+    ref = Noter.start()
+    ask(ref, Note(0), timeout=5)
+    ref.stop(block=True, timeout=5)
+    assert call_here(ref, Note(1)) is NOT_HERE
+    with pytest.raises(ActorDeadError):
+        ask(ref, Note(1), timeout=5)
