@@ -164,23 +164,40 @@ class Runtime(RuntimeBoards, RuntimeDevices):
                 name = f"{spec.definition}-{n}"
             names.append(name)
             taken.add(name)
-        started = []
-        for spec, name in zip(specs, names, strict=True):
-            urn = ask(
-                self._sup(),
+        for spec in specs:  # refused before any board starts, as the supervisor would
+            self.drivers.for_board(self.catalog.get(spec.definition))
+        # Every StartBoard is sent at once and the answers collected after: the
+        # supervisor starts board after board without a round trip to this thread each.
+        sup = self._sup()
+        starting = [
+            ask_later(
+                sup,
                 StartBoard(
                     board=name,
                     definition=spec.definition,
                     options=spec.instance_options(),
                     timeout=timeout,
                 ),
-                timeout=max(DEFAULT_ASK_TIMEOUT, timeout),
             )
+            for spec, name in zip(specs, names, strict=True)
+        ]
+        deadline = time.monotonic() + max(DEFAULT_ASK_TIMEOUT, timeout)
+        started = []
+        refused: ActorHwError | None = None
+        for name, answer in zip(names, starting, strict=True):
+            try:
+                urn = answer.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except ActorHwError as e:
+                refused = refused or e
+                continue
             # None: it crashed already as it started; its successor is resolved by name.
             self._boards[name] = by_urn(urn)
-            started.append(self._boards[name])
+            started.append((name, self._boards[name]))
+        if refused is not None:
+            raise refused
+        names = [name for name, _ref in started]
         pending = [
-            None if ref is None else ask_later(ref, BringUp(timeout=timeout)) for ref in started
+            None if ref is None else ask_later(ref, BringUp(timeout=timeout)) for _n, ref in started
         ]
         deadline = time.monotonic() + timeout + 1.0
         statuses: list[BoardStatus] = []

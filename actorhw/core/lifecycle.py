@@ -24,6 +24,10 @@ class DeviceState(enum.Enum):
     ERROR = "error"
     DISCONNECTED = "disconnected"
 
+    #: Members are singletons compared by identity: hashed by identity too, in C (Enum's
+    #: own hash is a Python call hashing the name; every transition checks the table).
+    __hash__ = object.__hash__
+
 
 S = DeviceState
 

@@ -17,7 +17,7 @@ import pykka
 from actorhw.core.errors import ActorDeadError, TimedOutError
 from actorhw.core.messages.request import Request
 from actorhw.tree import urns
-from actorhw.tree.scheduler import NOT_HERE, call_here
+from actorhw.tree.scheduler import NOT_HERE, call_here, stop_here
 
 #: An actor's address, as layers above tree/ hold it.
 ActorRef = pykka.ActorRef
@@ -54,22 +54,37 @@ def _target(ref: pykka.ActorRef[Any]) -> str:
 class Pending(Generic[R]):
     """An ask sent without waiting; :meth:`wait` collects its answer within a deadline."""
 
-    __slots__ = ("_future", "_message", "_ref")
+    __slots__ = ("_answer", "_future", "_message", "_ref")
 
-    def __init__(self, ref: pykka.ActorRef[Any], message: Request[R]) -> None:
+    def __init__(
+        self, ref: pykka.ActorRef[Any], message: Request[R], *, here: bool = False
+    ) -> None:
         self._ref, self._message = ref, message
+        self._future: Any = None
+        if here:  # handled at once in this thread if the actor is idle (see ask_here)
+            try:
+                self._answer: Any = call_here(ref, message)
+            except Exception as e:
+                self._answer = _Raised(e)
+            if self._answer is not NOT_HERE:
+                return
         try:
-            self._future: Any = ref.ask(message, block=False)
+            self._future = ref.ask(message, block=False)
         except pykka.ActorDeadError as e:
             self._future = e
 
     def wait(self, *, timeout: float) -> R:
         """The answer, within ``timeout`` s (errors as :func:`ask` raises them)."""
+        if self._future is None:  # answered here
+            if isinstance(self._answer, _Raised):
+                raise self._answer.error
+            answer: R = self._answer
+            return answer
         name = type(self._message).__name__
         try:
             if isinstance(self._future, pykka.ActorDeadError):
                 raise self._future
-            answer: R = self._future.get(timeout=max(0.0, timeout))
+            answer = self._future.get(timeout=max(0.0, timeout))
             return answer
         except pykka.Timeout as e:
             raise TimedOutError(
@@ -83,9 +98,23 @@ class Pending(Generic[R]):
             ) from e
 
 
+class _Raised:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 def ask_later(ref: pykka.ActorRef[Any], message: Request[R]) -> Pending[R]:
     """Send ``message`` now; wait for the answer later with ``Pending.wait(timeout=)``."""
     return Pending(ref, message)
+
+
+def ask_here(ref: pykka.ActorRef[Any], message: Request[R]) -> Pending[R]:
+    """As :func:`ask_later`, but an idle scheduled actor (a device) handles ``message``
+    at once in this thread (see :func:`~actorhw.tree.scheduler.call_here`): for
+    messages whose handlers never block, sent to many actors (a board's transitions)."""
+    return Pending(ref, message, here=True)
 
 
 def by_urn(urn: str) -> pykka.ActorRef[Any] | None:
@@ -107,8 +136,9 @@ def tell_if_alive(ref: pykka.ActorRef[Any], message: Any) -> None:
 
 def stop_all(refs: Iterable[pykka.ActorRef[Any]], *, timeout: float) -> None:
     """Ask every actor in ``refs`` to stop, all at once, and wait until each has run its
-    on_stop (or ``timeout`` s pass in all)."""
-    futures = [ref.stop(block=False) for ref in refs]
+    on_stop (or ``timeout`` s pass in all).  An idle scheduled actor (a device) stops
+    in the caller's thread (see :func:`~actorhw.tree.scheduler.stop_here`)."""
+    futures = [ref.stop(block=False) for ref in refs if not stop_here(ref)]
     deadline = time.monotonic() + timeout
     for future in futures:
         try:

@@ -50,7 +50,7 @@ from actorhw.core.messages import (
 from actorhw.core.recovery import RecoveryPolicy, RestartTracker
 from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import BoardDefinition, DeviceSpec
-from actorhw.tree.asks import ask, ask_later, by_urn, stop_all, tell_if_alive
+from actorhw.tree.asks import ask, ask_here, by_urn, stop_all, tell_if_alive
 from actorhw.tree.board_control import BoardControl
 from actorhw.tree.board_watch import BoardWatch
 from actorhw.tree.device_supervision import DeviceSupervision
@@ -457,7 +457,7 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
         check_transition(self._name, self._state, to)
         # Sent to every device at once, then collected: the devices move in parallel.
         message = Transition(to=to, reason=reason, attempt=attempt)
-        pending = [ask_later(ref, message) for ref in self._serving()]
+        pending = [ask_here(ref, message) for ref in self._serving()]
         deadline = time.monotonic() + self._ask_timeout
         for answer in pending:
             # A device that crashed meanwhile: its successor starts in the board's state.

@@ -110,7 +110,6 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         self._holders: dict[int, _Holder] = {}
         self._generation = 0
         self._last_error: str | None = None
-        self._log = logger.bind(device=device.key)
         if restore is not None:  # the predecessor crashed: its leases carry over
             self._generation = restore.generation
             self._holders = {
@@ -169,7 +168,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         self._publish_info()
         # Context as keywords (they reach record["extra"]), not bind(): a bound logger
         # is built even when actorhw's records are off, on every acquire and release.
-        self._log.debug("acquired by {}", message.owner, owner=message.owner)
+        logger.debug("acquired by {}", message.owner, owner=message.owner, device=self.label)
         return Lease(
             device=self._device, owner=message.owner, token=token, generation=self._generation
         )
@@ -186,10 +185,10 @@ class DeviceActor(ScheduledActor, SupervisedActor):
                 self._peripheral.reset()
             except Exception as e:
                 self._last_error = f"reset after last release failed: {e}"
-                self._log.opt(exception=e).warning("{}", self._last_error)
+                logger.opt(exception=e).warning("{}", self._last_error, device=self.label)
                 if isinstance(e, ActorHwError) and is_fault(e):
                     self._fault(e)
-        self._log.debug("released by {}", holder.owner, owner=holder.owner)
+        logger.debug("released by {}", holder.owner, owner=holder.owner, device=self.label)
         self._publish_info()
         return len(self._holders)
 
@@ -292,7 +291,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
     def _transition(self, message: Transition) -> DeviceInfo:
         going_down = message.to is DeviceState.DISCONNECTED and self._state is DeviceState.ACTIVE
         if not going_down:  # ACTIVE -> DISCONNECTED goes through ERROR below
-            check_transition(self._device.key, self._state, message.to)
+            check_transition(self.label, self._state, message.to)
         if self._state is DeviceState.DISCONNECTED and message.to is DeviceState.INITIALIZED:
             # The board lost its state: leases stay, but what they opened must be reopened.
             self._generation += 1
@@ -310,7 +309,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         return self._publish_info()
 
     def _move(self, to: DeviceState, reason: str, attempt: int = 0) -> None:
-        check_transition(self._device.key, self._state, to)
+        check_transition(self.label, self._state, to)
         event = StateChanged(
             device=self._device,
             from_state=self._state,
@@ -320,14 +319,16 @@ class DeviceActor(ScheduledActor, SupervisedActor):
             at=time.time(),
         )
         self._state, self._since, self._reason = to, event.at, reason
-        self._log.info(
+        was, now = event.from_state._name_, to._name_  # (not .name: a property, per call)
+        logger.info(
             "{} -> {} ({})",
-            event.from_state.name,
-            to.name,
+            was,
+            now,
             reason,
-            from_state=event.from_state.name,
-            to_state=to.name,
+            from_state=was,
+            to_state=now,
             attempt=attempt,
+            device=self.label,
         )
         self._events.publish(event)
 

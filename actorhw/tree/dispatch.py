@@ -19,6 +19,10 @@ from actorhw.tree import urns
 Handler = Callable[[Any], Any]
 
 
+#: The table of an actor whose class names its handlers (`methods`): shared, never written.
+_NO_HANDLERS: dict[type, Handler] = {}
+
+
 class DispatchActor(pykka.ThreadingActor):
     """An actor whose messages go to the handler its table names for their type.
 
@@ -36,12 +40,18 @@ class DispatchActor(pykka.ThreadingActor):
     methods: ClassVar[Mapping[type, Callable[[Any, Any], Any]]] = {}
 
     def __init__(self) -> None:
-        super().__init__()
-        self._handlers: dict[type, Handler] = {}
+        self._init_pykka()
+        self._handlers: dict[type, Handler] = _NO_HANDLERS  # a table of its own at handle()
         urns.remember(self.actor_ref)  # found by URN in O(1), not by pykka's scan
+
+    def _init_pykka(self) -> None:
+        """pykka's own Actor.__init__ (a scheduled actor makes a slimmer one)."""
+        super().__init__()
 
     def handle(self, handlers: Mapping[type, Handler]) -> None:
         """Add ``handlers`` to the table (a later entry for a type replaces the earlier)."""
+        if self._handlers is _NO_HANDLERS:
+            self._handlers = {}
         self._handlers.update(handlers)
 
     def on_receive(self, message: Any) -> Any:

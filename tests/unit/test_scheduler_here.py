@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from actorhw.core.errors import ActorDeadError
+from actorhw import Runtime
+from actorhw.core.errors import ActorDeadError, NoSuchBoardError
 from actorhw.core.messages.request import Request
 from actorhw.tree.asks import ask, stop_all
 from actorhw.tree.dispatch import DispatchActor
@@ -111,3 +112,29 @@ def test_a_stopped_actor_is_not_run_here_and_an_ask_says_it_is_dead() -> None:
     assert call_here(ref, Note(1)) is NOT_HERE
     with pytest.raises(ActorDeadError):
         ask(ref, Note(1), timeout=5)
+
+
+class Stopper(Noter):
+    def on_stop(self) -> None:
+        self.threads.append(f"stop:{threading.current_thread().name}")
+
+
+def test_an_idle_actor_starts_and_stops_in_the_callers_thread_and_its_flag_wakes_waiters() -> None:
+    ref = Stopper.start()  # on_start ran here: it answers at once, with no worker
+    actor = _actor(ref)
+    woke: list[bool] = []
+    waiter = threading.Thread(target=lambda: woke.append(ref.actor_stopped.wait(10)))
+    waiter.start()
+    stop_all([ref], timeout=5)  # idle: stopped in this thread, on_stop included
+    waiter.join(10)
+    assert woke == [True] and not ref.is_alive()
+    assert actor.threads == [f"stop:{threading.current_thread().name}"]
+    with pytest.raises(ActorDeadError):
+        ask(ref, Note(1), timeout=5)
+
+
+def test_a_runtime_refuses_an_unknown_board_before_starting_any() -> None:
+    with Runtime.start() as rt:
+        with pytest.raises(NoSuchBoardError):
+            rt.add_boards(["same70-xplained", "no-such-board"], timeout=10)
+        assert rt.boards() == []

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 
 from actorhw import Runtime
+from actorhw.core.messages import GetInfo
+from actorhw.tree.asks import ask_later
 from actorhw.tree.scheduler import pool_threads
 
 
@@ -18,7 +20,12 @@ def test_a_stopped_runtime_leaves_no_scheduler_worker_and_the_next_one_starts_ne
         rt = Runtime.start(boards=["same70-xplained"], timeout=10.0)
         try:
             assert rt.devices(timeout=5.0)
-            assert _workers(), "device actors run on the shared scheduler's workers"
+            # Idle devices answer asks in the caller's thread; mail that is sent (a
+            # tell, an ask_later) is run by the shared scheduler's workers.
+            ids = rt.ids("same70-xplained")
+            _entry, ref = rt._route(ids.UART0, timeout=5.0)
+            assert ask_later(ref, GetInfo()).wait(timeout=5.0).device is ids.UART0
+            assert _workers(), "device actors' mail runs on the shared scheduler's workers"
         finally:
             rt.stop()
         assert _workers() == []
