@@ -207,11 +207,12 @@ class RuntimeDevices(RuntimeRoutes):
             result = fast_use(ref, lease, op, args, run_here=priority is not Priority.LOW)
             if result is BY_MAILBOX:
                 left = max(0.0, deadline - time.monotonic())
-                result = self._ask(device, Use(lease=lease, op=op, args=args), left)
+                result = self._ask(device, Use(lease=lease, op=op, args=args), left, ref)
             if isinstance(result, PendingIO):
                 if result.ran_here:  # the caller ran it on the idle board: no future
-                    if ticket.revoked.done():
-                        raise ticket.revoked.result()
+                    revoked = ticket.revoked_error()  # (makes no future)
+                    if revoked is not None:
+                        raise revoked
                     return result.outcome()
                 left = max(0.0, deadline - time.monotonic())
                 try:

@@ -88,9 +88,17 @@ class RuntimeRoutes:
         ref = self._boards[board] = self._live(f"board:{board}", self._boards[board])
         return ref
 
-    def _ask(self, device: DeviceId, message: Request[R], timeout: float) -> R:
+    def _ask(
+        self,
+        device: DeviceId,
+        message: Request[R],
+        timeout: float,
+        ref: ActorRef[Any] | None = None,
+    ) -> R:
+        """Ask the device's actor (``ref``, if the caller found its route already)."""
         deadline = time.monotonic() + timeout
-        _entry, ref = self._route(device, timeout=timeout)
+        if ref is None:
+            _entry, ref = self._route(device, timeout=timeout)
         try:
             return ask(ref, message, timeout=timeout)
         except ActorDeadError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import enum
+import threading
 from typing import Any
 
 import attrs
@@ -84,9 +85,11 @@ class OperationPreempted:
     """Wall-clock time (seconds since the epoch)."""
 
 
-#: The admitted future of every ticket admitted at once (the limiter's fast lane).
+#: The one completed ``admitted`` future of every ticket admitted at once (fast lane).
 ADMITTED: concurrent.futures.Future[None] = concurrent.futures.Future()
 ADMITTED.set_result(None)
+#: Guards the making of a ticket's ``revoked`` future (its waiter and its revoker race).
+_MAKING = threading.Lock()
 
 
 class Ticket:
@@ -95,7 +98,7 @@ class Ticket:
     Handed back through an ask (like a PendingIO), never sent over a wire.
     """
 
-    __slots__ = ("admitted", "device", "op_id", "revoked")
+    __slots__ = ("_revoked", "admitted", "device", "op_id")
 
     def __init__(self, op_id: int, device: DeviceId, *, admitted: bool = False) -> None:
         self.op_id = op_id
@@ -104,11 +107,25 @@ class Ticket:
         self.admitted: concurrent.futures.Future[None] = (
             ADMITTED if admitted else concurrent.futures.Future()
         )
-        self.revoked: concurrent.futures.Future[ActorHwError] = concurrent.futures.Future()
+        # Made when first needed (a wait on board I/O, or a revocation): an operation
+        # that answers at once never pays for a future (a Condition and its lock).
+        self._revoked: concurrent.futures.Future[ActorHwError] | None = None
+
+    @property
+    def revoked(self) -> concurrent.futures.Future[ActorHwError]:
+        """Completes with the error that ends the operation early (preempted, timed out)."""
+        future = self._revoked
+        if future is None:
+            with _MAKING:
+                future = self._revoked
+                if future is None:
+                    future = self._revoked = concurrent.futures.Future()
+        return future
 
     def revoked_error(self) -> ActorHwError | None:
         """The error that ended the operation early (preempted, timed out), or None."""
-        return self.revoked.result() if self.revoked.done() else None
+        future = self._revoked
+        return future.result() if future is not None and future.done() else None
 
     def wait(self, pending: concurrent.futures.Future[Any], *, timeout: float) -> Any:
         """``pending``'s result, unless the operation is revoked first (then its error)."""
