@@ -83,9 +83,15 @@ class MpyPeripheral(Peripheral):
 
 
 class BoardDevice(MpyPeripheral):
-    """The board itself: run code, read resources, interrupt."""
+    """The board itself: run code, read resources, interrupt.
 
-    _caps: tuple[Any, dict[str, bool]] | None = None
+    Device option ``collect_garbage`` (default false): run ``gc.collect()`` on the board
+    before each resource sample, so that garbage counts as free memory.
+    """
+
+    def __init__(self, spec: DeviceSpec, board: LinkBoard) -> None:
+        super().__init__(spec, board)
+        self._sampler = mpy_resources.Sampler(collect=bool(self.option("collect_garbage", False)))
 
     def exec(self, code: str, timeout: float) -> PendingIO:
         if not isinstance(code, str):
@@ -93,19 +99,11 @@ class BoardDevice(MpyPeripheral):
         return self.board.submit(lambda link: link.exec_checked(code, timeout=timeout))
 
     def resources(self) -> PendingIO:
-        """Heap, storage and uptime in one exec; capabilities probed once per link."""
-
-        def read(link: Any) -> dict[str, Any]:
-            if self._caps is None or self._caps[0] is not link:
-                caps = mpy_resources.parse_capabilities(
-                    link.exec_checked(mpy_resources.PROBE_CODE, timeout=_OP)
-                )
-                self._caps = (link, caps)
-            caps = self._caps[1]
-            out = link.exec_checked(mpy_resources.figures_code(caps), timeout=_OP)
-            return mpy_resources.parse_figures(out, caps)
-
-        return self.board.submit(read, what="resources")
+        """Heap, storage and uptime in one short call on the I/O thread: the sampler is
+        defined on the board once per connection (mpy_resources.Sampler)."""
+        return self.board.submit(
+            lambda link: self._sampler.read(link, timeout=_OP), what="resources"
+        )
 
     def interrupt(self) -> bool:
         """Ctrl-C to the code running now; from the device's mailbox, not the I/O thread."""

@@ -1,10 +1,13 @@
 """Reading a MicroPython board's resources with one exec, for drivers to reuse.
 
-A driver calls :func:`probe_code` once per connection to learn what the firmware has
-(``os.statvfs``, ``os.size``, ``micropython.mem_info``, ``_thread``), then
-:func:`figures_code` with those capabilities for every sample, and parses the board's
-output with :func:`parse_figures`.  What the firmware cannot report is left out of the
-figures (unknown), never reported as zero.  On the micro:bit (MicroPython 1.9.2) the
+A driver's BOARD device keeps a :class:`Sampler`: it runs :data:`PROBE_CODE` once per
+connection to learn what the firmware has (``os.statvfs``, ``os.size``,
+``micropython.mem_info``, ``_thread``), defines a sampler function of
+:func:`figures_code` for those capabilities on the board, calls it for every sample
+and parses the board's output with :func:`parse_figures`.  ``gc.collect()`` runs
+before a sample only when asked (the BOARD device's ``collect_garbage`` option).
+What the firmware cannot report is left out of the figures (unknown), never reported
+as zero.  On the micro:bit (MicroPython 1.9.2) the
 heap comes from the ``GC:`` and ``max free sz`` lines of ``micropython.mem_info()`` and
 storage from a sum of ``os.size`` over the files (no ``statvfs``, so no total).
 """
@@ -16,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from actorhw.core.errors import ResultParseError
+from actorhw.core.errors import DeviceExceptionError, ResultParseError
 
 #: Bytes per block of the MicroPython heap: ``max free sz`` counts blocks.
 GC_BLOCK_BYTES = 16
@@ -50,9 +53,11 @@ def parse_capabilities(text: str) -> dict[str, bool]:
     }
 
 
-def figures_code(caps: Mapping[str, bool]) -> str:
-    """The code of one sample, for a firmware with capabilities ``caps``."""
-    lines = ["import gc,utime", "gc.collect()"]  # garbage is free memory: count it so
+def figures_code(caps: Mapping[str, bool], *, collect: bool = False) -> str:
+    """The code of one sample, for a firmware with capabilities ``caps``; ``collect``
+    runs ``gc.collect()`` first (garbage then counts as free memory, at the cost of a
+    collection on the board each sample: only when asked)."""
+    lines = ["import gc,utime"] + (["gc.collect()"] if collect else [])
     if caps.get("mem_info"):
         lines += ["import micropython", "micropython.mem_info()"]
     else:
@@ -78,11 +83,42 @@ SAMPLER = "_actorhw_res"
 SAMPLE_CALL = f"{SAMPLER}()"
 
 
-def sampler_code(caps: Mapping[str, bool]) -> str:
+def sampler_code(caps: Mapping[str, bool], *, collect: bool = False) -> str:
     """Define :data:`SAMPLER` on the board: :func:`figures_code` as a function, sent
     once per connection (as the stream sampler is); each sample then sends only
     :data:`SAMPLE_CALL`.  A soft reset forgets it: a NameError says to define it again."""
-    return f"def {SAMPLER}():\n" + "\n".join(f" {line}" for line in figures_code(caps).split("\n"))
+    code = figures_code(caps, collect=collect)
+    return f"def {SAMPLER}():\n" + "\n".join(f" {line}" for line in code.split("\n"))
+
+
+class Sampler:
+    """A board's resource sampling through its raw-REPL link, for a driver's BOARD
+    device to keep: the capabilities are probed and :data:`SAMPLER` defined once per
+    connection (a new link object: again), then each sample is :data:`SAMPLE_CALL`,
+    a few bytes; a NameError (a soft reset forgot the function) defines it again.
+    Runs on the board's I/O thread, one exec per sample once defined."""
+
+    __slots__ = ("_caps", "_link", "collect")
+
+    def __init__(self, *, collect: bool = False) -> None:
+        self.collect = collect
+        self._link: Any = None
+        self._caps: dict[str, bool] = {}
+
+    def read(self, link: Any, *, timeout: float) -> dict[str, Any]:
+        """One sample's figures (``link`` has ``exec_checked(code, timeout=)``)."""
+        if self._link is not link:
+            caps = parse_capabilities(link.exec_checked(PROBE_CODE, timeout=timeout))
+            link.exec_checked(sampler_code(caps, collect=self.collect), timeout=timeout)
+            self._link, self._caps = link, caps
+        try:
+            out = link.exec_checked(SAMPLE_CALL, timeout=timeout)
+        except DeviceExceptionError as e:
+            if e.exc_name != "NameError":
+                raise
+            link.exec_checked(sampler_code(self._caps, collect=self.collect), timeout=timeout)
+            out = link.exec_checked(SAMPLE_CALL, timeout=timeout)
+        return parse_figures(out, self._caps)
 
 
 def parse_figures(text: str, caps: Mapping[str, bool]) -> dict[str, Any]:

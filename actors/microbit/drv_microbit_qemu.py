@@ -16,7 +16,6 @@ from typing import Any, ClassVar, TypeVar
 
 from actorhw.core.errors import (
     ActorHwError,
-    DeviceExceptionError,
     InvalidArgumentError,
     LinkLostError,
     ResultParseError,
@@ -303,28 +302,12 @@ class MicrobitBoardDevice(MicrobitPeripheral):
         """Heap, storage and uptime from the firmware, in one exec on the I/O thread.
 
         Capabilities are probed, and the sampler function defined on the board, once
-        per connection (a new link does both again); a sample then sends a call of a
-        few bytes, not the whole sampling code.
+        per connection (a new link does both again; mpy_resources.Sampler); a sample
+        then sends a call of a few bytes, not the whole sampling code.
         """
-
-        def read(link: RawReplLink) -> dict[str, Any]:
-            if self._caps is None or self._caps[0] is not link:
-                caps = mpy_resources.parse_capabilities(
-                    link.exec_checked(mpy_resources.PROBE_CODE, timeout=OP_TIMEOUT)
-                )
-                link.exec_checked(mpy_resources.sampler_code(caps), timeout=OP_TIMEOUT)
-                self._caps = (link, caps)
-            caps = self._caps[1]
-            try:
-                out = link.exec_checked(mpy_resources.SAMPLE_CALL, timeout=OP_TIMEOUT)
-            except DeviceExceptionError as e:
-                if e.exc_name != "NameError":  # else: a soft reset forgot the sampler
-                    raise
-                link.exec_checked(mpy_resources.sampler_code(caps), timeout=OP_TIMEOUT)
-                out = link.exec_checked(mpy_resources.SAMPLE_CALL, timeout=OP_TIMEOUT)
-            return mpy_resources.parse_figures(out, caps)
-
-        return self.board.submit(read, what="resources")
+        return self.board.submit(
+            lambda link: self._sampler.read(link, timeout=OP_TIMEOUT), what="resources"
+        )
 
     def interrupt(self) -> bool:
         """Ctrl-C to the code running now; from the device's mailbox, not the I/O thread."""
@@ -334,7 +317,10 @@ class MicrobitBoardDevice(MicrobitPeripheral):
         link.interrupt(timeout=INTERRUPT_TIMEOUT)
         return True
 
-    _caps: tuple[RawReplLink, dict[str, bool]] | None = None
+    def __init__(self, spec: DeviceSpec, board: MicrobitQemuBoard) -> None:
+        super().__init__(spec, board)
+        collect = bool(spec.options.get("collect_garbage", False))
+        self._sampler = mpy_resources.Sampler(collect=collect)
 
 
 class MicrobitPin(MicrobitPeripheral):
