@@ -165,3 +165,20 @@ def test_docs_example_serial_board(
     monkeypatch.setattr("sys.argv", [str(example), str(b.path)])
     runpy.run_path(str(example), run_name="__main__")
     assert capsys.readouterr().out.strip() == "linux 2"
+
+
+def test_resources_of_a_serial_board_from_a_sampler_defined_once(
+    unix_boards: UnixBoardFactory,
+) -> None:
+    b = unix_boards()
+    with Runtime.start(boards=[BoardSpec("micropython", "mp", port=str(b.path))]) as rt:
+        ids = rt.ids("mp")
+        first = rt.monitor.status(ids.BOARD, timeout=10)
+        assert first.memory.total is not None and first.memory.total > 0
+        with rt.lease(Board, ids.BOARD, owner="t") as board:
+            # The sampler function stays defined on the board between samples.
+            assert board.exec("print(_actorhw_res.__name__)") == "_actorhw_res\n"
+            board.exec("del _actorhw_res")  # forgotten, as after a soft reset
+        second = rt.monitor.status(ids.BOARD, timeout=10)  # defined again, answered
+        assert second.cpu.uptime_s is not None and first.cpu.uptime_s is not None
+        assert second.cpu.uptime_s >= first.cpu.uptime_s
