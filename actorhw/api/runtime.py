@@ -36,6 +36,7 @@ from actorhw.core.messages import (
     BoardStatus,
     BringUp,
     GetTree,
+    PrepareStop,
     RegistryEntry,
     StartBoard,
 )
@@ -80,6 +81,7 @@ class Runtime(RuntimeBoards, RuntimeDevices):
         catalog: BoardCatalog,
         drivers: DriverCatalog,
         recovery: RecoveryPolicy | None = None,
+        timeout: float = DEFAULT_ASK_TIMEOUT,
     ) -> None:
         self.catalog = catalog
         self.drivers = drivers
@@ -92,7 +94,7 @@ class Runtime(RuntimeBoards, RuntimeDevices):
             recovery=recovery,
             statuses=self._statuses,
         )
-        tree = ask(self._supervisor, GetTree(), timeout=DEFAULT_ASK_TIMEOUT)
+        tree = ask(self._supervisor, GetTree(), timeout=max(DEFAULT_ASK_TIMEOUT, timeout))
         self._registry = self._by_urn(tree.registry_urn)
         self._core: dict[str, ActorRef[Any]] = {
             "monitor": self._by_urn(tree.monitor_urn),
@@ -131,6 +133,7 @@ class Runtime(RuntimeBoards, RuntimeDevices):
             catalog=BoardCatalog.discover(boards_dirs),
             drivers=DriverCatalog.discover(drivers_dirs),
             recovery=recovery,
+            timeout=timeout,
         )
         try:
             rt.add_boards(boards, timeout=timeout)
@@ -248,7 +251,10 @@ class Runtime(RuntimeBoards, RuntimeDevices):
         self._stopped.set()
         if sup is not None and sup.is_alive():
             deadline = time.monotonic() + timeout
-            sup.stop(block=True, timeout=timeout)
+            # The supervisor gives its children the caller's deadline, not its default.
+            with contextlib.suppress(ActorHwError):
+                ask(sup, PrepareStop(timeout=timeout), timeout=timeout)
+            sup.stop(block=True, timeout=max(0.0, deadline - time.monotonic()))
             # The device actors' shared workers retire with the last actor; wait for them
             # so a stopped runtime leaves no thread behind.
             join_retired_workers(timeout=max(0.0, deadline - time.monotonic()))

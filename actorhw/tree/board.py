@@ -199,11 +199,11 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
         self._fail_waiting()
         if self._timer is not None:
             self._timer.cancel()
-            self._timer.join(DEVICE_ASK_TIMEOUT)
+            self._timer.join(self._ask_timeout)
         if unregister:
             tell_if_alive(self._registry, Unregister(board=self._name))
         self._stop_stream()
-        stop_all(self._devices.values(), timeout=DEVICE_ASK_TIMEOUT)
+        stop_all(self._devices.values(), timeout=self._ask_timeout)
         if self._driver is not None:
             try:
                 self._driver.disconnect()

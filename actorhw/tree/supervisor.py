@@ -36,6 +36,7 @@ from actorhw.core.messages import (
     ChildCrashed,
     DeviceSnapshot,
     GetTree,
+    PrepareStop,
     Release,
     Reregister,
     Resolve,
@@ -110,6 +111,7 @@ class SupervisorActor(DispatchActor):
         ]
         self._boards: dict[str, ChildSpec] = {}
         self._refs: dict[str, pykka.ActorRef[Any]] = {}
+        self._stop_timeout = STOP_TIMEOUT  # the runtime's stop deadline (PrepareStop)
         self._restarts: dict[str, int] = {}
         self._board_trackers: dict[str, RestartTracker] = {}
         # Boards quarantined here: why, and the leases their next actor starts with.
@@ -122,6 +124,7 @@ class SupervisorActor(DispatchActor):
                 ChildCrashed: self._child_crashed,
                 ReviveBoard: self._revive_board,
                 Release: self._release,
+                PrepareStop: self._prepare_stop,
             }
         )
 
@@ -142,9 +145,15 @@ class SupervisorActor(DispatchActor):
     def on_failure(self, *_exc_info: object) -> None:
         self._stop_children()
 
+    def _prepare_stop(self, message: PrepareStop) -> None:
+        self._stop_timeout = max(STOP_TIMEOUT, message.timeout)
+
     def _stop_children(self) -> None:
-        stop_all(reversed([self._refs[f"board:{b}"] for b in self._boards]), timeout=STOP_TIMEOUT)
-        stop_all(reversed([self._refs[s.name] for s in self._core]), timeout=STOP_TIMEOUT)
+        deadline = time.monotonic() + self._stop_timeout
+        boards = reversed([self._refs[f"board:{b}"] for b in self._boards])
+        stop_all(boards, timeout=self._stop_timeout)
+        left = max(STOP_TIMEOUT, deadline - time.monotonic())
+        stop_all(reversed([self._refs[s.name] for s in self._core]), timeout=left)
 
     def _start(self, spec: ChildSpec, snapshot: Any) -> pykka.ActorRef[Any]:
         ref = spec.start(report_to(self.actor_ref, spec.name), snapshot)

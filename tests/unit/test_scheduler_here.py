@@ -138,3 +138,12 @@ def test_a_runtime_refuses_an_unknown_board_before_starting_any() -> None:
         with pytest.raises(NoSuchBoardError):
             rt.add_boards(["same70-xplained", "no-such-board"], timeout=10)
         assert rt.boards() == []
+
+
+def test_the_runtimes_stop_deadline_reaches_the_supervisors_children() -> None:
+    rt = Runtime.start(boards=["same70-xplained"], timeout=10)
+    assert rt._supervisor is not None
+    supervisor = rt._supervisor._actor_weakref()  # kept, to read after the stop
+    rt.stop(timeout=20.0)
+    assert supervisor is not None and supervisor._stop_timeout == 20.0
+    assert not rt.running

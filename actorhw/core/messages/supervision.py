@@ -55,6 +55,14 @@ class GetTree(Request[Tree]):
 
 
 @attrs.frozen(kw_only=True)
+class PrepareStop(Request[None]):
+    """The runtime is about to stop the tree within ``timeout`` s: the supervisor gives
+    its children that long to stop (never less than its default)."""
+
+    timeout: float
+
+
+@attrs.frozen(kw_only=True)
 class Crash:
     """Fault injection: the actor that receives this (as a tell) raises and crashes."""
 
