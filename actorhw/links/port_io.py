@@ -90,7 +90,7 @@ class PortIO:
         self.closed = False
         self.lost = False
         self._sock: Any = _plain_socket(port)
-        self._fd = _posix_fd(port) if self._sock is None else self._sock.fileno()
+        self.fd = _posix_fd(port) if self._sock is None else self._sock.fileno()
         """The descriptor of a plain POSIX serial port, or of a ``socket://`` port's socket:
         reads and writes then go straight to select/os.read/os.write (pyserial's per-call
         bookkeeping costs as much as a whole exchange on a fast board, and its socket
@@ -155,7 +155,7 @@ class PortIO:
             return f"link to {self.name} is closed"
         if self.lost:
             return f"link to {self.name} was lost"
-        fd, sock = self._fd, self._sock
+        fd, sock = self.fd, self._sock
         try:
             if fd is None:
                 return _port_gone(self.port, self.name)
@@ -179,7 +179,7 @@ class PortIO:
 
     def in_waiting(self) -> int:
         """How many bytes wait to be read (one ioctl on a device path)."""
-        fd = self._fd
+        fd = self.fd
         try:
             if fd is not None and not self.closed:
                 return int.from_bytes(_ioctl(fd, _FIONREAD, _FOUR_ZEROS), sys.byteorder)
@@ -219,7 +219,7 @@ class PortIO:
             raise DeadlinePassed
         if wait > POLL_S:
             wait = POLL_S
-        fd = self._fd
+        fd = self.fd
         if fd is None:
             return self._read_port(wait)
         try:
@@ -332,7 +332,7 @@ class PortIO:
         taking it)."""
         if deadline <= _monotonic():
             raise DeadlinePassed
-        fd = self._fd
+        fd = self.fd
         if fd is None:
             self._write_port(data, deadline)
             return

@@ -41,6 +41,11 @@ _STAGE_PREFIX: Final = _STAGED_NAME + b"="
 _STAGE_SUFFIX: Final = b"\nprint(len(%s),sum(%s))" % (_STAGED_NAME, _STAGED_NAME)
 _RUN_STAGED: Final = b"try:\n exec(%s)\nfinally:\n del %s" % (_STAGED_NAME, _STAGED_NAME)
 _EXEC_END: Final = CTRL_D + EXEC_TRAILER
+_END_HEAD: Final = b"\x04>raw REPL; CTRL-B to exit"
+_ANSWER_ENDS: Final = (_END_HEAD + b"\r\n>", _END_HEAD + b"\r\r\n>", _END_HEAD + b"\n>")
+"""The forms of :data:`~actorhw.links.framing.ANSWER_END` boards and ptys send."""
+_SHORT_ANSWER: Final = 4096
+"""Longer answers are gathered by :class:`AnswerReader` (a bytearray, not bytes)."""
 _SYNC_ATTEMPTS: Final = 3
 _INTERRUPTED: Final = re.compile(rb"KeyboardInterrupt: \r*\n\x04>")
 _VERIFY_ATTEMPTS: Final = 6
@@ -95,13 +100,58 @@ class RawReplProtocol:
                 chunk, pause = pacing or (self.chunk_size, self.pacing_s)
                 self._send_plain(data, deadline, chunk, pause)
             reader = AnswerReader(max_output=self.max_output, name=self.name)
-        rx = io.rx
+        pending = bytes(io.rx)
+        io.rx.clear()
+        return self._read_answer(reader, pending, deadline, ok_deadline)
+
+    def _exec_short(self, data: bytes, deadline: float) -> ExecResult:
+        """:meth:`_exec_frame` for short code with nothing pending: the exec most calls
+        are, in as few steps as it takes.
+
+        The frame goes out in one write; the answer is gathered until it ends with the
+        trailer's banner.  When it is the plain answer (``OK``, stdout, one ``\x04``,
+        stderr, the end, nothing after it) it is split here; anything else (an end
+        followed by more bytes, several ``\x04``, no ``OK``, a long answer, an
+        interrupt) goes on through :class:`AnswerReader`, which reads every answer.
+        """
+        self._in_raw = False
+        self.interrupted = False
+        io = self._io
+        io.write(data + _EXEC_END, deadline)
+        read_chunk = io.read_chunk
+        answer = b""
+        while len(answer) < _SHORT_ANSWER:
+            got = read_chunk(deadline)
+            if not got:
+                if self.interrupted:
+                    break
+                continue
+            seen = len(answer)
+            answer += got
+            if answer.endswith(_ANSWER_ENDS):
+                end = answer.find(_END_HEAD, 2)
+                if answer[end:] in _ANSWER_ENDS and answer.startswith(b"OK"):
+                    first = answer.find(CTRL_D, 2, end)
+                    if (
+                        first > 0
+                        and answer.find(CTRL_D, first + 1, end) < 0
+                        and end <= self.max_output + 3
+                    ):
+                        self._in_raw = True
+                        return ExecResult(answer[2:first], answer[first + 1 : end])
+                break
+            if answer.find(_END_HEAD, max(0, seen - len(_END_HEAD))) >= 0:
+                break  # the end, and more after it
+        reader = AnswerReader(max_output=self.max_output, name=self.name)
+        return self._read_answer(reader, answer, deadline, None)
+
+    def _read_answer(
+        self, reader: AnswerReader, pending: bytes, deadline: float, ok_deadline: float | None
+    ) -> ExecResult:
+        """Feed ``pending`` and what comes next to ``reader`` until the answer ends."""
+        io = self._io
         try:
-            done = False
-            if rx:
-                pending = bytes(rx)
-                rx.clear()
-                done = reader.feed(pending)
+            done = reader.feed(pending) if pending else False
             read_chunk, feed = io.read_chunk, reader.feed
             while not done:
                 got = read_chunk(
@@ -116,7 +166,7 @@ class RawReplProtocol:
                     done = reader.naive_result() is not None
         finally:
             if reader.rest:
-                rx[:0] = reader.rest
+                io.rx[:0] = reader.rest
         result = reader.result
         assert result is not None
         # After an interrupt the trailer's banner may still come (or not): the next call

@@ -457,6 +457,8 @@ class RawReplLink(RawReplProtocol):
                 and not self._raw_paste
             ):
                 return self._exec_verified(data, deadline)
+            if not io.rx and len(data) <= self.chunk_size:
+                return self._exec_short(data, deadline)
             return self._exec_frame(data, deadline)
         except DeadlinePassed as exc:
             resynced = self._recover()

@@ -36,7 +36,7 @@ def pty_port() -> Iterator[tuple[int, PortIO]]:
 @pytest.mark.timeout(10)
 def test_reads_and_writes_go_through_the_descriptor(pty_port: tuple[int, PortIO]) -> None:
     master, io = pty_port
-    assert io._fd is not None
+    assert io.fd is not None
     os.write(master, b"hello")
     deadline = time.monotonic() + 2
     while io.in_waiting() < 5:
@@ -108,7 +108,7 @@ def test_a_socket_port_whose_other_end_closed_is_gone() -> None:
     io = PortIO(port, "net-board")
     peer, _ = server.accept()
     try:
-        assert io._fd == port._socket.fileno()  # read and written directly
+        assert io.fd == port._socket.fileno()  # read and written directly
         assert io.gone() is None
         peer.sendall(b"pending")  # unread bytes are not a closed connection
         deadline = time.monotonic() + 2
@@ -129,7 +129,7 @@ def test_a_socket_port_whose_other_end_closed_is_gone() -> None:
 def test_a_port_without_a_descriptor_is_gone_once_closed() -> None:
     port = serial.serial_for_url("loop://", timeout=0)
     io = PortIO(port, "loop-board")
-    assert io._fd is None
+    assert io.fd is None
     assert io.gone() is None
     port.close()  # closed under the link (not through it)
     assert io.gone() == "loop-board: the port is closed"
