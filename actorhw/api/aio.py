@@ -167,6 +167,7 @@ class AsyncRuntime(ClosingOnExit):
     board_status = Twin(Runtime.board_status)
     boards = Twin(Runtime.boards)
     wait_for_board = Twin(Runtime.wait_for_board)
+    wait_for_device = Twin(Runtime.wait_for_device)
     reset_board = Twin(Runtime.reset_board, slack=1.0)
     set_connect_script = Twin(Runtime.set_connect_script, deadline="ask_timeout")
     inject_fault = Twin(Runtime.inject_fault)

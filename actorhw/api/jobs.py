@@ -50,7 +50,7 @@ from actorhw.core.log import logger
 from actorhw.core.messages import JobProgress
 
 if TYPE_CHECKING:
-    from actorhw.api.protocols import Lab
+    from actorhw.api.lab import Lab
     from actorhw.api.runtime import Runtime
     from actorhw.core.events import EventBus
 

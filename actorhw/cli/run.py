@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from actorhw.api.protocols import BoardDirectory
+from actorhw.api.lab import BoardDirectory
 from actorhw.cli.command import Command
 from actorhw.core.errors import ScenarioFileError
 from actorhw.drivers.definitions import BoardCatalog

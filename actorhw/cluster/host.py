@@ -28,6 +28,7 @@ from actorhw.api.steps import Steps, perform
 from actorhw.cluster import wire
 from actorhw.cluster.config import Buckets, ClusterConfig, check_name
 from actorhw.cluster.host_boards import BOARD_OPS, answer_board_call
+from actorhw.cluster.views import host_device
 from actorhw.core.errors import (
     ActorHwError,
     DeviceResetError,
@@ -41,7 +42,6 @@ from actorhw.core.messages import DeviceInfo, Lease, Priority
 from actorhw.core.messages.cluster import (
     HostAnnounce,
     HostBoard,
-    HostDevice,
     LeaseRecord,
     RemoteCall,
     RemoteReply,
@@ -60,19 +60,6 @@ WORKERS = 32
 #: Heartbeats between two snapshots of the boards and devices (states in listings lag
 #: by up to this many heartbeats; liveness does not).
 SNAPSHOT_EVERY = 4
-
-
-def host_device(info: DeviceInfo) -> HostDevice:
-    """A device's info as the wire carries it."""
-    return HostDevice(
-        name=info.device.name,
-        kind=info.kind,
-        state=info.state,
-        policy=info.policy,
-        owners=info.owners,
-        generation=info.generation,
-        last_error=info.last_error,
-    )
 
 
 class Host:

@@ -5,15 +5,32 @@ the host)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from actorhw.cluster import wire
+from actorhw.cluster.views import host_device
 from actorhw.core.errors import DeviceBusyError, InvalidArgumentError
 from actorhw.core.lifecycle import DeviceState
 from actorhw.core.messages.cluster import RemoteCall
 
 if TYPE_CHECKING:
-    from actorhw.cluster.host import Host
+    from actorhw.api.runtime import Runtime
+    from actorhw.cluster.config import Buckets
+
+T = TypeVar("T")
+
+
+class Host(Protocol):
+    """What these answers use of the host (actorhw.cluster.host.Host)."""
+
+    name: str
+    runtime: Runtime
+    _kv: Buckets | None
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+    def _on(self, call: RemoteCall, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
 
 #: The operations answered here.
 BOARD_OPS = frozenset({"board", "fault", "wait_board", "wait_device"})
@@ -56,8 +73,6 @@ async def _may_fault(host: Host, call: RemoteCall) -> None:
 
 async def answer_board_call(host: Host, call: RemoteCall) -> Any:
     """The value of a board call (run on the host's Runtime, in a worker thread)."""
-    from actorhw.cluster.host import host_device
-
     rt = host.runtime
     if call.op == "board":
         return await host._run(rt.board_status, call.board, timeout=call.timeout)

@@ -47,3 +47,16 @@ def device_info(device: DeviceId, d: HostDevice, owners: tuple[str, ...]) -> Dev
         owners_count=len(owners), open_count=len(d.owners), generation=d.generation,
         last_error=d.last_error,
     )  # fmt: skip
+
+
+def host_device(info: DeviceInfo) -> HostDevice:
+    """A device's info as the wire carries it (a host's heartbeat and replies)."""
+    return HostDevice(
+        name=info.device.name,
+        kind=info.kind,
+        state=info.state,
+        policy=info.policy,
+        owners=info.owners,
+        generation=info.generation,
+        last_error=info.last_error,
+    )

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from actorhw.api.handles import Handle
-from actorhw.api.protocols import Lab
+from actorhw.api.lab import Lab
 from actorhw.api.runtime import Runtime
 from actorhw.api.sessions import Session
 from actorhw.core.errors import (

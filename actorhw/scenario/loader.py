@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from actorhw.api.protocols import BoardDirectory
+from actorhw.api.lab import BoardDirectory
 from actorhw.core.errors import ScenarioFileError
 from actorhw.core.lifecycle import DeviceState
 from actorhw.core.suggest import did_you_mean

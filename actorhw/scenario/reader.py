@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from actorhw.api.protocols import BoardDirectory
+from actorhw.api.lab import BoardDirectory
 from actorhw.core.errors import ScenarioFileError
 from actorhw.core.suggest import did_you_mean
 from actorhw.drivers.datafile import LineIndex

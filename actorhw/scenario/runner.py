@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from actorhw.api.protocols import Lab
+from actorhw.api.lab import Lab
 from actorhw.api.runtime import BoardSpec, Runtime
 from actorhw.core.errors import ActorHwError, InvalidArgumentError
 from actorhw.scenario.actions import action_of
