@@ -9,15 +9,25 @@ a worker thread between its loop and the board's I/O thread).
 from __future__ import annotations
 
 import concurrent.futures
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from actorhw.api.limiter import OperationLimiter
+from actorhw.api.monitor import ResourceMonitor
 from actorhw.core.errors import ActorHwError, DeviceExceptionError, InvalidArgumentError
 from actorhw.core.messages import Lease
 from actorhw.core.messages.limiter import Ticket
 from actorhw.drivers.board_driver import PendingIO
 
-if TYPE_CHECKING:
-    from actorhw.api.runtime_devices import RuntimeDevices
+
+class RuntimeDevices(Protocol):
+    """What ending an operation asks of its runtime (actorhw.api.runtime_devices'; a
+    protocol, so this module does not import that one, which imports it)."""
+
+    @property
+    def monitor(self) -> ResourceMonitor: ...
+    @property
+    def limiter(self) -> OperationLimiter: ...
+    def _stop_revoked(self, lease: Lease, future: concurrent.futures.Future[Any]) -> None: ...
 
 
 class UseInFlight:
