@@ -50,7 +50,7 @@ from actorhw.core.messages import (
 from actorhw.core.recovery import RecoveryPolicy, RestartTracker
 from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import BoardDefinition, DeviceSpec
-from actorhw.tree.asks import ask, ask_here, by_urn, stop_all, tell_if_alive
+from actorhw.tree.asks import Pending, ask, ask_here, by_urn, stop_all, tell_if_alive
 from actorhw.tree.board_control import BoardControl
 from actorhw.tree.board_watch import BoardWatch
 from actorhw.tree.device_supervision import DeviceSupervision
@@ -129,6 +129,7 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
             }
         )
         self._scripts: dict[str, tuple[tuple[str, ...], float]] = {}
+        self._registering: Pending[None] | None = None  # the Register sent by started()
         self._board_io: Peripheral | None = None
         self.handle(self._control_handlers())  # the device manager's
         self.handle(self._supervise_devices())  # crashes, quarantine, releases
@@ -147,7 +148,7 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
                 self._board_io = peripheral
             self._specs[device], self._peripherals[device] = spec, peripheral
             self._devices[device] = self._start_device(device, self._restore.get(spec.name))
-        self._register(tuple(self._devices))
+        self._registering = self._register_later(tuple(self._devices))
         self._post()
         self._start_watch()
 
@@ -216,6 +217,12 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
         assert self._driver is not None
         deadline = time.monotonic() + message.timeout
         self._ask_timeout = max(self._ask_timeout, message.timeout)
+        registering, self._registering = self._registering, None
+        if registering is not None:  # sent as the board started: done by now, mostly
+            # A registry that died meanwhile: its successor gets a Reregister from the
+            # supervisor (rest_for_one), and this board's entries then.
+            with contextlib.suppress(ActorDeadError):
+                registering.wait(timeout=max(self._ask_timeout, _left(deadline)))
         try:
             if self._state is S.UNKNOWN:
                 if not self._driver.scan(timeout=_left(deadline)):
@@ -449,7 +456,7 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
             # decides in its own mailbox, so a user's open or close cannot race this.
             if info is not None and info.state in (S.ACTIVE, S.CONNECTED, S.INITIALIZED):
                 self._to_device(ref, Transition(to=S.DISCONNECTED, reason=reason))
-        self._state, self._reason = S.DISCONNECTED, reason
+        self._set_status(S.DISCONNECTED, reason)
         if self._driver is not None:
             self._driver.disconnect()
 
@@ -463,7 +470,7 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
             # A device that crashed meanwhile: its successor starts in the board's state.
             with contextlib.suppress(ActorDeadError):
                 answer.wait(timeout=_left(deadline))
-        self._state, self._reason = to, reason
+        self._set_status(to, reason)
 
     @property
     def state(self) -> DeviceState:

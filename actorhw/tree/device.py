@@ -368,6 +368,8 @@ class DeviceActor(ScheduledActor, SupervisedActor):
             )
 
     def _owners(self) -> tuple[str, ...]:
+        if not self._holders:  # most devices, most of the time (a generator costs)
+            return ()
         return tuple(h.owner for h in self._holders.values())
 
     def _open_count(self) -> int:

@@ -36,7 +36,7 @@ from actorhw.core.messages import (
     Transition,
 )
 from actorhw.core.recovery import RestartTracker
-from actorhw.tree.asks import ask, tell_if_alive
+from actorhw.tree.asks import Pending, ask, ask_later, tell_if_alive
 from actorhw.tree.device import DeviceActor
 from actorhw.tree.supervision import report_to
 
@@ -111,6 +111,11 @@ class DeviceSupervision:
         return ref
 
     def _register(self, devices: tuple[DeviceId, ...]) -> None:
+        self._register_later(devices).wait(timeout=self._ask_timeout)
+
+    def _register_later(self, devices: tuple[DeviceId, ...]) -> Pending[None]:
+        """Send the devices' Register now; its answer is collected later (the board's
+        start does not wait for the registry's thread: BringUp collects it)."""
         entries = tuple(
             RegistryEntry(
                 device=d,
@@ -120,7 +125,7 @@ class DeviceSupervision:
             )
             for d in devices
         )
-        ask(self._registry, Register(entries=entries), timeout=self._ask_timeout)
+        return ask_later(self._registry, Register(entries=entries))
 
     def _serving(self) -> list[pykka.ActorRef[Any]]:
         """The device actors that follow the board's lifecycle: not the quarantined, nor

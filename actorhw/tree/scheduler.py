@@ -165,6 +165,8 @@ def default_scheduler() -> Scheduler:
     """The process's scheduler for device actors: one worker per CPU, at least four (so
     that a handler that does block, against the rules, does not stop all the others)."""
     global _default
+    if _default is not None:  # made once; read without the lock (20,000 devices ask)
+        return _default
     with _default_lock:
         if _default is None:
             _default = Scheduler("actorhw-scheduler", threads=max(4, os.cpu_count() or 1))

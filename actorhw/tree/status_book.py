@@ -83,6 +83,11 @@ class PostsStatus:
         self._reason_now = reason
         self._post()
 
+    def _set_status(self, state: DeviceState, reason: str) -> None:
+        """State and reason at once: one post, never a state with the old reason."""
+        self._state_now, self._reason_now = state, reason
+        self._post()
+
     def _post(self) -> None:
         if self._book is not None and self._posting:
             self._book.post(self._status())
