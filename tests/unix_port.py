@@ -96,9 +96,10 @@ def _await_prompt(path: Path, deadline: float) -> None:
         while b">>> " not in seen:
             left = deadline - time.monotonic()
             ready, _, _ = select.select([fd], [], [], max(0.0, left))
-            if not ready:
+            chunk = os.read(fd, 4096) if ready else b""
+            if not chunk:  # silent until the deadline, or hung up (the firmware ended)
                 raise RuntimeError(f"the firmware at {path} printed no prompt: {seen[-200:]!r}")
-            seen += os.read(fd, 4096)
+            seen += chunk
     finally:
         os.close(fd)
 

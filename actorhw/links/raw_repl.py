@@ -261,6 +261,16 @@ class RawReplLink(RawReplProtocol):
         """True once the port failed; every later call raises ``LinkLostError``."""
         return self._io.lost
 
+    def gone(self) -> str | None:
+        """Without a byte on the line, and from any thread: why the port is no longer
+        there (closed, lost, hung up by the kernel as an unplugged USB board's is, its
+        socket closed by the other end), or None while it looks there.
+
+        Cheap (a poll and an ioctl on a device path): for a watch that looks several
+        times a second at a board nobody uses.
+        """
+        return self._io.gone()
+
     @property
     def _rx(self) -> bytearray:
         """The receive buffer (tests check it stays bounded)."""

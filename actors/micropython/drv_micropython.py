@@ -60,6 +60,8 @@ RESYNC_TIMEOUT = 0.15
 #: How often a port that is expected back (after a power cycle or reset) is looked for.
 PORT_POLL_S = 0.05
 RESETS = ("soft", "machine", "dtr_rts", "power")
+_DEVICE_KINDS = ("path", "serial", "vidpid", "location", "auto")
+"""Port forms that resolve to a device path (the rest are URLs)."""
 
 
 class MicroPythonSerialBoard(MicroPythonBoard):
@@ -158,9 +160,7 @@ class MicroPythonSerialBoard(MicroPythonBoard):
     def _find(self) -> str:
         spec = self._port()
         device = resolve_port(spec, board=self.board)
-        if spec.kind in ("path", "serial", "vidpid", "location", "auto") and not os.path.exists(
-            device
-        ):
+        if spec.kind in _DEVICE_KINDS and not os.path.exists(device):
             raise DeviceUnavailableError(
                 f"board {self.board}: port {device} does not exist (unplugged?)",
                 device=self.board,
@@ -169,6 +169,24 @@ class MicroPythonSerialBoard(MicroPythonBoard):
                 port=spec.text,
             )
         return device
+
+    # --- the board's watch -------------------------------------------------------------
+
+    def check(self) -> str | None:
+        """Without I/O: the port hung up or failed (an unplugged USB board, the process
+        behind a pty ended), was closed, or its device path vanished."""
+        link = self.link
+        if link is None:
+            return None
+        reason = _raw(link).gone()  # its name is the board's
+        if reason is None and self._is_device() and not os.path.exists(self.device):
+            reason = f"{self.board}: {self.device} no longer exists (unplugged?)"
+        return reason
+
+    def _is_device(self) -> bool:
+        """The port is a device path (not a URL): it can vanish from /dev."""
+        spec = self._spec
+        return bool(self.device) and spec is not None and spec.kind in _DEVICE_KINDS
 
     def open_link(self, *, timeout: float) -> RawReplLink:
         if not self.device:
