@@ -2,25 +2,30 @@
 
 A ``use`` through the asyncio client crosses into the event-loop thread as a task, goes
 down five coroutines to nats-py's request, and comes back up them and across again when
-the reply arrives.  Here the caller's thread checks the lease and encodes the request,
-the loop thread only publishes it, and the reply wakes the caller directly from the
-inbox subscription: one thread hop each way, no task on the way back.
+the reply arrives.  Here the caller's thread checks the lease, encodes the request and
+sends it itself on a blocking connection of its own (actorhw.cluster.rawnats), reading
+the reply itself too: no thread hop at all.  Where that connection cannot serve (TLS,
+credentials files, nkeys; or it cannot be opened now) the loop thread only publishes
+the request and the reply wakes the caller directly from this client's inbox
+subscription: one thread hop each way, no task on the way back.
 
 Whatever this path cannot decide alone goes the full way (``SLOW``): a lease to renew
 first, a host without a responder (the full path waits for its next heartbeat), a
-closed client.  Fencing is the host's, as on the full path: the request carries the
-lease's token and the host refuses one that is not current.
+closed client.  Nothing is sent twice: a request is retried on another path only when
+it was never written.  Fencing is the host's, as on the full path: the request carries
+the lease's token and the host refuses one that is not current.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import itertools
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from actorhw.cluster import wire
+from actorhw.cluster import rawnats, wire
 from actorhw.cluster.client import GRACE
 from actorhw.cluster.views import split_board
 from actorhw.core.errors import HostUnreachableError, TimedOutError
@@ -34,6 +39,9 @@ if TYPE_CHECKING:
 
 #: The fast path cannot answer: take the full one.
 SLOW: Final[Any] = object()
+
+#: Seconds the loop path serves after the blocking connection could not be opened.
+RAW_RETRY: Final = 5.0
 
 
 class _NoResponder(Exception):
@@ -55,6 +63,27 @@ class DirectCalls:
         self._waiters: dict[str, concurrent.futures.Future[bytes]] = {}
         self._inbox = ""
         self._seq = itertools.count()
+        config = cl.config
+        self._raw = rawnats.BlockingNats(config) if rawnats.supports(config) else None
+        self._raw_again = 0.0  # time.monotonic() before which the loop path serves
+
+    def _blocking(self) -> rawnats.BlockingNats | None:
+        """The blocking connection, unless the config needs the asyncio client (TLS,
+        credentials files, nkeys) or it failed lately."""
+        if self._raw is None or time.monotonic() < self._raw_again:
+            return None
+        return self._raw
+
+    def _still_online(self, host: str, what: str) -> None:
+        if not self._cl.online(host):
+            raise HostUnreachableError(
+                f"{what}: host {host} went offline during the call", host=host, device=what
+            )
+
+    def close(self) -> None:
+        """Close the blocking connection."""
+        if self._raw is not None:
+            self._raw.close()
 
     async def start(self) -> None:
         """Subscribe to this client's reply inbox (on the loop)."""
@@ -97,10 +126,29 @@ class DirectCalls:
             exclusive=exclusive,
         )  # fmt: skip
         data = wire.encode(call)
+        subject = cl.config.call_subject(host)
+        raw = self._blocking()
+        if raw is not None:
+            try:
+                answer = raw.request(
+                    subject, data, timeout=timeout + GRACE, tick=cl.config.heartbeat,
+                    check=functools.partial(self._still_online, host, what),
+                )  # fmt: skip
+                return wire.raise_reply(wire.decode(answer, RemoteReply))
+            except rawnats.NoResponder:
+                return SLOW
+            except TimeoutError:
+                cl._require_online(host, what)
+                raise TimedOutError(
+                    f"{what}: host {host} did not answer within {timeout + GRACE:g} s",
+                    device=what,
+                    timeout=timeout,
+                ) from None
+            except rawnats.NotSent:  # no connection of its own now: through the loop
+                self._raw_again = time.monotonic() + RAW_RETRY
         token = str(next(self._seq))
         waiter: concurrent.futures.Future[bytes] = concurrent.futures.Future()
         self._waiters[token] = waiter
-        subject = cl.config.call_subject(host)
         try:
             self._loop.call_soon_threadsafe(self._publish, subject, data, token, waiter)
             answer = self._wait(waiter, host, what, timeout)

@@ -97,7 +97,9 @@ class Cluster:
 
     def close(self) -> None:
         """Release every lease held and disconnect. Safe to call twice."""
-        cl, self._async, self._direct = self._async, None, None
+        cl, self._async, direct, self._direct = self._async, None, self._direct, None
+        if direct is not None:
+            direct.close()
         if cl is not None:
             try:
                 self._run(cl.aclose(), 10.0)

@@ -1,0 +1,318 @@
+"""A blocking NATS connection for the blocking Cluster's requests.
+
+nats-py is an asyncio client: a blocking caller's request hops into its event-loop
+thread and back, and the loop's tasks (publish, flusher, reader, subscription) each
+take a turn.  For the hot path of a blocking caller this module speaks the NATS client
+protocol itself on a plain socket: the caller's thread writes the request and reads its
+reply itself (one of the waiting callers reads for all, the others wait on a condition),
+with nothing in between.  Only what request/reply needs: CONNECT (user and password, or
+a token), SUB on one reply inbox, PUB, MSG and HMSG (a "no responders" status), PING and
+PONG.  TLS, credentials files and nkeys are the asyncio client's (``supports`` says no).
+
+Never retried behind the caller's back: a request whose connection fails after it was
+written raises HostUnreachableError (it may have run); one that could not be written
+raises NotSent and the caller may take another path.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import secrets
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from actorhw.cluster.config import ClusterConfig
+from actorhw.core.errors import HostUnreachableError
+
+#: Seconds a connect (TCP, INFO, CONNECT, PONG) may take.
+CONNECT_TIMEOUT = 2.0
+
+
+class NotSent(Exception):
+    """The request was not written (no connection): nothing ran; try another path."""
+
+
+class NoResponder(Exception):
+    """The server found nobody subscribed to the request's subject: nothing ran."""
+
+
+def supports(config: ClusterConfig) -> bool:
+    """Whether this connection can reach ``config``'s servers (plain TCP, user and
+    password or token)."""
+    return not (
+        config.tls_context() is not None
+        or config.creds
+        or config.nkey_seed
+        or any(not s.startswith("nats://") for s in config.servers)
+    )
+
+
+class BlockingNats:
+    """One blocking connection, shared by threads; see the module's doc."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self._config = config
+        self._inbox = f"_INBOX.{secrets.token_hex(11)}."
+        self._sock: socket.socket | None = None
+        self._buf = bytearray()
+        self._max_payload = 1 << 20
+        self._send = threading.RLock()  # writes; a reader answering a PING takes it too
+        self._cond = threading.Condition()
+        self._reading = False
+        self._waiters: dict[bytes, concurrent.futures.Future[bytes]] = {}
+        self._seq = itertools.count()
+
+    # --- connection ------------------------------------------------------------------
+
+    def _connect(self) -> socket.socket:
+        errors = []
+        for url in self._config.servers:
+            try:
+                return self._open(url)
+            except (OSError, ValueError, ConnectionError) as e:
+                errors.append(f"{url}: {e!r}")
+        raise NotSent("; ".join(errors))
+
+    def _open(self, url: str) -> socket.socket:
+        parts = urlsplit(url)
+        sock = socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or 4222), timeout=CONNECT_TIMEOUT
+        )
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._buf.clear()
+            head, _, body = self._line(sock).partition(b" ")
+            info = json.loads(body) if head == b"INFO" else {}
+            if info.get("tls_required"):
+                raise ConnectionError("the server requires TLS")
+            self._max_payload = int(info.get("max_payload", self._max_payload))
+            options: dict[str, Any] = {
+                "verbose": False, "pedantic": False, "headers": True, "no_responders": True,
+                "protocol": 1, "lang": "python-actorhw", "version": "1",
+                "name": "actorhw-direct",
+            }  # fmt: skip
+            user = self._config.user or parts.username
+            password = self._config.password or parts.password
+            token = self._config.token or (parts.username if not parts.password else None)
+            if self._config.token or (token and not self._config.user):
+                options["auth_token"] = token
+            elif user:
+                options["user"], options["pass"] = user, password or ""
+            sock.sendall(
+                b"CONNECT " + json.dumps(options).encode() + b"\r\n"
+                + b"SUB " + self._inbox.encode() + b"* 1\r\nPING\r\n"
+            )  # fmt: skip
+            while True:
+                line = self._line(sock)
+                if line == b"PONG":
+                    break
+                if line.startswith(b"-ERR"):
+                    raise ConnectionError(line.decode(errors="replace"))
+            sock.settimeout(None)
+            return sock
+        except BaseException:
+            sock.close()
+            raise
+
+    def _line(self, sock: socket.socket) -> bytes:
+        """One protocol line (the buffer first, then the socket)."""
+        while (end := self._buf.find(b"\r\n")) < 0:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            self._buf += chunk
+        line = bytes(self._buf[:end])
+        del self._buf[: end + 2]
+        return line
+
+    def close(self) -> None:
+        """Close the connection (a later request opens a new one)."""
+        with self._send:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+    def _ready(self) -> socket.socket:
+        """The connection (under the send lock), checked: opened (again) if it is not,
+        or if the server closed it while nobody was reading (what came meanwhile is
+        handled here: PINGs answered, late replies dropped)."""
+        sock = self._sock
+        if sock is not None:
+            with self._cond:
+                drain = not self._reading
+                self._reading = True
+            if drain:
+                try:
+                    while _readable(sock, 0.0):
+                        chunk = sock.recv(65536)
+                        if not chunk:
+                            raise ConnectionError("the server closed the connection")
+                        self._buf += chunk
+                    self._dispatch(sock)
+                except (OSError, ConnectionError):
+                    self.close()
+                    sock = None
+                finally:
+                    with self._cond:
+                        self._reading = False
+                        self._cond.notify_all()
+        if sock is None:
+            sock = self._sock = self._connect()
+        return sock
+
+    # --- requests ----------------------------------------------------------------------
+
+    def request(
+        self, subject: str, data: bytes, *, timeout: float, tick: float, check: Callable[[], None]
+    ) -> bytes:
+        """Send ``data`` to ``subject`` and wait for the reply up to ``timeout`` s,
+        calling ``check()`` every ``tick`` s (it raises to give up).
+
+        Raises:
+            NotSent: not written; nothing ran.
+            NoResponder: nobody listens on ``subject``; nothing ran.
+            HostUnreachableError: the connection failed after the request was written.
+            TimeoutError: no reply within ``timeout``.
+        """
+        if len(data) > self._max_payload:
+            raise NotSent("larger than the server's max_payload")
+        token = str(next(self._seq)).encode()
+        waiter: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+        command = b"PUB %s %s%s %d\r\n%s\r\n" % (
+            subject.encode(), self._inbox.encode(), token, len(data), data
+        )  # fmt: skip
+        with self._cond:
+            self._waiters[token] = waiter
+        try:
+            with self._send:
+                try:
+                    sock = self._ready()
+                except (NotSent, OSError, ConnectionError) as e:
+                    raise NotSent(str(e)) from e
+                try:
+                    sock.sendall(command)
+                except OSError as e:
+                    self._sock = None
+                    sock.close()
+                    raise NotSent(repr(e)) from e
+            return self._wait(waiter, time.monotonic() + timeout, tick, check)
+        finally:
+            with self._cond:
+                self._waiters.pop(token, None)
+
+    def _wait(
+        self,
+        waiter: concurrent.futures.Future[bytes],
+        deadline: float,
+        tick: float,
+        check: Callable[[], None],
+    ) -> bytes:
+        while True:
+            with self._cond:
+                while not waiter.done() and self._reading:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    if not self._cond.wait(min(left, tick)):
+                        check()
+                if waiter.done():
+                    return waiter.result()
+                self._reading = True  # this caller reads for everyone until its reply
+            try:
+                self._read_until(waiter, deadline, tick, check)
+            finally:
+                with self._cond:
+                    self._reading = False
+                    self._cond.notify_all()
+
+    def _read_until(
+        self,
+        waiter: concurrent.futures.Future[bytes],
+        deadline: float,
+        tick: float,
+        check: Callable[[], None],
+    ) -> None:
+        sock = self._sock
+        if sock is None:
+            raise HostUnreachableError("the connection to the cluster closed", host="")
+        while not waiter.done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            try:
+                if not _readable(sock, min(left, tick)):
+                    check()
+                    continue
+                chunk = sock.recv(65536)
+            except OSError as e:
+                self.close()
+                raise HostUnreachableError(
+                    f"the connection to the cluster failed during a call ({e!r})", host=""
+                ) from e
+            if not chunk:
+                self.close()
+                raise HostUnreachableError(
+                    "the cluster's server closed the connection during a call", host=""
+                )
+            self._buf += chunk
+            try:
+                self._dispatch(sock)
+            except (OSError, ConnectionError) as e:
+                self.close()
+                raise HostUnreachableError(
+                    f"the connection to the cluster failed during a call ({e!r})", host=""
+                ) from e
+
+    def _dispatch(self, sock: socket.socket) -> None:
+        """Handle every complete message in the buffer (replies go to their waiters)."""
+        buf = self._buf
+        woke = False
+        while (end := buf.find(b"\r\n")) >= 0:
+            line = bytes(buf[:end])
+            if line.startswith((b"MSG ", b"HMSG ")):
+                fields = line.split()
+                size = int(fields[-1])
+                if len(buf) < end + 2 + size + 2:
+                    break  # the payload is not all here yet
+                payload = bytes(buf[end + 2 : end + 2 + size])
+                del buf[: end + 2 + size + 2]
+                headers = int(fields[-2]) if line.startswith(b"HMSG") else 0
+                woke |= self._deliver(fields[1], payload, headers)
+                continue
+            del buf[: end + 2]
+            if line == b"PING":
+                with self._send:
+                    sock.sendall(b"PONG\r\n")
+            elif line.startswith(b"-ERR"):
+                raise ConnectionError(line.decode(errors="replace"))
+        if woke:
+            with self._cond:
+                self._cond.notify_all()
+
+    def _deliver(self, subject: bytes, payload: bytes, headers: int) -> bool:
+        token = subject[len(self._inbox) :]
+        with self._cond:
+            waiter = self._waiters.get(token)
+        if waiter is None or waiter.done():
+            return False  # its caller gave up
+        head = payload[:headers]
+        if headers and b" 503" in head.split(b"\r\n", 1)[0]:
+            waiter.set_exception(NoResponder())
+        else:
+            waiter.set_result(payload[headers:])
+        return True
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether ``sock`` has data (or an end) to read within ``timeout`` s; the socket
+    stays blocking (a writer may be in sendall meanwhile)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(0.0, timeout) * 1000.0))
