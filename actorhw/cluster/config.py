@@ -99,6 +99,10 @@ class ClusterConfig:
         """The subject a host answers requests on."""
         return f"{self.prefix}.call.{host}"
 
+    def fast_subject(self, host: str) -> str:
+        """The subject of a host's fast lane for device operations (host_fast.py)."""
+        return f"{self.prefix}.fast.{host}"
+
     def beat_subject(self, host: str) -> str:
         """The subject a host's plain heartbeats go to (``*`` for every host)."""
         return f"{self.prefix}.beat.{host}"

@@ -28,6 +28,7 @@ from actorhw.api.steps import Steps, perform
 from actorhw.cluster import wire
 from actorhw.cluster.config import Buckets, ClusterConfig, check_name
 from actorhw.cluster.host_boards import BOARD_OPS, answer_board_call
+from actorhw.cluster.host_fast import FastLane
 from actorhw.cluster.views import host_device
 from actorhw.core.errors import (
     ActorHwError,
@@ -57,6 +58,9 @@ T = TypeVar("T")
 
 #: Worker threads running blocking Runtime calls for requests.
 WORKERS = 32
+#: Seconds a host waits for its fast lane to subscribe before it announces itself
+#: (clients use the full path until it has).
+FAST_START = 2.0
 #: Heartbeats between two snapshots of the boards and devices (states in listings lag
 #: by up to this many heartbeats; liveness does not).
 SNAPSHOT_EVERY = 4
@@ -95,11 +99,15 @@ class Host:
         for status in await self._run(self.runtime.boards):
             check_name(status.board, "board")
         nc = self._nc = await self.config.connect(f"actorhw-host-{self.name}")
+        loop = asyncio.get_running_loop()
+        fast = FastLane(self, loop)
         try:
             buckets = self._kv = await self.config.buckets(nc.jetstream())
             watcher = await buckets.leases.watch(f"{self.name}.>")
             self._spawn(self._watch(watcher))
             await nc.subscribe(self.config.call_subject(self.name), cb=self._on_call)
+            fast.start()
+            await loop.run_in_executor(self._pool, fast.subscribed.wait, FAST_START)
             await self._heartbeat(buckets.hosts)
             self.ready.set()
             logger.info("host {} serving", self.name)
@@ -112,6 +120,7 @@ class Host:
             await self._heartbeat(buckets.hosts, stopping=True)
             await watcher.stop()  # type: ignore[no-untyped-call]
         finally:
+            await loop.run_in_executor(None, fast.stop)
             for task in [*self._tasks, *([self._snapshotting] if self._snapshotting else [])]:
                 task.cancel()
             await nc.close()

@@ -57,9 +57,10 @@ def supports(config: ClusterConfig) -> bool:
 class BlockingNats:
     """One blocking connection, shared by threads; see the module's doc."""
 
-    def __init__(self, config: ClusterConfig) -> None:
+    def __init__(self, config: ClusterConfig, *, subscribe: str | None = None) -> None:
         self._config = config
         self._inbox = f"_INBOX.{secrets.token_hex(11)}."
+        self._subject = (subscribe or self._inbox + "*").encode()
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._max_payload = 1 << 20
@@ -107,7 +108,7 @@ class BlockingNats:
                 options["user"], options["pass"] = user, password or ""
             sock.sendall(
                 b"CONNECT " + json.dumps(options).encode() + b"\r\n"
-                + b"SUB " + self._inbox.encode() + b"* 1\r\nPING\r\n"
+                + b"SUB " + self._subject + b" 1\r\nPING\r\n"
             )  # fmt: skip
             while True:
                 line = self._line(sock)
@@ -284,7 +285,7 @@ class BlockingNats:
                 payload = bytes(buf[end + 2 : end + 2 + size])
                 del buf[: end + 2 + size + 2]
                 headers = int(fields[-2]) if line.startswith(b"HMSG") else 0
-                woke |= self._deliver(fields[1], payload, headers)
+                woke |= self._deliver(fields, payload, headers)
                 continue
             del buf[: end + 2]
             if line == b"PING":
@@ -296,8 +297,9 @@ class BlockingNats:
             with self._cond:
                 self._cond.notify_all()
 
-    def _deliver(self, subject: bytes, payload: bytes, headers: int) -> bool:
-        token = subject[len(self._inbox) :]
+    def _deliver(self, fields: list[bytes], payload: bytes, headers: int) -> bool:
+        """A message came (``fields``: its protocol line's); True if a waiter woke."""
+        token = fields[1][len(self._inbox) :]
         with self._cond:
             waiter = self._waiters.get(token)
         if waiter is None or waiter.done():
@@ -316,3 +318,62 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(max(0.0, timeout) * 1000.0))
+
+
+class BlockingSubscriber(BlockingNats):
+    """A blocking connection subscribed to ``subject``: `serve` reads it in the calling
+    thread and hands every message and its reply subject to ``handler`` there; `publish`
+    answers from any thread.  A broken connection is opened again (with a pause) until
+    `stop`."""
+
+    def __init__(self, config: ClusterConfig, subject: str) -> None:
+        super().__init__(config, subscribe=subject)
+        self._handler: Callable[[bytes, str], None] | None = None
+        self._stop = threading.Event()
+
+    def publish(self, subject: str, data: bytes) -> bool:
+        """Send ``data`` to ``subject``; False if there is no connection (dropped)."""
+        command = b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(data), data)
+        with self._send:
+            sock = self._sock
+            if sock is None:
+                return False
+            try:
+                sock.sendall(command)
+                return True
+            except OSError:
+                return False
+
+    def serve(self, handler: Callable[[bytes, str], None], ready: Callable[[], None]) -> None:
+        """Read and hand over messages until `stop`; ``ready()`` once subscribed."""
+        self._handler = handler
+        pause = 0.05
+        while not self._stop.is_set():
+            try:
+                with self._send:
+                    sock = self._sock = self._connect()
+                ready()
+                pause = 0.05
+                while not self._stop.is_set():
+                    if not _readable(sock, 0.25):
+                        continue
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise ConnectionError("the server closed the connection")
+                    self._buf += chunk
+                    self._dispatch(sock)
+            except (NotSent, OSError, ConnectionError):
+                self.close()
+                self._stop.wait(pause)  # the server is away: try again
+                pause = min(pause * 2, 1.0)
+        self.close()
+
+    def stop(self) -> None:
+        """End `serve` (within a quarter second)."""
+        self._stop.set()
+
+    def _deliver(self, fields: list[bytes], payload: bytes, headers: int) -> bool:
+        # MSG subject sid reply size / HMSG subject sid reply hsize size
+        if self._handler is not None and len(fields) == (6 if headers else 5):
+            self._handler(payload[headers:], fields[3].decode())
+        return False

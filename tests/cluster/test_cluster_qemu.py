@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 
 from actorhw import Board
-from actorhw.cluster import Cluster, NatsServer
+from actorhw.cluster import Cluster, NatsServer, wire
+from actorhw.cluster.rawnats import BlockingNats
 from actorhw.core.errors import (
     DeviceExceptionError,
     HostUnreachableError,
     StaleLeaseError,
     TimedOutError,
 )
+from actorhw.core.messages.cluster import RemoteCall, RemoteReply
 
 pytestmark = [pytest.mark.qemu, pytest.mark.timeout(120)]
 
@@ -65,3 +67,31 @@ def test_an_exec_in_flight_fails_when_its_host_goes_offline(
     killer.join()
     # the host's offline window and a heartbeat or two, not the exec's 30 s
     assert time.monotonic() - started < 0.5 + cl.aio.config.offline_after + 2.0
+
+
+def test_the_host_s_fast_lane_answers_current_tokens_and_refuses_stale_ones(
+    nats_server: NatsServer, hosts: Any, connect: Callable[..., Cluster]
+) -> None:
+    hosts.start(nats_server.url, "q1", ["microbit-qemu"])
+    cl = connect(owner="a")
+    cl.wait_for(lambda c: c.online("q1"), timeout=10)
+    raw = BlockingNats(cl.aio.config)
+    subject = cl.aio.config.fast_subject("q1")
+
+    def exec_with(token: int) -> RemoteReply:
+        call = RemoteCall(
+            op="use", board="microbit-qemu", device="BOARD", owner="a", token=token,
+            name="exec", args=("print(5)", 5.0), timeout=7.0,
+        )  # fmt: skip
+        data = raw.request(subject, wire.encode(call), timeout=10.0, tick=0.5, check=lambda: None)
+        return wire.decode(data, RemoteReply)
+
+    try:
+        with cl.lease(Board, cl.ids("q1/microbit-qemu").BOARD) as board:
+            assert board.lease is not None
+            token = board.lease.token
+            assert exec_with(token).value == ("5\n",)  # answered on the fast lane subject
+            assert exec_with(token + 1000).error_type == "StaleLeaseError"
+        assert exec_with(token).error_type == "StaleLeaseError"  # released
+    finally:
+        raw.close()

@@ -1,0 +1,136 @@
+"""A host's fast lane for device operations (``<prefix>.fast.<host>``).
+
+The host's asyncio client answers every request; for the hot path, an opened lease's
+operation, it costs the loop's turns (reader, subscription queue, task, the wake from
+the board's I/O thread, the flusher).  This lane has a blocking connection of its own
+(actorhw.cluster.rawnats), read by a thread of its own: a ``use`` whose token is current
+and whose device this host has opened for it is started from that thread
+(`Runtime.start_use`) and answered from the board's I/O thread the moment it ends.
+Anything else, including a token the lease watch does not show as current yet (the
+full path asks the bucket, then refuses a stale one), is handed to the host's loop,
+which answers it exactly as a request on ``<prefix>.call.<host>``.
+
+Fencing is the same check as the full path's: the token must be one of the device's
+current lease tokens, and the local lease taken for that holder must be there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TYPE_CHECKING, Any
+
+from actorhw.cluster import rawnats, wire
+from actorhw.core.errors import ActorHwError
+from actorhw.core.log import logger
+from actorhw.core.messages import Priority
+from actorhw.core.messages.cluster import RemoteCall, RemoteReply
+
+if TYPE_CHECKING:
+    from actorhw.api.inflight import UseInFlight
+    from actorhw.cluster.host import Host
+
+
+class FastLane:
+    """The fast lane of ``host``, whose loop is ``loop``; `start` it, `stop` it."""
+
+    def __init__(self, host: Host, loop: asyncio.AbstractEventLoop) -> None:
+        self._host = host
+        self._loop = loop
+        self._conn = rawnats.BlockingSubscriber(host.config, host.config.fast_subject(host.name))
+        self._thread = threading.Thread(
+            target=self._serve, name=f"host-fast-{host.name}", daemon=True
+        )
+        self.subscribed = threading.Event()
+
+    def start(self) -> None:
+        """Connect and serve in the lane's thread (`subscribed` is set once it is)."""
+        if rawnats.supports(self._host.config):
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving (the clients' next calls take the full path)."""
+        self._conn.stop()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+
+    def _serve(self) -> None:
+        try:
+            self._conn.serve(self._on_call, self.subscribed.set)
+        except Exception as e:  # never silently: the full path still serves
+            logger.opt(exception=e).error("host {}: fast lane ended: {!r}", self._host.name, e)
+
+    # --- in the lane's thread ----------------------------------------------------------
+
+    def _on_call(self, data: bytes, reply: str) -> None:
+        host = self._host
+        try:
+            call = wire.decode(data, RemoteCall)
+        except ActorHwError as e:
+            self._send(reply, wire.error_reply(e))
+            return
+        started = None
+        if call.op == "use":
+            key = wire.lease_key(host.name, call.board, call.device)
+            local = host._local.get((key, call.token))
+            if local is not None and call.token in host._tokens(key):
+                try:
+                    started = host.runtime.start_use(
+                        local, call.name, tuple(call.args), priority=Priority(call.priority),
+                        exclusive=call.exclusive,
+                    )  # fmt: skip
+                except ActorHwError as e:
+                    self._send(reply, wire.error_reply(e))
+                    return
+        if started is None:  # the full path decides (and fences) the rest
+            asyncio.run_coroutine_threadsafe(self._answer(call, reply), self._loop)
+            return
+        ended = threading.Lock()
+
+        def end(_done: Any = None) -> None:
+            if ended.acquire(blocking=False):  # the first of the futures to finish
+                self._end(started, call, reply)
+
+        futures = started.futures
+        for future in futures:
+            future.add_done_callback(end)
+        if not futures:
+            end()
+
+    def _end(self, started: UseInFlight, call: RemoteCall, reply: str) -> None:
+        """The operation ended (in the board's I/O thread, or revoked): answer."""
+        if not started.ready():  # revoked: stopping it on the board blocks
+            self._host._pool.submit(self._answer_blocking, started, call, reply)
+            return
+        self._answer_blocking(started, call, reply)
+
+    def _answer_blocking(self, started: UseInFlight, call: RemoteCall, reply: str) -> None:
+        try:
+            answer = RemoteReply(value=(started.result(call.timeout),))
+        except ActorHwError as e:
+            answer = wire.error_reply(e)
+        except Exception as e:
+            logger.opt(exception=e).error("host {}: request failed: {!r}", self._host.name, e)
+            answer = wire.error_reply(ActorHwError(f"host {self._host.name} failed: {e!r}"))
+        self._send(reply, answer)
+
+    def _send(self, reply: str, answer: RemoteReply) -> None:
+        try:
+            data = wire.encode(answer)
+        except ActorHwError as e:  # a result msgpack cannot carry
+            data = wire.encode(wire.error_reply(e))
+        self._conn.publish(reply, data)
+
+    # --- on the host's loop ------------------------------------------------------------
+
+    async def _answer(self, call: RemoteCall, reply: str) -> None:
+        """Answer as the full path does (its fencing, its errors)."""
+        host = self._host
+        try:
+            answer = RemoteReply(value=(await host._dispatch(call),))
+        except ActorHwError as e:
+            answer = wire.error_reply(e)
+        except Exception as e:
+            logger.opt(exception=e).error("host {}: request failed: {!r}", host.name, e)
+            answer = wire.error_reply(ActorHwError(f"host {host.name} failed: {e!r}"))
+        self._send(reply, answer)
