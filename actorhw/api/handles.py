@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 from actorhw.api.protocols import DeviceCalls
 from actorhw.core.errors import InvalidArgumentError, NotOwnerError
 from actorhw.core.ids import DeviceId, DeviceKind
-from actorhw.core.messages import DeviceInfo, Lease
+from actorhw.core.messages import DeviceInfo, Lease, Priority
 
 
 class Handle:
@@ -289,10 +289,12 @@ class Board(Handle):
         """
         if not isinstance(code, str):
             raise InvalidArgumentError("code must be a str", argument="code")
-        limits: dict[str, Any] = {"exclusive": exclusive}
-        if priority is not None:
-            limits["priority"] = priority
-        return str(self._call("exec", code, float(timeout), timeout=timeout + 2.0, **limits))
+        return str(
+            self._rt.use(
+                self._lease(), "exec", (code, float(timeout)), timeout=timeout + 2.0,
+                priority=Priority.NORMAL if priority is None else priority, exclusive=exclusive,
+            )
+        )  # fmt: skip
 
 
 #: The handle class of every kind.

@@ -72,8 +72,10 @@ class PendingIO:
     @classmethod
     def ran(cls, value: Any, *, what: str) -> PendingIO:
         """Done already, in the caller's thread, with ``value``."""
-        done = cls(None, what=what)
-        done._value = value
+        done = cls.__new__(cls)  # every slot set here: one call on the fast path
+        done._future, done._value, done.error, done.ran_here, done.what = (
+            None, value, None, True, what,
+        )  # fmt: skip
         return done
 
     @classmethod
