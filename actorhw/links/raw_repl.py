@@ -38,15 +38,14 @@ from actorhw.core.errors import (
     TimedOutError,
 )
 from actorhw.links.framing import (
-    CTRL_C,
-    CTRL_D,
     RAW_REPL_BANNER,
     ExecResult,
     bytes_literal,
     parse_traceback,
 )
 from actorhw.links.port_io import DeadlinePassed, PortIO, SerialPort
-from actorhw.links.raw_protocol import SEARCH_LIMIT, RawReplProtocol
+from actorhw.links.raw_control import BoardControl, CallGuard
+from actorhw.links.raw_protocol import RawReplProtocol
 from actorhw.links.serial_port import open_serial
 
 __all__ = [
@@ -62,11 +61,10 @@ __all__ = [
 DEFAULT_MAX_OUTPUT: Final = 1024 * 1024
 """Default cap, in bytes, on the stdout + stderr of one ``exec``."""
 
-_SOFT_REBOOT: Final = b"soft reboot"
 _CONTROL_BYTES: Final = re.compile(rb"[\x01-\x05]")
 
 
-class RawReplLink(RawReplProtocol):
+class RawReplLink(BoardControl, RawReplProtocol):
     """A MicroPython raw-REPL link over one serial port.
 
     Create it with :meth:`open`, which opens the port and enters the raw REPL, or wrap
@@ -292,7 +290,7 @@ class RawReplLink(RawReplProtocol):
             LinkLostError: the port closed or vanished.
         """
         deadline = time.monotonic() + timeout
-        with self._guard(deadline, timeout):
+        with CallGuard(self, deadline, timeout):
             self._enter_by(deadline, timeout)
 
     def exec(self, code: str | bytes, *, timeout: float) -> ExecResult:
@@ -327,7 +325,7 @@ class RawReplLink(RawReplProtocol):
         deadline = time.monotonic() + timeout
         io, lock = self._io, self._lock
         if io.closed or io.lost or not lock.acquire(blocking=False):
-            with self._guard(deadline, timeout):  # closed, or another call runs: wait
+            with CallGuard(self, deadline, timeout):  # closed, or another call runs: wait
                 return self._exec_locked(data, deadline, timeout)
         try:
             return self._exec_locked(data, deadline, timeout)
@@ -359,89 +357,6 @@ class RawReplLink(RawReplProtocol):
                 device=self.name,
             )
         return stdout
-
-    def interrupt(self, *, timeout: float) -> None:
-        """Send Ctrl-C to stop the code that runs on the board.
-
-        Safe from another thread while :meth:`exec` runs: it then only writes Ctrl-C,
-        and that ``exec`` returns the ``KeyboardInterrupt`` traceback in ``stderr`` (if
-        a tty dropped the trailer queued behind the Ctrl-C, the answer ends at its plain
-        end; the next call re-enters the raw REPL to be in step again).  When
-        no call runs it also brings the board back to the raw-REPL prompt.
-
-        Raises:
-            TimedOutError: the board did not answer (``resynced`` is False).
-            LinkLostError: the port closed or vanished.
-        """
-        deadline = time.monotonic() + timeout
-        if self._lock.locked():
-            self._io.check_usable()
-            self.interrupted = True
-            self._io.write(CTRL_C, deadline)
-            return
-        with self._guard(deadline, timeout):
-            self._io.write(CTRL_C, deadline)
-            try:
-                self._enter_raw(deadline)
-            except DeadlinePassed as exc:
-                raise TimedOutError(
-                    f"{self.name} did not answer after Ctrl-C within {timeout:g} s",
-                    device=self.name,
-                    timeout=timeout,
-                    resynced=False,
-                ) from exc
-
-    def soft_reset(self, *, timeout: float) -> None:
-        """Soft-reboot the board (Ctrl-D at the empty raw prompt) and re-enter the raw REPL.
-
-        The board's Python state is cleared.  On firmware whose soft reset ends the
-        board (the unix port exits) this ends in LinkLostError: a power cycle is needed.
-
-        Raises:
-            TimedOutError: the board did not reboot or answer in time.
-            RawReplError: the raw REPL could not be entered before the reset.
-            LinkLostError: the port closed or vanished.
-        """
-        deadline = time.monotonic() + timeout
-        with self._guard(deadline, timeout):
-            io = self._io
-            try:
-                if not self._in_raw or io.stale():
-                    self._enter_raw(deadline)
-                self._in_raw = False
-                io.write(CTRL_D, deadline)
-                io.read_until(_SOFT_REBOOT, deadline, limit=SEARCH_LIMIT, keep=False)
-                self._enter_raw(deadline)
-            except DeadlinePassed as exc:
-                raise TimedOutError(
-                    f"{self.name} did not come back from a soft reset within {timeout:g} s",
-                    device=self.name,
-                    timeout=timeout,
-                    resynced=False,
-                ) from exc
-
-    def send_reset(self, code: str, *, timeout: float) -> None:
-        """Send code that resets the board (``machine.reset()``) without awaiting an answer.
-
-        The link is closed afterwards: the board reboots (a USB board re-enumerates),
-        so the caller opens a new link.
-        """
-        deadline = time.monotonic() + timeout
-        with self._guard(deadline, timeout):
-            try:
-                if not self._in_raw or self._io.stale():
-                    self._enter_raw(deadline)
-                self._io.write(code.encode() + CTRL_D, deadline)
-                self._io.read_until(b"OK", deadline, limit=SEARCH_LIMIT)
-            except DeadlinePassed as exc:
-                raise TimedOutError(
-                    f"{self.name} did not take the reset within {timeout:g} s",
-                    device=self.name,
-                    timeout=timeout,
-                    resynced=False,
-                ) from exc
-            finally:
-                self.close()
 
     # --- the exec protocol ----------------------------------------------------------------
 
@@ -486,42 +401,3 @@ class RawReplLink(RawReplProtocol):
             resynced = self._recover()
             context = {**exc.context, "resynced": resynced}
             raise ProtocolError(exc.message, **context) from exc
-
-    def _guard(self, deadline: float, timeout: float) -> _CallGuard:
-        return _CallGuard(self, deadline, timeout)
-
-
-class _CallGuard:
-    """Holds the link's lock for one call and checks the link is usable."""
-
-    __slots__ = ("_deadline", "_link", "_timeout")
-
-    def __init__(self, link: RawReplLink, deadline: float, timeout: float) -> None:
-        self._link = link
-        self._deadline = deadline
-        self._timeout = timeout
-
-    def __enter__(self) -> None:
-        link = self._link
-        link._io.check_usable()
-        if not link._lock.acquire(timeout=max(0.0, self._deadline - time.monotonic())):
-            raise TimedOutError(
-                f"link to {link.name} stayed busy with another call for {self._timeout:g} s",
-                device=link.name,
-                timeout=self._timeout,
-                busy=True,
-                resynced=True,
-            )
-        try:
-            link._io.check_usable()
-        except BaseException:
-            link._lock.release()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._link._lock.release()

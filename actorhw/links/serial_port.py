@@ -12,12 +12,13 @@ This module imports core only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from typing import Any, Final
 
 import serial
 
-from actorhw.core.errors import LinkLostError
+from actorhw.core.errors import LinkLostError, UnsupportedOperationError
 
 __all__ = ["dtr_rts_reset", "open_serial"]
 
@@ -83,19 +84,42 @@ def _leave_alone() -> None:
     """Stands in for pyserial's line update during open()."""
 
 
-def dtr_rts_reset(port: Any, *, pulse_s: float = 0.1) -> None:
+def dtr_rts_reset(port: Any, *, pulse_s: float = 0.1, name: str | None = None) -> None:
     """Reset an ESP32-style board through its auto-reset circuit (EN on RTS, IO0 on DTR).
 
     IO0 stays high (DTR released: a normal boot, not the bootloader), EN is pulled low
     for ``pulse_s`` (RTS asserted), then released.
 
     Raises:
+        UnsupportedOperationError: the port has no modem lines to pulse (a pty, a
+            ``socket://`` or ``loop://`` port): nothing was reset.
         LinkLostError: the port failed while the lines were set.
     """
+    label = name or str(getattr(port, "name", None) or getattr(port, "port", "the port"))
+    if type(port).__module__.rsplit(".", 1)[-1] in _NO_MODEM_LINES:
+        raise _no_lines(label, port, "a network or loopback port")
     try:
         port.dtr = False
         port.rts = True
         time.sleep(pulse_s)
         port.rts = False
-    except (serial.SerialException, OSError) as exc:
-        raise LinkLostError(f"DTR/RTS reset failed: {exc}", device=str(port.name)) from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOTTY, errno.EINVAL):  # a pty refuses modem-line ioctls
+            raise _no_lines(label, port, f"the device refuses them: {exc}") from exc
+        raise LinkLostError(f"{label}: DTR/RTS reset failed: {exc}", device=label) from exc
+    except serial.SerialException as exc:
+        raise LinkLostError(f"{label}: DTR/RTS reset failed: {exc}", device=label) from exc
+
+
+_NO_MODEM_LINES: Final = ("protocol_socket", "protocol_loop")
+"""pyserial URL handlers whose DTR and RTS are accepted and ignored."""
+
+
+def _no_lines(label: str, port: Any, why: str) -> UnsupportedOperationError:
+    return UnsupportedOperationError(
+        f"{label}: the port has no DTR/RTS lines to reset the board with ({why}); "
+        "use reset = machine, soft or power",
+        device=label,
+        op="dtr_rts_reset",
+        port=str(getattr(port, "port", "") or ""),
+    )

@@ -254,7 +254,7 @@ class MicroPythonSerialBoard(MicroPythonBoard):
         else:
             link = self.link
             assert isinstance(link, RawReplLink)
-            dtr_rts_reset(link.port)
+            dtr_rts_reset(link.port, name=self.board)
         self.disconnect()
         self._wait_for_port(deadline)
         self.connect(timeout=_left(deadline))

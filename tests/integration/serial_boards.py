@@ -34,10 +34,13 @@ class UnixBoard:
         return int(self.pidfile.read_text())
 
     def kill(self) -> None:
-        """Pull the cable: the firmware and its pty are gone."""
+        """Pull the cable: the firmware and its pty are gone, and so is the path (as an
+        unplugged board's device node is; socat killed cannot remove its link, which
+        would lead to the next pty given the same number)."""
         if self.pidfile.exists():
             unix_port.kill(self.pid)
             self.pidfile.unlink()
+        self.path.unlink(missing_ok=True)
 
     def start(self, path: Path | None = None) -> None:
         """Plug it (back) in, at ``path`` if given (a new path, as after a replug)."""

@@ -40,3 +40,31 @@ def test_microbit_by_its_pty_through_the_generic_driver(microbit: BootedMicrobit
         with rt.lease(Display, ids.DISPLAY, owner="t") as display:
             display.show("A")
             assert display.read() != "0" * 25
+
+
+def test_machine_reset_of_the_microbit_through_the_generic_driver(microbit: BootedMicrobit) -> None:
+    """``reset = "machine"`` on real firmware: ``machine.reset()`` reboots the micro:bit
+    (QEMU resets the chip; the pty, like a UART adapter, stays), the driver sees its
+    banner instead of an answer, and reconnects to a board whose state is gone."""
+    from actorhw.drivers.definitions import BoardCatalog
+    from actorhw.drivers.plugins import DriverCatalog
+
+    pty = microbit.board.pty
+    microbit.link.close()
+    driver_class = DriverCatalog.discover(entry_points=False).get("micropython")
+    driver = driver_class(
+        board="mb",
+        definition=BoardCatalog.discover().get("microbit-usb"),
+        options={"port": pty, "reset": "machine"},
+    )
+    try:
+        assert driver.scan(timeout=5)
+        driver.initialize(timeout=5)
+        driver.connect(timeout=20)
+        driver.run("x = 1", what="set").wait(timeout=5)
+        assert driver.query("'x' in globals()", what="before").wait(timeout=5) is True
+        driver.reset(timeout=20)
+        assert driver.query("'x' in globals()", what="after").wait(timeout=5) is False
+        assert driver.query("1 + 1", what="alive").wait(timeout=5) == 2
+    finally:
+        driver.close()

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import pytest
 import serial
 
-from actorhw.core.errors import LinkLostError
+from actorhw.core.errors import LinkLostError, UnsupportedOperationError
 from actorhw.links.port_io import DeadlinePassed, PortIO
+from actorhw.links.serial_port import dtr_rts_reset
 
 
 @pytest.fixture
@@ -133,3 +134,30 @@ def test_a_port_without_a_descriptor_is_gone_once_closed() -> None:
     assert io.gone() is None
     port.close()  # closed under the link (not through it)
     assert io.gone() == "loop-board: the port is closed"
+
+
+@pytest.mark.parametrize("url", ["loop://"])
+def test_dtr_rts_reset_of_a_port_without_modem_lines_is_unsupported(url: str) -> None:
+    port = serial.serial_for_url(url, timeout=0)
+    with pytest.raises(UnsupportedOperationError) as info:
+        dtr_rts_reset(port, name="b1")
+    assert "b1" in str(info.value) and "no DTR/RTS lines" in str(info.value)
+
+
+def test_dtr_rts_reset_of_a_socket_port_is_unsupported() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    host, port_number = server.getsockname()
+    port = serial.serial_for_url(f"socket://{host}:{port_number}", timeout=0.1)
+    try:
+        with pytest.raises(UnsupportedOperationError):
+            dtr_rts_reset(port, name="net")  # pyserial would accept it and do nothing
+    finally:
+        port.close()
+        server.close()
+
+
+def test_dtr_rts_reset_of_a_pty_is_unsupported(pty_port: tuple[int, PortIO]) -> None:
+    _master, io = pty_port
+    with pytest.raises(UnsupportedOperationError) as info:
+        dtr_rts_reset(io.port, pulse_s=0.0, name="board-x")
+    assert "refuses" in str(info.value)
