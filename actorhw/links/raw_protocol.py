@@ -46,6 +46,7 @@ _ANSWER_ENDS: Final = (_END_HEAD + b"\r\n>", _END_HEAD + b"\r\r\n>", _END_HEAD +
 """The forms of :data:`~actorhw.links.framing.ANSWER_END` boards and ptys send."""
 _SHORT_ANSWER: Final = 4096
 """Longer answers are gathered by :class:`AnswerReader` (a bytearray, not bytes)."""
+_COLLECT: Final = b"import gc\ngc.collect()"
 _SYNC_ATTEMPTS: Final = 3
 _INTERRUPTED: Final = re.compile(rb"KeyboardInterrupt: \r*\n\x04>")
 _VERIFY_ATTEMPTS: Final = 6
@@ -185,6 +186,7 @@ class RawReplProtocol:
         stage = _STAGE_PREFIX + bytes_literal(data) + _STAGE_SUFFIX
         expected = b"%d %d\n" % (len(data), sum(data))
         last: ExecResult | None = None
+        collected = False
         for attempt in range(_VERIFY_ATTEMPTS):
             # The first try goes at full speed; after a loss, small chunks with growing
             # pauses (loss comes in bursts, under load).
@@ -215,7 +217,16 @@ class RawReplProtocol:
             if b"KeyboardInterrupt" in result.stderr:
                 return result  # interrupt() from another thread: stop, do not retry
             if b"MemoryError" in result.stderr:
-                return self._exec_frame(data, deadline)  # the staged copy does not fit
+                self.damaged_sends -= 1  # it arrived; it did not fit
+                if not collected:  # a fragmented heap, often: collect, stage again
+                    collected = True
+                    self._exec_frame(_COLLECT, deadline)
+                    continue
+                # The staged copy does not fit: the code goes as it is, unverified, in
+                # small paced pieces (the least loss without a check).
+                return self._exec_frame(
+                    data, deadline, pacing=(_RETRY_CHUNK, max(self.pacing_s, _RETRY_MAX_PAUSE_S))
+                )
         answer = "no answer" if last is None else repr(last.stdout[-60:] + last.stderr[-120:])
         raise ProtocolError(
             f"code sent to {self.name} arrived damaged {_VERIFY_ATTEMPTS} times "

@@ -759,6 +759,28 @@ def test_verified_send_falls_back_when_the_copy_does_not_fit() -> None:
     link, _, board = open_link(FakeMicroPython(handler), verify_over=40)
     assert link.exec_checked(STAGED_CODE, timeout=2) == STAGED_OUT
     assert board.execs[-1] == STAGED_CODE.encode()
+    # The heap was collected and the copy staged once more before giving up on it.
+    staged = [n for n, code in enumerate(board.execs) if code.startswith(b"_actorhw_src")]
+    assert len(staged) >= 2
+    assert b"gc.collect()" in board.execs[staged[-1] - 1]
+    assert link.damaged_sends == 0  # nothing arrived damaged: it did not fit
+
+
+def test_verified_send_stages_again_after_collecting_a_fragmented_heap() -> None:
+    full = {"yes": True}
+
+    def handler(code: bytes) -> tuple[bytes, bytes] | str:
+        if code.startswith(b"_actorhw_src") and full["yes"]:
+            return b"", b"MemoryError: memory allocation failed, allocating 1200 bytes\r\n"
+        if b"gc.collect()" in code:
+            full["yes"] = False
+            return b"", b""
+        return python(code)
+
+    python = python_handler()
+    link, _, board = open_link(FakeMicroPython(handler), verify_over=40)
+    assert link.exec_checked(STAGED_CODE, timeout=2) == STAGED_OUT
+    assert STAGED_CODE.encode() not in board.execs  # it ran from the verified copy
 
 
 @settings(max_examples=200, deadline=None)
