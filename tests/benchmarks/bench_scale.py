@@ -8,9 +8,10 @@ a. Devices: simulated boards of 20 GPIO pins (10, 100 and 1,000 boards); for eac
    fresh runtime: start-up (wall and process CPU), stop, RSS and OS threads per device,
    ``devices()``, and an acquire+release pair on one pin (median of interleaved slices).
    Targets at 20,000: start <= 5 s, stop <= 2 s, <= 8 KiB per device, devices() <= 0.3 s,
-   the pair within 1.2x of the pair at 200 devices (the pair at 200 is measured again,
-   in its own runtime, right before every larger size, so each ratio compares like
-   with like on this noisy machine).
+   the pair within 1.2x of the pair at 200 devices.  The 200-device side runs in its own
+   process (a process of 200 devices, as the target means), started before each larger
+   size; the two sides' slices of pairs take turns, each while the other waits, so each
+   ratio compares like with like on this noisy machine.
 b. Lease cycle (acquire, open, read, close, release) from 1, 8 and 64 threads, against a
    bare pykka actor answering the same five asks; interleaved rounds; median and p99
    per cycle. Target: runtime <= 1.3x bare at every thread count.
@@ -21,10 +22,13 @@ Exits 1 when any target is missed (MISS), 0 when all PASS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
+import select
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -63,18 +67,87 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-def pair_us(rt: Runtime, device: DeviceId, pairs: int, slices: int = 5) -> float:
-    """Median microseconds of an acquire+release pair, over ``slices`` slices."""
-    per_slice = []
-    for _ in range(slices):
-        t0 = time.perf_counter()
-        for _ in range(pairs // slices):
-            rt.release(rt.acquire(device, owner="bench"))
-        per_slice.append((time.perf_counter() - t0) / (pairs // slices) * 1e6)
-    return statistics.median(per_slice)
+def _pairs(rt: Runtime, device: DeviceId, n: int) -> float:
+    """Microseconds per acquire+release pair over ``n`` pairs."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        rt.release(rt.acquire(device, owner="bench"))
+    return (time.perf_counter() - t0) / n * 1e6
 
 
-def one_size(folder: str, boards: int, pairs: int) -> dict[str, float]:
+def base_worker(folder: str, boards: int) -> int:
+    """``--base-worker FOLDER BOARDS``: the 200-device side, in its own process.  Says
+    ``ready``, then for each line ``n`` on stdin times n pairs and answers their
+    microseconds per pair; a line ``0`` (or the end of stdin) ends it."""
+    with Runtime.start(boards=[BOARD] * boards, boards_dirs=[folder], timeout=300.0) as rt:
+        pin = rt.ids(BOARD)["PIN3"]
+        rt.release(rt.acquire(pin, owner="warm-up"))
+        print("ready", flush=True)
+        for line in sys.stdin:
+            n = int(line.strip() or 0)
+            if n <= 0:
+                break
+            print(f"{_pairs(rt, pin, n):.3f}", flush=True)
+    return 0
+
+
+class BaseSide:
+    """The other process of :func:`base_worker`, asked for one slice at a time."""
+
+    def __init__(self, folder: str, boards: int, *, timeout: float = 120.0) -> None:
+        self._timeout = timeout
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__, "--base-worker", folder, str(boards)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self._line() != "ready":
+            raise RuntimeError("the base side did not start")
+
+    def _line(self) -> str:
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], self._timeout)
+        if not ready:
+            raise TimeoutError(f"the base side said nothing within {self._timeout:g} s")
+        return self._proc.stdout.readline().strip()
+
+    def pairs(self, n: int) -> float:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"{n}\n")
+        self._proc.stdin.flush()
+        return float(self._line())
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._proc.stdin.write("0\n")
+                self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=self._timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+
+
+def pair_us(
+    rt: Runtime, device: DeviceId, base: BaseSide, pairs: int, slices: int = 10
+) -> tuple[float, float]:
+    """Median microseconds of an acquire+release pair here and on the base side, their
+    slices taking turns (the order alternates)."""
+    here, there = [], []
+    n = max(1, pairs // slices)
+    for s in range(slices):
+        if s % 2:
+            here.append(_pairs(rt, device, n))
+            there.append(base.pairs(n))
+        else:
+            there.append(base.pairs(n))
+            here.append(_pairs(rt, device, n))
+    return statistics.median(here), statistics.median(there)
+
+
+def one_size(folder: str, boards: int, pairs: int, base: BaseSide) -> dict[str, float]:
     """Start ``boards`` boards of PINS devices, measure, stop; the figures."""
     process = psutil.Process()
     rss0, threads0 = _rss(), process.num_threads()
@@ -89,7 +162,7 @@ def one_size(folder: str, boards: int, pairs: int) -> dict[str, float]:
         assert len(listed) == boards * PINS, len(listed)
         pin = rt.ids(BOARD)["PIN3"]
         rt.release(rt.acquire(pin, owner="warm-up"))
-        pair = pair_us(rt, pin, pairs)
+        pair, base_pair = pair_us(rt, pin, base, pairs)
     finally:
         t0 = time.perf_counter()
         rt.stop(timeout=60.0)
@@ -104,21 +177,24 @@ def one_size(folder: str, boards: int, pairs: int) -> dict[str, float]:
         "threads_per_device": (threads1 - threads0) / n,
         "devices_s": devices_s,
         "pair_us": pair,
+        "base_pair_us": base_pair,
+        "pair_ratio": pair / base_pair,
     }
 
 
 def devices_curve(board_counts: Sequence[int], pairs: int) -> list[dict[str, float]]:
-    """Every size in its own runtime; the 10-board (200) pair again before each size."""
+    """Every size in its own runtime, its pair side by side with the smallest size's
+    (in a process of its own)."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="actorhw-scale-") as folder:
         write_board(Path(folder))
         Runtime.start(boards=[BOARD], boards_dirs=[folder]).stop()  # imports, warm-up
         for boards in board_counts:
-            base = one_size(folder, board_counts[0], pairs)
-            row = one_size(folder, boards, pairs)
-            row["pair_ratio"] = row["pair_us"] / base["pair_us"]
-            row["base_pair_us"] = base["pair_us"]
-            rows.append(row)
+            base = BaseSide(folder, board_counts[0])  # a process of the smallest size
+            try:
+                rows.append(one_size(folder, boards, pairs, base))
+            finally:
+                base.close()
     return rows
 
 
@@ -271,7 +347,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short curves, for a smoke run")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--base-worker", nargs=2, metavar=("FOLDER", "BOARDS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
+    if args.base_worker:
+        return base_worker(args.base_worker[0], int(args.base_worker[1]))
     if args.quick:
         figures = {
             "devices": devices_curve([2, 20], pairs=200),
