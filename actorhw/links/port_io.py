@@ -35,6 +35,7 @@ READ_SIZE: Final = 65536
 """Most bytes taken from the OS in one read: all that is there, in one go."""
 _FIONREAD: Final = getattr(termios, "FIONREAD", 0x541B)
 _FOUR_ZEROS: Final = bytes(4)
+_BYTEORDER: Final = sys.byteorder
 _HANGUP: Final = select.POLLHUP | select.POLLERR | select.POLLNVAL
 _ioctl = fcntl.ioctl
 _monotonic = time.monotonic
@@ -182,7 +183,7 @@ class PortIO:
         fd = self.fd
         try:
             if fd is not None and not self.closed:
-                return int.from_bytes(_ioctl(fd, _FIONREAD, _FOUR_ZEROS), sys.byteorder)
+                return int.from_bytes(_ioctl(fd, _FIONREAD, _FOUR_ZEROS), _BYTEORDER)
             return int(self.port.in_waiting)
         except Exception as exc:
             raise self.failure(exc, "in_waiting") from exc

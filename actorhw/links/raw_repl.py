@@ -61,6 +61,7 @@ __all__ = [
 DEFAULT_MAX_OUTPUT: Final = 1024 * 1024
 """Default cap, in bytes, on the stdout + stderr of one ``exec``."""
 
+_monotonic = time.monotonic
 _CONTROL_BYTES: Final = re.compile(rb"[\x01-\x05]")
 
 
@@ -322,9 +323,9 @@ class RawReplLink(BoardControl, RawReplProtocol):
             raise InvalidArgumentError(
                 "code must not contain raw-REPL control bytes 0x01-0x05", device=self.name
             )
-        deadline = time.monotonic() + timeout
+        deadline = _monotonic() + timeout
         io, lock = self._io, self._lock
-        if io.closed or io.lost or not lock.acquire(blocking=False):
+        if io.closed or io.lost or not lock.acquire(False):
             with CallGuard(self, deadline, timeout):  # closed, or another call runs: wait
                 return self._exec_locked(data, deadline, timeout)
         try:
