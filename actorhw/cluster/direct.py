@@ -22,15 +22,19 @@ import asyncio
 import concurrent.futures
 import functools
 import itertools
+import json
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from actorhw.cluster import rawnats, wire
 from actorhw.cluster.client import GRACE
+from actorhw.cluster.leases import Held
 from actorhw.cluster.views import split_board
 from actorhw.core.errors import HostUnreachableError, TimedOutError
+from actorhw.core.ids import DeviceId
+from actorhw.core.lifecycle import SharingPolicy
 from actorhw.core.messages import Lease, Priority
-from actorhw.core.messages.cluster import RemoteCall, RemoteReply
+from actorhw.core.messages.cluster import LeaseHolder, LeaseRecord, RemoteCall, RemoteReply
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -39,6 +43,9 @@ if TYPE_CHECKING:
 
 #: The fast path cannot answer: take the full one.
 SLOW: Final[Any] = object()
+
+#: The JetStream header of a compare-and-set write: the key's expected last revision.
+LAST: Final = "Nats-Expected-Last-Subject-Sequence"
 
 #: Seconds the loop path serves after the blocking connection could not be opened.
 RAW_RETRY: Final = 5.0
@@ -79,6 +86,79 @@ class DirectCalls:
             raise HostUnreachableError(
                 f"{what}: host {host} went offline during the call", host=host, device=what
             )
+
+    # --- leases: a SINGLE device's create and delete in the leases bucket --------------
+
+    def _kv(self, key: str, value: bytes, headers: dict[str, str], timeout: float) -> Any:
+        """Write ``key`` of the leases bucket on the blocking connection: its new
+        revision, or SLOW (not written, a conflict, no JetStream now: the full path,
+        which reads and says why)."""
+        raw, cl = self._blocking(), self._cl
+        if raw is None:
+            return SLOW
+        subject = f"$KV.{cl.config.leases_bucket}.{key}"
+        try:
+            answer = raw.request(
+                subject, value, timeout=timeout, tick=cl.config.heartbeat,
+                check=lambda: None, headers=headers,
+            )  # fmt: skip
+        except (rawnats.NotSent, rawnats.NoResponder):
+            return SLOW
+        except TimeoutError:
+            raise TimedOutError(
+                f"{key}: the leases bucket did not answer within {timeout:g} s",
+                device=key,
+                timeout=timeout,
+            ) from None
+        try:
+            ack = json.loads(answer)
+            return int(ack["seq"]) if "error" not in ack else SLOW
+        except (ValueError, KeyError, TypeError):
+            return SLOW
+
+    def acquire(self, device: DeviceId, *, owner: str | None, timeout: float) -> Any:
+        """Hold a SINGLE device: one create in the leases bucket, from the caller's
+        thread, exactly as LeaseBook.acquire writes it; its Lease, or SLOW (held, not
+        SINGLE, anything the full path must decide)."""
+        cl, book = self._cl, self._cl._book
+        if book is None or not isinstance(device, DeviceId):
+            return SLOW
+        who = cl._owner(owner)
+        host, board, d = cl._where(device)
+        if d.policy is not SharingPolicy.SINGLE:
+            return SLOW
+        key = wire.lease_key(host, board, d.name)
+        mine = LeaseHolder(owner=who, token=0, client=book.client, renewed=time.time())
+        record = LeaseRecord(host=host, board=board, device=d.name, policy=d.policy,
+                             holders=(mine,))  # fmt: skip
+        last = cl._last.get(key, 0) if key not in cl._records else 0
+        revision = self._kv(key, wire.encode(record), {LAST: str(last)}, timeout)
+        if revision is SLOW:
+            return SLOW
+        held = Held(key=key, owner=who, token=revision, revision=revision, record=record)
+        book.held[(key, revision)] = held
+        return Lease(device=device, owner=who, token=revision, generation=d.generation)
+
+    def release(self, lease: Lease, *, timeout: float) -> Any:
+        """End a SINGLE lease not opened on its host: one delete against the revision
+        this client wrote last; 0 (holders left), or SLOW."""
+        cl, book = self._cl, self._cl._book
+        if book is None or not isinstance(lease, Lease):
+            return SLOW
+        host, board = split_board(type(lease.device).board)
+        key = wire.lease_key(host, board, lease.device.name)
+        held = book.held.get((key, lease.token))
+        if held is None or held.lost is not None or held.opened:
+            return SLOW
+        if held.record.policy is not SharingPolicy.SINGLE:
+            return SLOW
+        headers = {"KV-Operation": "DEL", LAST: str(held.revision)}
+        marker = self._kv(key, b"", headers, timeout)
+        if marker is SLOW:
+            return SLOW
+        book.held.pop((key, lease.token), None)
+        cl._last[key] = marker  # the watch says so too, later: a next create needs it now
+        return 0
 
     def close(self) -> None:
         """Close the blocking connection."""

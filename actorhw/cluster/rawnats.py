@@ -171,7 +171,14 @@ class BlockingNats:
     # --- requests ----------------------------------------------------------------------
 
     def request(
-        self, subject: str, data: bytes, *, timeout: float, tick: float, check: Callable[[], None]
+        self,
+        subject: str,
+        data: bytes,
+        *,
+        timeout: float,
+        tick: float,
+        check: Callable[[], None],
+        headers: dict[str, str] | None = None,
     ) -> bytes:
         """Send ``data`` to ``subject`` and wait for the reply up to ``timeout`` s,
         calling ``check()`` every ``tick`` s (it raises to give up).
@@ -186,9 +193,15 @@ class BlockingNats:
             raise NotSent("larger than the server's max_payload")
         token = str(next(self._seq)).encode()
         waiter: concurrent.futures.Future[bytes] = concurrent.futures.Future()
-        command = b"PUB %s %s%s %d\r\n%s\r\n" % (
-            subject.encode(), self._inbox.encode(), token, len(data), data
-        )  # fmt: skip
+        reply = self._inbox.encode() + token
+        if headers:
+            head = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            block = (head + "\r\n").encode()
+            command = b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
+                subject.encode(), reply, len(block), len(block) + len(data), block, data
+            )  # fmt: skip
+        else:
+            command = b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply, len(data), data)
         with self._cond:
             self._waiters[token] = waiter
         try:
