@@ -30,7 +30,7 @@ from actorhw.cluster import rawnats, wire
 from actorhw.cluster.client import GRACE
 from actorhw.cluster.leases import Held
 from actorhw.cluster.views import split_board
-from actorhw.core.errors import HostUnreachableError, TimedOutError
+from actorhw.core.errors import ActorHwError, HostUnreachableError, TimedOutError
 from actorhw.core.ids import DeviceId
 from actorhw.core.lifecycle import SharingPolicy
 from actorhw.core.messages import Lease, Priority
@@ -81,6 +81,11 @@ class DirectCalls:
             return None
         return self._raw
 
+    @property
+    def blocking(self) -> bool:
+        """Whether the blocking connection serves now."""
+        return self._blocking() is not None
+
     def _still_online(self, host: str, what: str) -> None:
         if not self._cl.online(host):
             raise HostUnreachableError(
@@ -89,76 +94,166 @@ class DirectCalls:
 
     # --- leases: a SINGLE device's create and delete in the leases bucket --------------
 
-    def _kv(self, key: str, value: bytes, headers: dict[str, str], timeout: float) -> Any:
-        """Write ``key`` of the leases bucket on the blocking connection: its new
-        revision, or SLOW (not written, a conflict, no JetStream now: the full path,
-        which reads and says why)."""
+    def _kv_many(
+        self, writes: list[tuple[str, bytes, dict[str, str]]], timeout: float
+    ) -> list[Any]:
+        """Write keys of the leases bucket on the blocking connection, pipelined: each
+        one's new revision, SLOW (not written, a conflict, no JetStream now: the full
+        path, which reads and says why), or a TimedOutError."""
         raw, cl = self._blocking(), self._cl
-        if raw is None:
-            return SLOW
-        subject = f"$KV.{cl.config.leases_bucket}.{key}"
+        if raw is None or not writes:
+            return [SLOW] * len(writes)
+        bucket = cl.config.leases_bucket
+        batch = [(f"$KV.{bucket}.{key}", value, headers) for key, value, headers in writes]
         try:
-            answer = raw.request(
-                subject, value, timeout=timeout, tick=cl.config.heartbeat,
-                check=lambda: None, headers=headers,
-            )  # fmt: skip
-        except (rawnats.NotSent, rawnats.NoResponder):
-            return SLOW
-        except TimeoutError:
-            raise TimedOutError(
-                f"{key}: the leases bucket did not answer within {timeout:g} s",
-                device=key,
-                timeout=timeout,
-            ) from None
-        try:
-            ack = json.loads(answer)
-            return int(ack["seq"]) if "error" not in ack else SLOW
-        except (ValueError, KeyError, TypeError):
-            return SLOW
+            answers = raw.requests(batch, timeout=timeout, tick=timeout, check=lambda: None)
+        except rawnats.NotSent:
+            return [SLOW] * len(writes)
+        out: list[Any] = []
+        for (key, _v, _h), answer in zip(writes, answers, strict=True):
+            if isinstance(answer, TimeoutError):
+                out.append(TimedOutError(
+                    f"{key}: the leases bucket did not answer within {timeout:g} s",
+                    device=key, timeout=timeout,
+                ))  # fmt: skip
+                continue
+            if isinstance(answer, HostUnreachableError):  # written, maybe applied
+                out.append(answer)
+                continue
+            try:  # a PubAck, or {"error": ...} (a conflict: the full path says why)
+                ack: dict[str, Any] = json.loads(answer) if isinstance(answer, bytes) else {}
+                out.append(int(ack["seq"]) if "error" not in ack else SLOW)
+            except (ValueError, KeyError, TypeError):
+                out.append(SLOW)  # no responder (JetStream away): nothing written
+        return out
 
     def acquire(self, device: DeviceId, *, owner: str | None, timeout: float) -> Any:
         """Hold a SINGLE device: one create in the leases bucket, from the caller's
         thread, exactly as LeaseBook.acquire writes it; its Lease, or SLOW (held, not
         SINGLE, anything the full path must decide)."""
+        got = self.acquire_many([device], owner=owner, timeout=timeout)[0]
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def acquire_many(
+        self, devices: list[DeviceId], *, owner: str | None, timeout: float
+    ) -> list[Any]:
+        """`acquire` of every device, the creates pipelined: a Lease, SLOW or an error
+        each."""
         cl, book = self._cl, self._cl._book
-        if book is None or not isinstance(device, DeviceId):
-            return SLOW
+        if book is None:
+            return [SLOW] * len(devices)
         who = cl._owner(owner)
-        host, board, d = cl._where(device)
-        if d.policy is not SharingPolicy.SINGLE:
-            return SLOW
-        key = wire.lease_key(host, board, d.name)
-        mine = LeaseHolder(owner=who, token=0, client=book.client, renewed=time.time())
-        record = LeaseRecord(host=host, board=board, device=d.name, policy=d.policy,
-                             holders=(mine,))  # fmt: skip
-        last = cl._last.get(key, 0) if key not in cl._records else 0
-        revision = self._kv(key, wire.encode(record), {LAST: str(last)}, timeout)
-        if revision is SLOW:
-            return SLOW
-        held = Held(key=key, owner=who, token=revision, revision=revision, record=record)
-        book.held[(key, revision)] = held
-        return Lease(device=device, owner=who, token=revision, generation=d.generation)
+        plans: list[tuple[int, DeviceId, str, LeaseRecord, int]] = []
+        out: list[Any] = [SLOW] * len(devices)
+        for i, device in enumerate(devices):
+            if not isinstance(device, DeviceId):
+                continue
+            try:
+                host, board, d = cl._where(device)
+            except ActorHwError as e:
+                out[i] = e
+                continue
+            if d.policy is not SharingPolicy.SINGLE:
+                continue
+            key = wire.lease_key(host, board, d.name)
+            mine = LeaseHolder(owner=who, token=0, client=book.client, renewed=time.time())
+            record = LeaseRecord(host=host, board=board, device=d.name, policy=d.policy,
+                                 holders=(mine,))  # fmt: skip
+            plans.append((i, device, key, record, d.generation))
+        writes = [
+            (key, wire.encode(record), {LAST: str(self._last_of(key))})
+            for _i, _d, key, record, _g in plans
+        ]
+        for (i, device, key, record, generation), revision in zip(
+            plans, self._kv_many(writes, timeout), strict=True
+        ):
+            if isinstance(revision, int):
+                book.held[(key, revision)] = Held(
+                    key=key, owner=who, token=revision, revision=revision, record=record
+                )
+                out[i] = Lease(device=device, owner=who, token=revision, generation=generation)
+            else:
+                out[i] = revision
+        return out
+
+    def _last_of(self, key: str) -> int:
+        """The revision a create of ``key`` expects: its delete or expiry marker's
+        (0 if none is known, or if the watch shows it held: the create then conflicts
+        and the full path says by whom)."""
+        cl = self._cl
+        return 0 if key in cl._records else cl._last.get(key, 0)
 
     def release(self, lease: Lease, *, timeout: float) -> Any:
         """End a SINGLE lease not opened on its host: one delete against the revision
         this client wrote last; 0 (holders left), or SLOW."""
+        got = self.release_many([lease], timeout=timeout)[0]
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def release_many(self, leases: list[Lease], *, timeout: float) -> list[Any]:
+        """`release` of every lease, the deletes pipelined: 0, SLOW or an error each."""
         cl, book = self._cl, self._cl._book
-        if book is None or not isinstance(lease, Lease):
-            return SLOW
-        host, board = split_board(type(lease.device).board)
-        key = wire.lease_key(host, board, lease.device.name)
-        held = book.held.get((key, lease.token))
-        if held is None or held.lost is not None or held.opened:
-            return SLOW
-        if held.record.policy is not SharingPolicy.SINGLE:
-            return SLOW
-        headers = {"KV-Operation": "DEL", LAST: str(held.revision)}
-        marker = self._kv(key, b"", headers, timeout)
-        if marker is SLOW:
-            return SLOW
-        book.held.pop((key, lease.token), None)
-        cl._last[key] = marker  # the watch says so too, later: a next create needs it now
-        return 0
+        out: list[Any] = [SLOW] * len(leases)
+        if book is None:
+            return out
+        plans: list[tuple[int, str, Lease, int]] = []
+        for i, lease in enumerate(leases):
+            if not isinstance(lease, Lease):
+                continue
+            host, board = split_board(type(lease.device).board)
+            key = wire.lease_key(host, board, lease.device.name)
+            held = book.held.get((key, lease.token))
+            if held is None or held.lost is not None or held.opened:
+                continue
+            if held.record.policy is SharingPolicy.SINGLE:
+                plans.append((i, key, lease, held.revision))
+        writes = [(key, b"", {"KV-Operation": "DEL", LAST: str(last)})
+                  for _i, key, _l, last in plans]  # fmt: skip
+        for (i, key, lease, _last), marker in zip(
+            plans, self._kv_many(writes, timeout), strict=True
+        ):
+            if isinstance(marker, int):
+                book.held.pop((key, lease.token), None)
+                cl._last[key] = marker  # the watch says so too, later: a next create needs it
+                out[i] = 0
+            else:
+                out[i] = marker
+        return out
+
+    def call_many(self, calls: list[tuple[str, RemoteCall]], timeout: float) -> list[Any]:
+        """Requests to hosts (``(host, call)``), pipelined on the blocking connection:
+        each one's reply value, an error, or SLOW (not sent, or no responder: the full
+        path)."""
+        raw, cl = self._blocking(), self._cl
+        if raw is None or not calls:
+            return [SLOW] * len(calls)
+        batch = [(cl.config.call_subject(host), wire.encode(call), None) for host, call in calls]
+        try:
+            answers = raw.requests(
+                batch, timeout=timeout + GRACE, tick=timeout + GRACE, check=lambda: None
+            )
+        except rawnats.NotSent:
+            return [SLOW] * len(calls)
+        out: list[Any] = []
+        for (host, call), answer in zip(calls, answers, strict=True):
+            if isinstance(answer, rawnats.NoResponder):
+                out.append(SLOW)
+            elif isinstance(answer, TimeoutError):
+                out.append(TimedOutError(
+                    f"host {host} did not answer within {call.timeout + GRACE:g} s",
+                    timeout=call.timeout,
+                ))  # fmt: skip
+            elif isinstance(answer, BaseException):
+                out.append(answer)
+            else:
+                try:
+                    out.append(wire.raise_reply(wire.decode(answer, RemoteReply)))
+                except ActorHwError as e:
+                    out.append(e)
+        return out
 
     def close(self) -> None:
         """Close the blocking connection."""

@@ -24,7 +24,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -189,21 +189,43 @@ class BlockingNats:
             HostUnreachableError: the connection failed after the request was written.
             TimeoutError: no reply within ``timeout``.
         """
-        if len(data) > self._max_payload:
+        answer = self.requests([(subject, data, headers)], timeout=timeout, tick=tick,
+                               check=check)[0]  # fmt: skip
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def requests(
+        self,
+        batch: Sequence[tuple[str, bytes, dict[str, str] | None]],
+        *,
+        timeout: float,
+        tick: float,
+        check: Callable[[], None],
+    ) -> list[bytes | BaseException]:
+        """Send every ``(subject, data, headers)`` in one write (pipelined), then wait
+        for their replies; each one's reply or error (NoResponder, TimeoutError,
+        HostUnreachableError) in order.  NotSent (raised) if none was written."""
+        if any(len(data) > self._max_payload for _s, data, _h in batch):
             raise NotSent("larger than the server's max_payload")
-        token = str(next(self._seq)).encode()
-        waiter: concurrent.futures.Future[bytes] = concurrent.futures.Future()
-        reply = self._inbox.encode() + token
-        if headers:
-            head = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            block = (head + "\r\n").encode()
-            command = b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
-                subject.encode(), reply, len(block), len(block) + len(data), block, data
-            )  # fmt: skip
-        else:
-            command = b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply, len(data), data)
+        waiters: list[tuple[bytes, concurrent.futures.Future[bytes]]] = []
+        commands = []
+        for subject, data, headers in batch:
+            token = str(next(self._seq)).encode()
+            waiters.append((token, concurrent.futures.Future()))
+            reply = self._inbox.encode() + token
+            if headers:
+                head = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                block = (head + "\r\n").encode()
+                commands.append(b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
+                    subject.encode(), reply, len(block), len(block) + len(data), block, data
+                ))  # fmt: skip
+            else:
+                commands.append(
+                    b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply, len(data), data)
+                )
         with self._cond:
-            self._waiters[token] = waiter
+            self._waiters.update(waiters)
         try:
             with self._send:
                 try:
@@ -211,15 +233,23 @@ class BlockingNats:
                 except (NotSent, OSError, ConnectionError) as e:
                     raise NotSent(str(e)) from e
                 try:
-                    sock.sendall(command)
+                    sock.sendall(b"".join(commands))
                 except OSError as e:
                     self._sock = None
                     sock.close()
                     raise NotSent(repr(e)) from e
-            return self._wait(waiter, time.monotonic() + timeout, tick, check)
+            deadline = time.monotonic() + timeout
+            answers: list[bytes | BaseException] = []
+            for _token, waiter in waiters:
+                try:
+                    answers.append(self._wait(waiter, deadline, tick, check))
+                except (NoResponder, TimeoutError, HostUnreachableError) as e:
+                    answers.append(e)
+            return answers
         finally:
             with self._cond:
-                self._waiters.pop(token, None)
+                for token, _waiter in waiters:
+                    self._waiters.pop(token, None)
 
     def _wait(
         self,

@@ -19,7 +19,7 @@ from typing import Any, Self, TypeVar, overload
 from actorhw.api.handles import HANDLES, Handle
 from actorhw.api.jobs import JobResult, JobRunner
 from actorhw.api.steps import Steps
-from actorhw.cluster.batch import run_steps
+from actorhw.cluster.batch import run_steps, run_steps_blocking
 from actorhw.cluster.client import DEFAULT_TIMEOUT, GRACE, AsyncCluster
 from actorhw.cluster.config import ClusterConfig
 from actorhw.cluster.direct import SLOW, DirectCalls
@@ -335,9 +335,16 @@ class Cluster:
         boards, one request per host, every device at once (``limit`` does not apply)."""
         who = owner or self.aio._owner(None)
         if isinstance(fn, Steps):
-            coro = run_steps(self.aio, devices, fn, owner=who, timeout=timeout, name=who)
-            done: JobResult[DeviceId, Any] = self._run(coro, timeout)
-            return done  # T is list[Any]: what Steps returns
+            result: Any  # T is list[Any]: what Steps returns
+            if self._direct is not None and self._direct.blocking:
+                result = run_steps_blocking(
+                    self, self._direct, devices, fn, owner=who, timeout=timeout, name=who
+                )
+            else:
+                coro = run_steps(self.aio, devices, fn, owner=who, timeout=timeout, name=who)
+                result = self._run(coro, timeout)
+            done: JobResult[DeviceId, T] = result
+            return done
 
         def on_device(device: DeviceId) -> T:
             with self.lease(device, owner=who, timeout=timeout) as handle:
