@@ -73,6 +73,7 @@ class DirectCalls:
         config = cl.config
         self._raw = rawnats.BlockingNats(config) if rawnats.supports(config) else None
         self._raw_again = 0.0  # time.monotonic() before which the loop path serves
+        self._marks: dict[str, int] = {}  # key -> revision of this client's last delete
 
     def _blocking(self) -> rawnats.BlockingNats | None:
         """The blocking connection, unless the config needs the asyncio client (TLS,
@@ -179,11 +180,15 @@ class DirectCalls:
         return out
 
     def _last_of(self, key: str) -> int:
-        """The revision a create of ``key`` expects: its delete or expiry marker's
-        (0 if none is known, or if the watch shows it held: the create then conflicts
-        and the full path says by whom)."""
-        cl = self._cl
-        return 0 if key in cl._records else cl._last.get(key, 0)
+        """The revision a create of ``key`` expects: its delete or expiry marker's,
+        the latest this client knows (its own deletes are known before the watch says
+        so); 0 if the watch shows it held since (the create then conflicts and the full
+        path says by whom)."""
+        cl, mine = self._cl, self._marks.get(key, 0)
+        record = cl._records.get(key)
+        if record is not None and record[1] > mine:
+            return 0
+        return max(mine, cl._last.get(key, 0))
 
     def release(self, lease: Lease, *, timeout: float) -> Any:
         """End a SINGLE lease not opened on its host: one delete against the revision
@@ -195,7 +200,7 @@ class DirectCalls:
 
     def release_many(self, leases: list[Lease], *, timeout: float) -> list[Any]:
         """`release` of every lease, the deletes pipelined: 0, SLOW or an error each."""
-        cl, book = self._cl, self._cl._book
+        book = self._cl._book
         out: list[Any] = [SLOW] * len(leases)
         if book is None:
             return out
@@ -217,7 +222,7 @@ class DirectCalls:
         ):
             if isinstance(marker, int):
                 book.held.pop((key, lease.token), None)
-                cl._last[key] = marker  # the watch says so too, later: a next create needs it
+                self._marks[key] = marker  # the watch says so later: a next create needs it
                 out[i] = 0
             else:
                 out[i] = marker
