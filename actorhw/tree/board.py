@@ -275,6 +275,9 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
             return
         delay = self._tracker.delay()
         message = Recover(attempt=self._tracker.failures_in_row + 1, hung=hung)
+        if delay <= 0:  # the first try: next in the mailbox, no timer thread to start
+            self.actor_ref.tell(message)
+            return
         self._timer = threading.Timer(delay, tell_if_alive, args=(self.actor_ref, message))
         self._timer.daemon = True
         self._timer.start()
