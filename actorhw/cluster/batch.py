@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from actorhw.api.jobs import JobResult, TargetResult
 from actorhw.api.steps import Steps
@@ -27,7 +27,24 @@ from actorhw.core.messages.cluster import RemoteCall, RemoteReply, RemoteTarget
 
 if TYPE_CHECKING:
     from actorhw.cluster.client import AsyncCluster
-    from actorhw.cluster.sync import Cluster
+
+T = TypeVar("T")
+
+
+class Cluster(Protocol):
+    """What a blocking job needs of its cluster (actorhw.cluster.sync.Cluster), named
+    here so that the cluster may import this module without an import cycle."""
+
+    @property
+    def aio(self) -> AsyncCluster: ...
+
+    def acquire(
+        self, device: DeviceId, *, owner: str | None = ..., timeout: float = ...
+    ) -> Lease: ...
+
+    def release(self, lease: Lease, *, timeout: float = ...) -> int: ...
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T: ...
 
 
 async def run_steps(

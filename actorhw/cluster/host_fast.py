@@ -17,8 +17,9 @@ current lease tokens, and the local lease taken for that holder must be there.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from actorhw.cluster import rawnats, wire
 from actorhw.core.errors import ActorHwError
@@ -28,7 +29,24 @@ from actorhw.core.messages.cluster import RemoteCall, RemoteReply
 
 if TYPE_CHECKING:
     from actorhw.api.inflight import UseInFlight
-    from actorhw.cluster.host import Host
+    from actorhw.api.runtime import Runtime
+    from actorhw.cluster.config import ClusterConfig
+    from actorhw.core.messages import Lease
+
+
+class Host(Protocol):
+    """What the lane needs of its host (actorhw.cluster.host.Host), named here so that
+    the host may import the lane without an import cycle."""
+
+    name: str
+    config: ClusterConfig
+    runtime: Runtime
+    _local: dict[tuple[str, int], Lease]
+    _pool: concurrent.futures.ThreadPoolExecutor
+
+    def _tokens(self, key: str) -> set[int]: ...
+
+    async def _dispatch(self, call: RemoteCall) -> Any: ...
 
 
 class FastLane:

@@ -182,6 +182,7 @@ class UnsupportedOperationError(_OnDevice):
     command = Field[str]("")
     op = Field[str]("")
     supported = Field[Sequence[str]](())
+    port = Field[str]("")
 
 
 class InvalidArgumentError(_OnDevice):
