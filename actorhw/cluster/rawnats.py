@@ -206,10 +206,9 @@ class BlockingNats:
         """Send every ``(subject, data, headers)`` in one write (pipelined), then wait
         for their replies; each one's reply or error (NoResponder, TimeoutError,
         HostUnreachableError) in order.  NotSent (raised) if none was written."""
-        if any(len(data) > self._max_payload for _s, data, _h in batch):
-            raise NotSent("larger than the server's max_payload")
         waiters: list[tuple[bytes, concurrent.futures.Future[bytes]]] = []
         commands = []
+        largest = 0  # the server's limit counts an HPUB's headers too
         for subject, data, headers in batch:
             token = str(next(self._seq)).encode()
             waiters.append((token, concurrent.futures.Future()))
@@ -217,10 +216,12 @@ class BlockingNats:
             if headers:
                 head = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                 block = (head + "\r\n").encode()
+                largest = max(largest, len(block) + len(data))
                 commands.append(b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
                     subject.encode(), reply, len(block), len(block) + len(data), block, data
                 ))  # fmt: skip
             else:
+                largest = max(largest, len(data))
                 commands.append(
                     b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply, len(data), data)
                 )
@@ -232,6 +233,8 @@ class BlockingNats:
                     sock = self._ready()
                 except (NotSent, OSError, ConnectionError) as e:
                     raise NotSent(str(e)) from e
+                if largest > self._max_payload:  # known once connected (the INFO's)
+                    raise NotSent("larger than the server's max_payload")
                 try:
                     sock.sendall(b"".join(commands))
                 except OSError as e:
