@@ -9,7 +9,7 @@ a worker thread between its loop and the board's I/O thread).
 from __future__ import annotations
 
 import concurrent.futures
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from actorhw.api.limiter import OperationLimiter
 from actorhw.api.monitor import ResourceMonitor
@@ -83,24 +83,40 @@ class UseInFlight:
         try:
             if self.error is not None:
                 raise self.error
-            if isinstance(self.outcome, PendingIO):
-                if self.outcome.ran_here:  # the caller ran it on the idle board: no future
-                    revoked = ticket.revoked_error()
-                    if revoked is not None:
-                        raise revoked
-                    return self.outcome.outcome()
-                try:
-                    return ticket.wait(self.outcome.future, timeout=max(0.0, timeout))
-                except ActorHwError:
-                    if ticket.revoked_error() is not None:
-                        rt._stop_revoked(self.lease, self.outcome.future)
-                    raise
-            return self.outcome
+            return settle(rt, self.lease, ticket, self.outcome, timeout)
         except DeviceExceptionError as e:
-            revoked = ticket.revoked_error()
-            if revoked is not None:
-                raise revoked from e
-            rt.monitor.observe_error(self.lease.device, e.exc_name, e.message)
-            raise
+            raise_device_exception(rt, self.lease, ticket, e)
         finally:
             rt.limiter.finish(ticket)
+
+
+def settle(rt: RuntimeDevices, lease: Lease, ticket: Ticket, outcome: Any, timeout: float) -> Any:
+    """What an admitted operation answers, given what the device handed back: a value
+    as it is, a PendingIO the caller ran itself (unless revoked meanwhile), or one still
+    on the board's I/O thread, waited for up to ``timeout`` s (a revoked one is stopped
+    on the board).  `Runtime.use` and `UseInFlight.result` both end through it."""
+    if isinstance(outcome, PendingIO):
+        if outcome.ran_here:  # the caller ran it on the idle board: no future
+            revoked = ticket.revoked_error()  # (makes no future)
+            if revoked is not None:
+                raise revoked
+            return outcome.outcome()
+        try:
+            return ticket.wait(outcome.future, timeout=max(0.0, timeout))
+        except ActorHwError:
+            if ticket.revoked_error() is not None:
+                rt._stop_revoked(lease, outcome.future)
+            raise
+    return outcome
+
+
+def raise_device_exception(
+    rt: RuntimeDevices, lease: Lease, ticket: Ticket, error: DeviceExceptionError
+) -> NoReturn:
+    """Raise what a device's exception during an admitted operation means: the
+    revocation that caused it, or the exception itself, recorded by the monitor."""
+    revoked = ticket.revoked_error()
+    if revoked is not None:
+        raise revoked from error
+    rt.monitor.observe_error(lease.device, error.exc_name, error.message)
+    raise error

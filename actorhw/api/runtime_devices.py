@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, overload
 
 from actorhw.api.handles import HANDLES, Handle
-from actorhw.api.inflight import UseInFlight
+from actorhw.api.inflight import UseInFlight, raise_device_exception, settle
 from actorhw.api.runtime_routes import RuntimeRoutes, lease_of, quarantined
 from actorhw.api.sessions import Session, next_session_name, quota_fields
 from actorhw.core.errors import (
@@ -42,7 +42,6 @@ from actorhw.core.messages import (
     StateChanged,
     Use,
 )
-from actorhw.drivers.board_driver import PendingIO
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, by_urn
 from actorhw.tree.device import BY_MAILBOX, fast_use, published_info
 
@@ -208,26 +207,9 @@ class RuntimeDevices(RuntimeRoutes):
             if result is BY_MAILBOX:
                 left = max(0.0, deadline - time.monotonic())
                 result = self._ask(device, Use(lease=lease, op=op, args=args), left, ref)
-            if isinstance(result, PendingIO):
-                if result.ran_here:  # the caller ran it on the idle board: no future
-                    revoked = ticket.revoked_error()  # (makes no future)
-                    if revoked is not None:
-                        raise revoked
-                    return result.outcome()
-                left = max(0.0, deadline - time.monotonic())
-                try:
-                    return ticket.wait(result.future, timeout=left)
-                except ActorHwError:
-                    if ticket.revoked_error() is not None:
-                        self._stop_revoked(lease, result.future)
-                    raise
-            return result
+            return settle(self, lease, ticket, result, deadline - time.monotonic())
         except DeviceExceptionError as e:
-            revoked = ticket.revoked_error()
-            if revoked is not None:
-                raise revoked from e
-            self.monitor.observe_error(device, e.exc_name, e.message)
-            raise
+            raise_device_exception(self, lease, ticket, e)
         finally:
             limiter.finish(ticket)
 
