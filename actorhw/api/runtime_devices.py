@@ -221,12 +221,15 @@ class RuntimeDevices(RuntimeRoutes):
         *,
         priority: Priority = Priority.NORMAL,
         exclusive: bool = False,
+        run_here: bool = False,
     ) -> UseInFlight | None:
-        """Start ``op`` as `use` would, without blocking, when it can: the device's
-        route is known, the limiter admits it at once and the device hands it to the
-        board's I/O thread from this thread (an opened lease, a peripheral that submits
-        to the board's I/O lane; never run here, even on an idle lane: this thread may be
-        an event loop's).  Its `UseInFlight` says when it ends; None: nothing was
+        """Start ``op`` as `use` would, without waiting for the limiter, when it can:
+        the device's route is known, the limiter admits it at once and the device hands
+        it to the board's I/O thread from this thread (an opened lease, a peripheral that
+        submits to the board's I/O lane; not run here, even on an idle lane: this thread
+        may be an event loop's).  With ``run_here`` (a thread that would only wait for
+        it anyway) a non-Low operation on an idle lane runs in this thread, as in `use`,
+        and comes back ended.  Its `UseInFlight` says when it ends; None: nothing was
         started (call `use`)."""
         device = lease_of(lease).device
         route = self._routes.get(device)
@@ -240,7 +243,8 @@ class RuntimeDevices(RuntimeRoutes):
         if ticket is None:
             return None
         try:
-            result = fast_use(ref, lease, op, args, run_here=False)
+            here = run_here and priority is not Priority.LOW  # Low: preemptible, see use()
+            result = fast_use(ref, lease, op, args, run_here=here)
         except BaseException:
             self._limiter_now().finish(ticket)
             raise

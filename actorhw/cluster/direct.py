@@ -229,13 +229,13 @@ class DirectCalls:
         return out
 
     def call_many(self, calls: list[tuple[str, RemoteCall]], timeout: float) -> list[Any]:
-        """Requests to hosts (``(host, call)``), pipelined on the blocking connection:
-        each one's reply value, an error, or SLOW (not sent, or no responder: the full
-        path)."""
+        """Requests to hosts' fast lanes (``(host, call)``), pipelined on the blocking
+        connection: each one's reply value, an error, or SLOW (not sent, or no
+        responder: the full path)."""
         raw, cl = self._blocking(), self._cl
         if raw is None or not calls:
             return [SLOW] * len(calls)
-        batch = [(cl.config.call_subject(host), wire.encode(call), None) for host, call in calls]
+        batch = [(cl.config.fast_subject(host), wire.encode(call), None) for host, call in calls]
         try:
             answers = raw.requests(
                 batch, timeout=timeout + GRACE, tick=timeout + GRACE, check=lambda: None

@@ -28,7 +28,7 @@ from actorhw.api.steps import Steps, perform
 from actorhw.cluster import wire
 from actorhw.cluster.config import Buckets, ClusterConfig, check_name
 from actorhw.cluster.host_boards import BOARD_OPS, answer_board_call
-from actorhw.cluster.host_fast import FastLane
+from actorhw.cluster.host_fast import FastLane, step_call
 from actorhw.cluster.views import host_device
 from actorhw.core.errors import (
     ActorHwError,
@@ -340,15 +340,18 @@ class Host:
         """A batched job step on one device, for the target's lease (fenced as any
         request); the reply carries the steps' results or the typed error that stopped
         them."""
-        one = RemoteCall(
-            op="steps", board=target.board, device=target.device, owner=call.owner,
-            token=target.token, timeout=call.timeout,
-        )  # fmt: skip
+        one = step_call(call, target)
         try:
             key = await self._check(one)
             await self._revoke_stale(key)
-            values = await self._run(self._perform, one, key, Steps.of(call.steps))
-            return RemoteReply(value=(values,))
+        except ActorHwError as e:
+            return wire.error_reply(e)
+        return await self._run(self._perform_reply, one, key, Steps.of(call.steps))
+
+    def _perform_reply(self, call: RemoteCall, key: str, steps: Steps) -> RemoteReply:
+        """`_perform`'s values as a reply, or the typed error that stopped them."""
+        try:
+            return RemoteReply(value=(self._perform(call, key, steps),))
         except ActorHwError as e:
             return wire.error_reply(e)
 

@@ -3,15 +3,24 @@
 The host's asyncio client answers every request; for the hot path, an opened lease's
 operation, it costs the loop's turns (reader, subscription queue, task, the wake from
 the board's I/O thread, the flusher).  This lane has a blocking connection of its own
-(actorhw.cluster.rawnats), read by a thread of its own: a ``use`` whose token is current
-and whose device this host has opened for it is started from that thread
-(`Runtime.start_use`) and answered from the board's I/O thread the moment it ends.
+(actorhw.cluster.rawnats_subscriber), read by a few reader threads of its own:
+
+- a ``use`` whose token is current and whose device this host has opened for it is
+  started by the reader that read it (`Runtime.start_use`); on an idle board, while
+  another reader is free to read on, the reader runs the exchange itself and answers
+  it (as `Runtime.use` runs it in its caller's thread), else it is answered from the
+  board's I/O thread the moment it ends;
+- a job's ``steps`` whose tokens are all current (and no stale holder's local lease is
+  left on their devices) run in the host's worker threads, one of them in the reader's,
+  and are answered when the last one ends.
+
 Anything else, including a token the lease watch does not show as current yet (the
 full path asks the bucket, then refuses a stale one), is handed to the host's loop,
 which answers it exactly as a request on ``<prefix>.call.<host>``.
 
 Fencing is the same check as the full path's: the token must be one of the device's
-current lease tokens, and the local lease taken for that holder must be there.
+current lease tokens, and the local lease taken for that holder must be there (for
+steps, every step checks the token again).
 """
 
 from __future__ import annotations
@@ -21,11 +30,13 @@ import concurrent.futures
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
+from actorhw.api.steps import Steps
 from actorhw.cluster import rawnats, wire
+from actorhw.cluster.rawnats_subscriber import BlockingSubscriber
 from actorhw.core.errors import ActorHwError
 from actorhw.core.log import logger
 from actorhw.core.messages import Priority
-from actorhw.core.messages.cluster import RemoteCall, RemoteReply
+from actorhw.core.messages.cluster import RemoteCall, RemoteReply, RemoteTarget
 
 if TYPE_CHECKING:
     from actorhw.api.inflight import UseInFlight
@@ -46,7 +57,13 @@ class Host(Protocol):
 
     def _tokens(self, key: str) -> set[int]: ...
 
+    def _perform_reply(self, call: RemoteCall, key: str, steps: Steps) -> RemoteReply: ...
+
     async def _dispatch(self, call: RemoteCall) -> Any: ...
+
+
+#: Reader threads of the lane: up to READERS - 1 operations run in readers at once.
+READERS = 4
 
 
 class FastLane:
@@ -55,7 +72,7 @@ class FastLane:
     def __init__(self, host: Host, loop: asyncio.AbstractEventLoop) -> None:
         self._host = host
         self._loop = loop
-        self._conn = rawnats.BlockingSubscriber(host.config, host.config.fast_subject(host.name))
+        self._conn = BlockingSubscriber(host.config, host.config.fast_subject(host.name))
         self._thread = threading.Thread(
             target=self._serve, name=f"host-fast-{host.name}", daemon=True
         )
@@ -74,46 +91,98 @@ class FastLane:
 
     def _serve(self) -> None:
         try:
-            self._conn.serve(self._on_call, self.subscribed.set)
+            self._conn.serve(self._on_call, self.subscribed.set, readers=READERS)
         except Exception as e:  # never silently: the full path still serves
             logger.opt(exception=e).error("host {}: fast lane ended: {!r}", self._host.name, e)
 
     # --- in the lane's thread ----------------------------------------------------------
 
     def _on_call(self, data: bytes, reply: str) -> None:
-        host = self._host
         try:
             call = wire.decode(data, RemoteCall)
         except ActorHwError as e:
             self._send(reply, wire.error_reply(e))
             return
-        started = None
         if call.op == "use":
-            key = wire.lease_key(host.name, call.board, call.device)
-            local = host._local.get((key, call.token))
-            if local is not None and call.token in host._tokens(key):
-                try:
-                    started = host.runtime.start_use(
-                        local, call.name, tuple(call.args), priority=Priority(call.priority),
-                        exclusive=call.exclusive,
-                    )  # fmt: skip
-                except ActorHwError as e:
-                    self._send(reply, wire.error_reply(e))
-                    return
-        if started is None:  # the full path decides (and fences) the rest
+            done = self._use(call, reply)
+        elif call.op == "steps":
+            done = self._steps(call, reply)
+        else:
+            done = False
+        if not done:  # the full path decides (and fences) the rest
             asyncio.run_coroutine_threadsafe(self._answer(call, reply), self._loop)
-            return
+
+    def _use(self, call: RemoteCall, reply: str) -> bool:
+        """Start (or run) an opened lease's operation; False: not here."""
+        host = self._host
+        key = wire.lease_key(host.name, call.board, call.device)
+        local = host._local.get((key, call.token))
+        if local is None or call.token not in host._tokens(key):
+            return False
+        try:
+            started = host.runtime.start_use(
+                local, call.name, tuple(call.args), priority=Priority(call.priority),
+                exclusive=call.exclusive, run_here=self._conn.others_free(),
+            )  # fmt: skip
+        except ActorHwError as e:
+            self._send(reply, wire.error_reply(e))
+            return True
+        if started is None:
+            return False
+        futures = started.futures
+        if not futures:  # ran here, or answered at once
+            self._end(started, call, reply)
+            return True
         ended = threading.Lock()
 
         def end(_done: Any = None) -> None:
             if ended.acquire(blocking=False):  # the first of the futures to finish
                 self._end(started, call, reply)
 
-        futures = started.futures
         for future in futures:
             future.add_done_callback(end)
-        if not futures:
-            end()
+        return True
+
+    def _steps(self, call: RemoteCall, reply: str) -> bool:
+        """Run a job's steps on this host's targets if every token is current and no
+        stale holder's local lease is left on them; False: not here (the full path
+        reads the bucket, releases stale local leases, and answers)."""
+        host = self._host
+        keys = [wire.lease_key(host.name, t.board, t.device) for t in call.targets]
+        for key, target in zip(keys, call.targets, strict=True):
+            current = host._tokens(key)
+            if target.token not in current:
+                return False
+            if any(k == key and token not in current for k, token in list(host._local)):
+                return False
+        steps = Steps.of(call.steps)
+        replies: list[RemoteReply | None] = [None] * len(keys)
+        left = [len(keys)]
+        lock = threading.Lock()
+
+        def one(i: int, target: RemoteTarget) -> None:
+            try:
+                replies[i] = host._perform_reply(step_call(call, target), keys[i], steps)
+            except Exception as e:
+                logger.opt(exception=e).error("host {}: steps failed: {!r}", host.name, e)
+                replies[i] = wire.error_reply(ActorHwError(f"host {host.name} failed: {e!r}"))
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self._send(reply, RemoteReply(value=(replies,)))
+
+        if not keys:
+            self._send(reply, RemoteReply(value=([],)))
+            return True
+        *others, (last, mine) = list(enumerate(call.targets))
+        for i, target in others:
+            host._pool.submit(one, i, target)
+        if self._conn.others_free():
+            one(last, mine)
+        else:
+            host._pool.submit(one, last, mine)
+        return True
 
     def _end(self, started: UseInFlight, call: RemoteCall, reply: str) -> None:
         """The operation ended (in the board's I/O thread, or revoked): answer."""
@@ -152,3 +221,11 @@ class FastLane:
             logger.opt(exception=e).error("host {}: request failed: {!r}", host.name, e)
             answer = wire.error_reply(ActorHwError(f"host {host.name} failed: {e!r}"))
         self._send(reply, answer)
+
+
+def step_call(call: RemoteCall, target: RemoteTarget) -> RemoteCall:
+    """A steps request's call for one of its targets (its device and lease token)."""
+    return RemoteCall(
+        op="steps", board=target.board, device=target.device, owner=call.owner,
+        token=target.token, timeout=call.timeout,
+    )  # fmt: skip

@@ -151,7 +151,7 @@ class BlockingNats:
                 self._reading = True
             if drain:
                 try:
-                    while _readable(sock, 0.0):
+                    while readable(sock, 0.0):
                         chunk = sock.recv(65536)
                         if not chunk:
                             raise ConnectionError("the server closed the connection")
@@ -294,7 +294,7 @@ class BlockingNats:
             if left <= 0:
                 raise TimeoutError
             try:
-                if not _readable(sock, min(left, tick)):
+                if not readable(sock, min(left, tick)):
                     check()
                     continue
                 chunk = sock.recv(65536)
@@ -319,22 +319,13 @@ class BlockingNats:
 
     def _dispatch(self, sock: socket.socket) -> None:
         """Handle every complete message in the buffer (replies go to their waiters)."""
-        buf = self._buf
         woke = False
-        while (end := buf.find(b"\r\n")) >= 0:
-            line = bytes(buf[:end])
-            if line.startswith((b"MSG ", b"HMSG ")):
-                fields = line.split()
-                size = int(fields[-1])
-                if len(buf) < end + 2 + size + 2:
-                    break  # the payload is not all here yet
-                payload = bytes(buf[end + 2 : end + 2 + size])
-                del buf[: end + 2 + size + 2]
-                headers = int(fields[-2]) if line.startswith(b"HMSG") else 0
+        while (item := take(self._buf)) is not None:
+            line, fields, payload = item
+            if fields is not None:
+                headers = int(fields[-2]) if line[:1] == b"H" else 0
                 woke |= self._deliver(fields, payload, headers)
-                continue
-            del buf[: end + 2]
-            if line == b"PING":
+            elif line == b"PING":
                 with self._send:
                     sock.sendall(b"PONG\r\n")
             elif line.startswith(b"-ERR"):
@@ -358,68 +349,29 @@ class BlockingNats:
         return True
 
 
-def _readable(sock: socket.socket, timeout: float) -> bool:
+def take(buf: bytearray) -> tuple[bytes, list[bytes] | None, bytes] | None:
+    """The first complete protocol item of ``buf``, removed from it: ``(line, fields,
+    payload)``, fields the split line of a MSG or HMSG (its payload with its headers),
+    None for any other line (its payload empty); None if the item is not all here."""
+    end = buf.find(b"\r\n")
+    if end < 0:
+        return None
+    line = bytes(buf[:end])
+    if line.startswith((b"MSG ", b"HMSG ")):
+        fields = line.split()
+        size = int(fields[-1])
+        if len(buf) < end + 2 + size + 2:
+            return None  # the payload is not all here yet
+        payload = bytes(buf[end + 2 : end + 2 + size])
+        del buf[: end + 2 + size + 2]
+        return line, fields, payload
+    del buf[: end + 2]
+    return line, None, b""
+
+
+def readable(sock: socket.socket, timeout: float) -> bool:
     """Whether ``sock`` has data (or an end) to read within ``timeout`` s; the socket
     stays blocking (a writer may be in sendall meanwhile)."""
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(max(0.0, timeout) * 1000.0))
-
-
-class BlockingSubscriber(BlockingNats):
-    """A blocking connection subscribed to ``subject``: `serve` reads it in the calling
-    thread and hands every message and its reply subject to ``handler`` there; `publish`
-    answers from any thread.  A broken connection is opened again (with a pause) until
-    `stop`."""
-
-    def __init__(self, config: ClusterConfig, subject: str) -> None:
-        super().__init__(config, subscribe=subject)
-        self._handler: Callable[[bytes, str], None] | None = None
-        self._stop = threading.Event()
-
-    def publish(self, subject: str, data: bytes) -> bool:
-        """Send ``data`` to ``subject``; False if there is no connection (dropped)."""
-        command = b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(data), data)
-        with self._send:
-            sock = self._sock
-            if sock is None:
-                return False
-            try:
-                sock.sendall(command)
-                return True
-            except OSError:
-                return False
-
-    def serve(self, handler: Callable[[bytes, str], None], ready: Callable[[], None]) -> None:
-        """Read and hand over messages until `stop`; ``ready()`` once subscribed."""
-        self._handler = handler
-        pause = 0.05
-        while not self._stop.is_set():
-            try:
-                with self._send:
-                    sock = self._sock = self._connect()
-                ready()
-                pause = 0.05
-                while not self._stop.is_set():
-                    if not _readable(sock, 0.25):
-                        continue
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        raise ConnectionError("the server closed the connection")
-                    self._buf += chunk
-                    self._dispatch(sock)
-            except (NotSent, OSError, ConnectionError):
-                self.close()
-                self._stop.wait(pause)  # the server is away: try again
-                pause = min(pause * 2, 1.0)
-        self.close()
-
-    def stop(self) -> None:
-        """End `serve` (within a quarter second)."""
-        self._stop.set()
-
-    def _deliver(self, fields: list[bytes], payload: bytes, headers: int) -> bool:
-        # MSG subject sid reply size / HMSG subject sid reply hsize size
-        if self._handler is not None and len(fields) == (6 if headers else 5):
-            self._handler(payload[headers:], fields[3].decode())
-        return False
