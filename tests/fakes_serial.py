@@ -85,6 +85,7 @@ class FakeSerial:
             raise self.fail_in_waiting
         if not self.is_open:
             raise serial.PortNotOpenError()
+        self._board_catches_up()
         with self._cond:
             self._top_up()
             return len(self._rx)
@@ -94,6 +95,7 @@ class FakeSerial:
             raise serial.PortNotOpenError()
         if self.fail_read is not None:
             raise self.fail_read
+        self._board_catches_up()
         with self._cond:
             self._top_up()
             self._cond.wait_for(lambda: len(self._rx) >= size or not self.is_open, self.timeout)
@@ -113,6 +115,10 @@ class FakeSerial:
         if self.board is not None:
             self.board.on_input(self, data)
         return len(data)
+
+    def _board_catches_up(self) -> None:
+        if isinstance(self.board, RingBoard):
+            self.board.take_ring(self)
 
     def cancel_read(self) -> None:
         with self._cond:
@@ -346,3 +352,32 @@ def make_link_port(
     """A fake board and a port wired to it."""
     board = board or FakeMicroPython()
     return FakeSerial(board, name=name), board
+
+
+class RingBoard(FakeMicroPython):
+    """A board that loses input beyond its receive ring (the micro:bit's is 64 bytes),
+    in the worst case: it takes bytes out of the ring only while the host reads (as when
+    the emulator, or a busy board, stalls while the host keeps writing).
+
+    Args:
+        ring: the receive ring's size.
+    """
+
+    def __init__(self, *, ring: int = 64, **options: Any) -> None:
+        super().__init__(**options)
+        self.ring_size = ring
+        self.ring = bytearray()
+        self.lost = 0
+        """Bytes that did not fit the ring."""
+
+    def on_input(self, port: FakeSerial, data: bytes) -> None:
+        with self.lock:
+            room = self.ring_size - len(self.ring)
+            self.ring += data[:room]
+            self.lost += max(0, len(data) - room)
+
+    def take_ring(self, port: FakeSerial) -> None:
+        with self.lock:
+            data = bytes(self.ring)
+            self.ring.clear()
+            super().on_input(port, data)

@@ -56,7 +56,8 @@ this 2-core machine, between 1 in 150 and 1 in 20 writes of 1 KiB depending on h
 load, with or without pacing (mpremote's 256 bytes per 10 ms too).  A lost run can
 leave valid code that does something else (a ``print`` swallowed into a comment).
 Code that fits the ring (plus its Ctrl-D) cannot lose bytes; longer code goes through
-``RawReplLink``'s verified two-step send.
+``RawReplLink``'s verified send, in frames that each fit the ring and wait for their
+answer.
 """
 
 _PTY_LINE: Final = re.compile(rb"char device redirected to (\S+) \(label serial0\)")

@@ -32,14 +32,24 @@ from actorhw.links.framing import (
 )
 from actorhw.links.port_io import DeadlinePassed, Overflow, PortIO
 
-__all__ = ["SEARCH_LIMIT", "RawReplProtocol"]
+__all__ = ["SEARCH_LIMIT", "RawReplProtocol", "staging_frames"]
 
 SEARCH_LIMIT: Final = 64 * 1024
 """Most bytes skipped while looking for a marker (a banner, ``soft reboot``)."""
-_STAGED_NAME: Final = b"_actorhw_src"
-_STAGE_PREFIX: Final = _STAGED_NAME + b"="
-_STAGE_SUFFIX: Final = b"\nprint(len(%s),sum(%s))" % (_STAGED_NAME, _STAGED_NAME)
-_RUN_STAGED: Final = b"try:\n exec(%s)\nfinally:\n del %s" % (_STAGED_NAME, _STAGED_NAME)
+_PARTS_OPEN: Final = b"_ahp=[];_aha=_ahp.append"
+"""Verified sends: the list the pieces go to, and its ``append`` under a short name."""
+_PART_HEAD: Final = b"_aha("
+_PART_TAIL: Final = b")"
+_JOIN: Final = b"_ahc=b''.join(_ahp);del _ahp,_aha"
+_CHECK: Final = b"print(len(_ahc),sum(_ahc))"
+_RUN_STAGED: Final = b"exec(globals().pop('_ahc'))"
+"""The code leaves the board's globals as it starts: what it does to them cannot break
+this step, and the copy is freed when it ends."""
+_DROP_STAGED: Final = b"_ahp=_aha=_ahc=None"
+_MIN_WINDOW: Final = 40
+"""The smallest window a verified send works with (its fixed steps are this long)."""
+_INTERNED_LEN: Final = 10
+"""MicroPython interns (never frees) string and bytes literals this long or shorter."""
 _EXEC_END: Final = CTRL_D + EXEC_TRAILER
 _END_HEAD: Final = b"\x04>raw REPL; CTRL-B to exit"
 _ANSWER_ENDS: Final = (_END_HEAD + b"\r\n>", _END_HEAD + b"\r\r\n>", _END_HEAD + b"\n>")
@@ -51,9 +61,10 @@ _SYNC_ATTEMPTS: Final = 3
 _INTERRUPTED: Final = re.compile(rb"KeyboardInterrupt: \r*\n\x04>")
 _VERIFY_ATTEMPTS: Final = 6
 _RETRY_CHUNK: Final = 32
-_RETRY_PAUSE_S: Final = 0.001
-_RETRY_MAX_PAUSE_S: Final = 0.008
 _FALLBACK_PAUSE_S: Final = 0.002
+_FRAME_S: Final = 1.0
+"""How long a verified send's frame may wait for its answer before it counts as lost
+(about 1 ms on the QEMU micro:bit; the margin is for a starved emulator)."""
 _FIRST_POLL_S: Final = 0.05
 _MAX_POLL_INTERVAL_S: Final = 0.4
 
@@ -177,65 +188,72 @@ class RawReplProtocol:
         return result
 
     def _exec_verified(self, data: bytes, deadline: float) -> ExecResult:
-        """Send code as a checked bytes literal first, then ``exec`` it on the board.
+        """Send code in frames that each fit the board's receive buffer, check what
+        arrived, then ``exec`` it there.
 
-        For firmware that drops input bytes when its receive buffer overflows (the
-        micro:bit's is 64 bytes): a dropped byte changes the length or sum the board
-        reports, or breaks the literal (or, if the Ctrl-D was dropped, the trailing
-        Ctrl-A resets the line), and the staging step is sent again.
+        For firmware without raw-paste that drops input bytes when its receive buffer
+        overflows (the micro:bit's 64-byte ring), and drops them whenever the board
+        falls behind, which pacing from the host cannot prevent (the emulator, or the
+        USB stack, delivers in bursts).  So the code goes as bytes literals appended to
+        a list on the board, each frame (code, Ctrl-D, trailer) at most the window long
+        and written only once the previous one is answered: the buffer never holds more
+        than one frame.  The board joins the pieces and reports their length and sum;
+        the code runs (once) only when they match.  An unexpected answer on the way
+        starts the send again, up to ``_VERIFY_ATTEMPTS`` times within the deadline.
         """
-        stage = _STAGE_PREFIX + bytes_literal(data) + _STAGE_SUFFIX
+        window = max(self.verify_over or 0, _MIN_WINDOW)
+        frames = staging_frames(data, window)
         expected = b"%d %d\n" % (len(data), sum(data))
         last: ExecResult | None = None
-        collected = False
-        for attempt in range(_VERIFY_ATTEMPTS):
-            # The first try goes at full speed; after a loss, small chunks with growing
-            # pauses (loss comes in bursts, under load).
-            pacing = None
-            if attempt:
-                pause = max(self.pacing_s, _RETRY_PAUSE_S * 2 ** (attempt - 1))
-                pacing = (_RETRY_CHUNK, min(pause, _RETRY_MAX_PAUSE_S))
-            send_time = 0.0 if pacing is None else pacing[1] * (len(stage) // pacing[0])
-            # A dropped Ctrl-D shows at once (the trailing Ctrl-A answers with the banner
-            # instead of OK); this bound is for when the trailer is lost as well.
-            ok_budget = send_time + 0.25 + 100e-6 * len(stage)
+        for _attempt in range(_VERIFY_ATTEMPTS):
             try:
-                result = self._exec_frame(
-                    stage,
-                    deadline,
-                    ok_deadline=min(deadline, time.monotonic() + ok_budget),
-                    pacing=pacing,
-                )
+                wrong = self._stage(frames, expected, deadline)
             except (DeadlinePassed, ProtocolError, ResultParseError):
                 if time.monotonic() >= deadline or not self._recover(deadline):
                     raise DeadlinePassed from None
                 self.damaged_sends += 1
                 continue
-            if not result.stderr and result.stdout.replace(b"\r", b"") == expected:
+            if wrong is None:
                 return self._exec_frame(_RUN_STAGED, deadline)
-            last = result
-            self.damaged_sends += 1
-            if b"KeyboardInterrupt" in result.stderr:
-                return result  # interrupt() from another thread: stop, do not retry
-            if b"MemoryError" in result.stderr:
-                self.damaged_sends -= 1  # it arrived; it did not fit
-                if not collected:  # a fragmented heap, often: collect, stage again
-                    collected = True
-                    self._exec_frame(_COLLECT, deadline)
-                    continue
-                # The staged copy does not fit: the code goes as it is, unverified, in
-                # small paced pieces.  A longer pause does not buy fewer losses (QEMU
-                # micro:bit, 3 busy processes on 2 cores, 1 KiB: 2 of 30 damaged at
-                # 2 ms and at 8 ms per 32 bytes) but costs 260 ms instead of 70.
+            last = wrong
+            if b"KeyboardInterrupt" in wrong.stderr:
+                return wrong  # interrupt() from another thread: stop, do not retry
+            if b"MemoryError" in wrong.stderr:
+                # The checked copy does not fit even after a collection: the code goes
+                # as it is, unverified, in small paced pieces (it can arrive damaged).
+                self._exec_frame(_DROP_STAGED + b"\n" + _COLLECT, deadline)
                 return self._exec_frame(
                     data, deadline, pacing=(_RETRY_CHUNK, max(self.pacing_s, _FALLBACK_PAUSE_S))
                 )
+            self.damaged_sends += 1
         answer = "no answer" if last is None else repr(last.stdout[-60:] + last.stderr[-120:])
         raise ProtocolError(
             f"code sent to {self.name} arrived damaged {_VERIFY_ATTEMPTS} times "
             f"(the board drops input bytes); last answer: {answer}",
             device=self.name,
         )
+
+    def _stage(self, frames: list[bytes], expected: bytes, deadline: float) -> ExecResult | None:
+        """Send the staging frames one by one: None once the board holds the checked
+        copy, else the first answer that was not the expected one."""
+        last = len(frames) - 1
+        for index, frame in enumerate(frames):
+            result = self._frame(frame, deadline)
+            if b"MemoryError" in result.stderr:
+                # A fragmented heap, often: collect and send the frame again (a frame
+                # that ran out of memory changed nothing: the append or join failed).
+                self._frame(_COLLECT, deadline)
+                result = self._frame(frame, deadline)
+            want = expected if index == last else b""
+            if result.stderr or result.stdout.replace(b"\r", b"") != want:
+                return result
+        return None
+
+    def _frame(self, code: bytes, deadline: float) -> ExecResult:
+        """One staging exec: it does next to nothing, so its whole answer must come soon
+        (a lost Ctrl-D or trailer shows in time, not at the call's deadline)."""
+        by = min(deadline, time.monotonic() + _FRAME_S)
+        return self._exec_frame(code, by, ok_deadline=by)
 
     def _send_plain(self, data: bytes, deadline: float, chunk: int, pause: float) -> None:
         io = self._io
@@ -351,3 +369,50 @@ class RawReplProtocol:
             self._io.rx.clear()
             return False
         return True
+
+
+def staging_frames(data: bytes, window: int) -> list[bytes]:
+    """The frames of a verified send of ``data``, each at most ``window`` bytes.
+
+    The first opens the list (``_ahp``) and appends the first piece, the next ones
+    append one piece each (``_aha(b'...')``), the last joins them into ``_ahc`` and
+    prints its length and sum (two frames when the window is too small for one).
+    Pieces are cut between escapes, and the last one is kept longer than
+    ``_INTERNED_LEN`` bytes where it can be (the firmware never frees short literals).
+    """
+    if window < _MIN_WINDOW:
+        raise ValueError(f"window must be >= {_MIN_WINDOW}, got {window}")
+    body = bytes_literal(data)[2:-1]
+    room = window - len(_PART_HEAD) - len(_PART_TAIL) - 3  # b'...'
+    pieces: list[bytes] = []
+    start = 0
+    while start < len(body):
+        first = not pieces
+        limit = room - (len(_PARTS_OPEN) + 1 if first else 0)
+        end = _cut(body, start, start + max(limit, 4))
+        pieces.append(body[start:end])
+        start = end
+    if len(pieces) > 1 and _decoded_len(pieces[-1]) <= _INTERNED_LEN:
+        merged = pieces[-2] + pieces[-1]  # move bytes to the last piece, never back
+        middle = _cut(merged, 0, min(len(merged) // 2 + 2, len(pieces[-2])))
+        if middle > 0:
+            pieces[-2:] = [merged[:middle], merged[middle:]]
+    frames = [_PART_HEAD + b"b'" + piece + b"'" + _PART_TAIL for piece in pieces]
+    frames[0] = _PARTS_OPEN + b"\n" + frames[0]
+    ending = _JOIN + b"\n" + _CHECK
+    frames += [ending] if len(ending) <= window else [_JOIN, _CHECK]
+    return frames
+
+
+def _cut(body: bytes, start: int, end: int) -> int:
+    """``end``, or earlier so that no escape (``\\n``, ``\\xNN``) is cut in two."""
+    if end >= len(body):
+        return len(body)
+    escape = body.rfind(b"\\", max(start, end - 3), end)
+    if escape >= 0 and escape + (2 if body[escape + 1] == ord("n") else 4) > end:
+        return escape if escape > start else escape + 4
+    return end
+
+
+def _decoded_len(piece: bytes) -> int:
+    return len(piece) - 3 * piece.count(b"\\x") - piece.count(b"\\n")

@@ -87,9 +87,10 @@ class RawReplLink(BoardControl, RawReplProtocol):
         max_output: cap on stdout + stderr of one exec, in bytes.
         resync_timeout: how long, after a timeout or a framing error, the link tries to
             get the raw prompt back before giving up.
-        verify_over: code longer than this many bytes is sent in two checked steps (a
-            bytes literal whose length and sum the board reports back, then ``exec``-ed
-            there), for firmware that drops input bytes (the micro:bit's 64-byte ring).
+        verify_over: code longer than this many bytes is sent verified, for firmware
+            that drops input bytes (the micro:bit's 64-byte ring): in frames of at most
+            this many bytes (at least 40), each sent once the previous one is answered,
+            joined on the board, its length and sum checked, then ``exec``-ed there.
             None (the default) sends all code as it is; never used with raw-paste.
     """
 

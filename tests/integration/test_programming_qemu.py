@@ -168,9 +168,8 @@ def test_definitions_are_sent_once_per_connection(rt: Runtime, ids: Any, observe
             assert dev.tick() == n
         assert dev.syncs == 1
         # A soft reboot the runtime cannot see: every board global is gone.
-        observer.exec(  # (the link's own staging global stays)
-            "for k in list(globals()):\n if k[:8] not in ('__name__', '_actorhw'):\n"
-            "  del globals()[k]",
+        observer.exec(
+            "for k in list(globals()):\n if k != '__name__':\n  del globals()[k]",
             timeout=5.0,
         )
         assert on_board(observer, "globals().get('ticks')") is None
