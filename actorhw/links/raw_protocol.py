@@ -377,8 +377,8 @@ def staging_frames(data: bytes, window: int) -> list[bytes]:
     The first opens the list (``_ahp``) and appends the first piece, the next ones
     append one piece each (``_aha(b'...')``), the last joins them into ``_ahc`` and
     prints its length and sum (two frames when the window is too small for one).
-    Pieces are cut between escapes, and the last one is kept longer than
-    ``_INTERNED_LEN`` bytes where it can be (the firmware never frees short literals).
+    Pieces are cut between escapes and kept longer than ``_INTERNED_LEN`` bytes where
+    they can be (the firmware interns short literals and never frees them).
     """
     if window < _MIN_WINDOW:
         raise ValueError(f"window must be >= {_MIN_WINDOW}, got {window}")
@@ -386,10 +386,11 @@ def staging_frames(data: bytes, window: int) -> list[bytes]:
     room = window - len(_PART_HEAD) - len(_PART_TAIL) - 3  # b'...'
     pieces: list[bytes] = []
     start = 0
+    # The list is opened in the first piece's frame when that leaves the piece room.
+    shared = room - len(_PARTS_OPEN) - 1 > 2 * _INTERNED_LEN
     while start < len(body):
-        first = not pieces
-        limit = room - (len(_PARTS_OPEN) + 1 if first else 0)
-        end = _cut(body, start, start + max(limit, 4))
+        limit = room - (len(_PARTS_OPEN) + 1 if shared and not pieces else 0)
+        end = _cut(body, start, start + limit)
         pieces.append(body[start:end])
         start = end
     if len(pieces) > 1 and _decoded_len(pieces[-1]) <= _INTERNED_LEN:
@@ -398,7 +399,10 @@ def staging_frames(data: bytes, window: int) -> list[bytes]:
         if middle > 0:
             pieces[-2:] = [merged[:middle], merged[middle:]]
     frames = [_PART_HEAD + b"b'" + piece + b"'" + _PART_TAIL for piece in pieces]
-    frames[0] = _PARTS_OPEN + b"\n" + frames[0]
+    if shared:
+        frames[0] = _PARTS_OPEN + b"\n" + frames[0]
+    else:
+        frames.insert(0, _PARTS_OPEN)
     ending = _JOIN + b"\n" + _CHECK
     frames += [ending] if len(ending) <= window else [_JOIN, _CHECK]
     return frames
