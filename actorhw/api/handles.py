@@ -86,7 +86,9 @@ class Handle:
 
     def _call(self, op: str, *args: Any, timeout: float | None = None, **limits: Any) -> Any:
         # limits: priority, wait, exclusive for the operation limiter (Runtime.use).
-        return self._rt.use(self._lease(), op, args, timeout=timeout or self.timeout, **limits)
+        return self._rt.use(
+            self.lease or self._lease(), op, args, timeout=timeout or self.timeout, **limits
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -291,7 +293,7 @@ class Board(Handle):
             raise InvalidArgumentError("code must be a str", argument="code")
         return str(
             self._rt.use(
-                self._lease(), "exec", (code, float(timeout)), timeout=timeout + 2.0,
+                self.lease or self._lease(), "exec", (code, float(timeout)), timeout=timeout + 2.0,
                 priority=Priority.NORMAL if priority is None else priority, exclusive=exclusive,
             )
         )  # fmt: skip

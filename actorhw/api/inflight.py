@@ -100,7 +100,9 @@ def settle(rt: RuntimeDevices, lease: Lease, ticket: Ticket, outcome: Any, timeo
             revoked = ticket.revoked_error()  # (makes no future)
             if revoked is not None:
                 raise revoked
-            return outcome.outcome()
+            if outcome.error is not None:
+                raise outcome.error
+            return outcome.value
         try:
             return ticket.wait(outcome.future, timeout=max(0.0, timeout))
         except ActorHwError:

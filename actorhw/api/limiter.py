@@ -61,8 +61,14 @@ class OperationLimiter:
                 f"priority must be a Priority (LOW, NORMAL, HIGH, CRITICAL), not {priority!r}",
                 argument="priority",
             )
+        op_id = next_op_id()
+        lane = self._lane
+        if lane is not None:  # a slot free and no one waiting: a function call
+            fast = lane.admit_here(op_id, device, priority, what, exclusive, lease, actor_urn)
+            if fast is not None:
+                return fast
         message = Admit(
-            op_id=next_op_id(),
+            op_id=op_id,
             device=device,
             priority=priority,
             what=what,
@@ -71,11 +77,6 @@ class OperationLimiter:
             lease=lease,
             actor_urn=actor_urn,
         )
-        lane = self._lane
-        if lane is not None:  # a slot free and no one waiting: a function call
-            fast = lane.try_admit(message)
-            if fast is not None:
-                return fast
         deadline = time.monotonic() + timeout
         ticket: Ticket = ask(self._ref, message, timeout=timeout)
         if ticket.admitted.done():
@@ -108,11 +109,9 @@ class OperationLimiter:
         lane = self._lane
         if lane is None or not isinstance(priority, Priority):
             return None
-        message = Admit(
-            op_id=next_op_id(), device=device, priority=priority, what=what,
-            exclusive=exclusive, lease=lease, actor_urn=actor_urn,
-        )  # fmt: skip
-        return lane.try_admit(message, then_ask=False)
+        return lane.admit_here(
+            next_op_id(), device, priority, what, exclusive, lease, actor_urn, then_ask=False
+        )
 
     def can_run(
         self,

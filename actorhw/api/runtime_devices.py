@@ -46,6 +46,7 @@ from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, by_urn
 from actorhw.tree.device import BY_MAILBOX, fast_use, published_info
 
 H = TypeVar("H", bound=Handle)
+_monotonic = time.monotonic
 #: Pause before a release asks again for a board whose actor is restarting, s.
 _RETRY_S = 0.02
 
@@ -187,12 +188,14 @@ class RuntimeDevices(RuntimeRoutes):
         to ``timeout`` (or is refused at once with ``wait=False``), runs alone on the
         device if ``exclusive``, and a Low one may be preempted (PreemptedError).
         """
-        device = lease_of(lease).device
-        deadline = time.monotonic() + timeout
+        if not isinstance(lease, Lease):
+            lease_of(lease)  # raises
+        device = lease.device
+        deadline = _monotonic() + timeout
         if op == "interrupt":  # a control operation: it must reach a full board at once
             return self._ask(device, Use(lease=lease, op=op, args=args), timeout)
         route = self._routes.get(device)
-        if route is None or not route[1].is_alive():
+        if route is None or route[1].actor_stopped.is_set():  # (is_alive, one call less)
             route = self._route(device, timeout=timeout)
         ref = route[1]
         limiter = self._limiter_now()
@@ -205,9 +208,9 @@ class RuntimeDevices(RuntimeRoutes):
             # cancels it if it has not started (see _stop_revoked).
             result = fast_use(ref, lease, op, args, run_here=priority is not Priority.LOW)
             if result is BY_MAILBOX:
-                left = max(0.0, deadline - time.monotonic())
+                left = max(0.0, deadline - _monotonic())
                 result = self._ask(device, Use(lease=lease, op=op, args=args), left, ref)
-            return settle(self, lease, ticket, result, deadline - time.monotonic())
+            return settle(self, lease, ticket, result, deadline - _monotonic())
         except DeviceExceptionError as e:
             raise_device_exception(self, lease, ticket, e)
         finally:

@@ -64,7 +64,7 @@ class RuntimeRoutes:
     def _limiter_now(self) -> OperationLimiter:
         """`limiter`, without a new facade per call while the limiter's actor runs."""
         pair = self._limiter_pair
-        if pair is None or not pair[0].is_alive():
+        if pair is None or pair[0].actor_stopped.is_set():  # (is_alive, one call less)
             ref = self._core_ref("limiter")
             pair = self._limiter_pair = (ref, OperationLimiter(ref))
         return pair[1]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from actorhw.core.errors import TimedOutError, UnsupportedOperationError
@@ -57,11 +58,12 @@ class PendingIO:
     one that is done already (:attr:`ran_here`): its :meth:`outcome` needs no future.
     """
 
-    __slots__ = ("_future", "_value", "error", "ran_here", "what")
+    __slots__ = ("_future", "error", "ran_here", "value", "what")
 
     def __init__(self, future: concurrent.futures.Future[Any] | None, *, what: str) -> None:
         self._future = future
-        self._value: Any = None
+        self.value: Any = None
+        """The result of work that :attr:`ran_here` and succeeded (see :meth:`outcome`)."""
         self.error: BaseException | None = None
         """The error of work that :attr:`ran_here` (None: it succeeded, or it did not
         run here)."""
@@ -73,7 +75,7 @@ class PendingIO:
     def ran(cls, value: Any, *, what: str) -> PendingIO:
         """Done already, in the caller's thread, with ``value``."""
         done = cls.__new__(cls)  # every slot set here: one call on the fast path
-        done._future, done._value, done.error, done.ran_here, done.what = (
+        done._future, done.value, done.error, done.ran_here, done.what = (
             None, value, None, True, what,
         )  # fmt: skip
         return done
@@ -89,7 +91,7 @@ class PendingIO:
         """The result of work that :attr:`ran_here`; raises its error."""
         if self.error is not None:
             raise self.error
-        return self._value
+        return self.value
 
     @property
     def future(self) -> concurrent.futures.Future[Any]:
@@ -99,7 +101,7 @@ class PendingIO:
             if self.error is not None:
                 future.set_exception(self.error)
             else:
-                future.set_result(self._value)
+                future.set_result(self.value)
             self._future = future
         return self._future
 
@@ -147,8 +149,24 @@ class Peripheral:
             )
         return method(*args)
 
+    def operations(self) -> dict[str, Callable[..., Any]]:
+        """Each operation of the device's kind that it has, as a callable of the
+        operation's arguments: what :meth:`perform` would call, found once (the
+        runtime's fast dispatch calls it directly).  A subclass that overrides
+        :meth:`perform` is called through it."""
+        ops = OPERATIONS[self.spec.kind]
+        if type(self).perform is Peripheral.perform:
+            found = {op: getattr(self, op, None) for op in ops}
+            return {op: method for op, method in found.items() if method is not None}
+        perform = self.perform
+        return {op: functools.partial(_through, perform, op) for op in ops}
+
     def reset(self) -> None:
         """Put the device back in its power-on state; called on the last release."""
+
+
+def _through(perform: Callable[[str, tuple[Any, ...]], Any], verb: str, *args: Any) -> Any:
+    return perform(verb, args)
 
 
 class BoardDriver(abc.ABC):

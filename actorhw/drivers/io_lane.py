@@ -47,13 +47,13 @@ def callers_turn() -> CallersTurn:
     return CallersTurn()
 
 
-def in_callers_turn(perform: Callable[[str, tuple[Any, ...]], T], op: str, args: Any) -> T:
-    """``perform(op, args)`` in this thread's turn (see :class:`CallersTurn`): the one
-    call of the runtime's fast dispatch, without a context manager's objects."""
+def in_callers_turn(work: Callable[..., T], args: tuple[Any, ...]) -> T:
+    """``work(*args)`` in this thread's turn (see :class:`CallersTurn`): the one call of
+    the runtime's fast dispatch, without a context manager's objects."""
     before = getattr(_turn, "here", False)
     _turn.here = True
     try:
-        return perform(op, args)
+        return work(*args)
     finally:
         _turn.here = before
 
@@ -84,10 +84,15 @@ class IOLane:
     def submit(self, work: Callable[[L], T], link: L, *, what: str) -> PendingIO:
         """``work(link)`` on the lane; run here if this thread is in its turn and the lane
         is idle, else queued for the lane's thread."""
-        if getattr(_turn, "here", False):
-            done = self._run_here(work, link, what)
-            if done is not None:
-                return done
+        if getattr(_turn, "here", False) and self._running.acquire(blocking=False):
+            try:  # this thread's turn, and nothing runs: run it here unless work waits
+                if not (self._queued or self._closed):  # (a closed lane fails below)
+                    try:
+                        return PendingIO.ran(work(link), what=what)
+                    except Exception as e:
+                        return PendingIO.failed(e, what=what)
+            finally:
+                self._running.release()
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         with self._books:
             if self._closed:
@@ -96,19 +101,6 @@ class IOLane:
             self._items.append((future, work, link))
             self._ready.notify()
         return PendingIO(future, what=what)
-
-    def _run_here(self, work: Callable[[L], T], link: L, what: str) -> PendingIO | None:
-        if not self._running.acquire(blocking=False):
-            return None
-        try:
-            if self._queued or self._closed:  # earlier work goes first; a closed lane fails
-                return None
-            try:
-                return PendingIO.ran(work(link), what=what)
-            except Exception as e:
-                return PendingIO.failed(e, what=what)
-        finally:
-            self._running.release()
 
     def _serve(self) -> None:
         while True:

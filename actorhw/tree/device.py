@@ -110,6 +110,8 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         self._holders: dict[int, _Holder] = {}
         self._generation = 0
         self._last_error: str | None = None
+        # The peripheral's operations as callables, for fast_use (made once per actor).
+        self._methods = peripheral.operations() if peripheral.callers_may_perform else {}
         if restore is not None:  # the predecessor crashed: its leases carry over
             self._generation = restore.generation
             self._holders = {
@@ -128,13 +130,16 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         ref: Any = self.actor_ref
         ref.published_info = info
         if self._peripheral.callers_may_perform:
+            generation = self._generation
             ref.use_view = _UseView(
                 device=self._device,
                 available=self._state in AVAILABLE,
-                generation=self._generation,
-                opened={t: (h.owner, h.opened_generation) for t, h in self._holders.items()},
-                ops=OPERATIONS[self._spec.kind],
-                perform=self._peripheral.perform,
+                open_now={
+                    t: h.owner
+                    for t, h in self._holders.items()
+                    if h.opened_generation == generation
+                },
+                methods=self._methods,
                 watch=self._watch_pending,
                 report=self._report_fault,
             )
@@ -419,10 +424,10 @@ class _UseView:
 
     device: DeviceId
     available: bool
-    generation: int
-    opened: dict[int, tuple[str, int | None]]
-    ops: frozenset[str]
-    perform: Callable[[str, tuple[Any, ...]], Any]
+    open_now: dict[int, str]
+    """token -> owner of the leases that have the device open in this generation."""
+    methods: Mapping[str, Callable[..., Any]]
+    """The peripheral's operations (`Peripheral.operations`)."""
     watch: Callable[[Any], None]
     report: Callable[[BaseException | None], None]
 
@@ -446,18 +451,19 @@ def fast_use(
     actor, which performs (or refuses) it with its usual errors and fault handling.
     Ownership and lifecycle stay the actor's: only a read of what it published."""
     view = getattr(ref, "use_view", None)
-    if view is None or lease.device is not view.device:
-        return BY_MAILBOX
     if (
-        view.opened.get(lease.token) != (lease.owner, view.generation)
+        view is None
+        or lease.device is not view.device
         or not view.available
-        or op not in view.ops
-        or not ref.is_alive()
+        or view.open_now.get(lease.token) != lease.owner
+        or ref.actor_stopped.is_set()  # not is_alive()
     ):
         return BY_MAILBOX
+    method = view.methods.get(op)
+    if method is None:
+        return BY_MAILBOX
     try:
-        perform = view.perform
-        result = in_callers_turn(perform, op, args) if run_here else perform(op, args)
+        result = in_callers_turn(method, args) if run_here else method(*args)
     except Exception:
         return BY_MAILBOX  # nothing was submitted: the actor performs it, and judges
     if isinstance(result, PendingIO):

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import bisect
 import collections
+import concurrent.futures
 import itertools
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
-
-import attrs
 
 from actorhw.core.errors import (
     ActorHwError,
@@ -39,6 +38,7 @@ from actorhw.core.messages import (
     ConfigureLimiter,
     Finish,
     GetLimiterStatistics,
+    Lease,
     LimiterStatistics,
     ListOperations,
     OperationPreempted,
@@ -61,17 +61,41 @@ def next_op_id() -> int:
     return next(_op_ids)
 
 
-@attrs.define
-class _Op:
-    message: Admit
-    ticket: Ticket
-    seq: int
-    started: float = 0.0
-    started_wall: float = 0.0
+class _Op(Ticket):
+    """One operation at the limiter, admitted or waiting: its caller's ticket, and what
+    it asked for (the fields of its `Admit`, kept here: the fast lane makes no message)
+    and its place in the queue."""
+
+    __slots__ = (
+        "actor_urn", "exclusive", "lease", "priority", "seq", "started", "started_wall", "what",
+    )  # fmt: skip
+
+    def __init__(  # an Admit's fields, positional: one call per operation
+        self,
+        op_id: int,
+        device: DeviceId,
+        priority: Priority,
+        what: str,
+        exclusive: bool,
+        lease: Lease | None,
+        actor_urn: str,
+        admitted: concurrent.futures.Future[None],
+        seq: int,
+    ) -> None:
+        self.op_id, self.device, self.admitted, self._revoked = op_id, device, admitted, None
+        self.priority, self.what, self.exclusive = priority, what, exclusive
+        self.lease, self.actor_urn, self.seq = lease, actor_urn, seq
+        self.started = self.started_wall = 0.0
+
+    @classmethod
+    def asked(cls, m: Admit, seq: int) -> _Op:
+        """The operation an Admit message asks for, waiting to be admitted."""
+        return cls(m.op_id, m.device, m.priority, m.what, m.exclusive, m.lease, m.actor_urn,
+                   concurrent.futures.Future(), seq)  # fmt: skip
 
     @property
     def sort_key(self) -> tuple[int, int]:
-        return (-int(self.message.priority), self.seq)
+        return (-int(self.priority), self.seq)
 
 
 class OperationLimiterActor(DispatchActor):
@@ -137,18 +161,60 @@ class OperationLimiterActor(DispatchActor):
         """Admit ``message`` at once if a slot is free and no one waits (then its ticket),
         else None: the caller asks the actor, which queues or preempts (``then_ask``
         False: the caller will not ask, and nothing changed)."""
+        m = message
+        return self.admit_here(
+            m.op_id, m.device, m.priority, m.what, m.exclusive, m.lease, m.actor_urn, then_ask
+        )
+
+    def admit_here(  # an Admit's fields: the fast lane makes no message
+        self,
+        op_id: int,
+        device: DeviceId,
+        priority: Priority,
+        what: str,
+        exclusive: bool,
+        lease: Lease | None,
+        actor_urn: str,
+        then_ask: bool = True,
+    ) -> Ticket | None:
+        """`try_admit` of an operation given by an Admit's fields, without the message
+        (a frozen message of eight fields costs more than the rest of an admission)."""
         with self._lock:
-            if self._waiting or self._asking or not self._fits(message):
+            n = self._per_device.get(device, 0)
+            if (  # _fits, when no one waits
+                self._waiting
+                or self._asking
+                or len(self._active) >= self._max_global
+                or n >= self._max_per_device
+                or device in self._exclusive
+                or (exclusive and n)
+            ):
                 self._asking += then_ask  # the caller asks now: later ones queue behind it
                 return None
-            op = _Op(message, Ticket(message.op_id, message.device, admitted=True), next(self._seq))
-            self._start(op)
-            return op.ticket
+            op = _Op(op_id, device, priority, what, exclusive, lease, actor_urn, ADMITTED,
+                     next(self._seq))  # fmt: skip
+            op.started, op.started_wall = self._clock(), time.time()
+            self._active[op_id] = op
+            self._per_device[device] = n + 1
+            if exclusive:
+                self._exclusive.add(device)
+            self._stats["admitted"] += 1
+            return op
 
     def finish_now(self, op_id: int) -> None:
         """The operation ended: give its slot back and admit waiters that now fit."""
         with self._lock:
-            self._finish_op(op_id)
+            op = self._active.get(op_id)
+            if op is None or self._waiting or op.exclusive:
+                self._finish_op(op_id)
+                return
+            del self._active[op_id]  # the common case of _finish_op (_remove, inline)
+            device = op.device
+            left = self._per_device[device] - 1
+            if left:
+                self._per_device[device] = left
+            else:
+                del self._per_device[device]
 
     def on_start(self) -> None:
         if self._check_interval is not None:
@@ -161,7 +227,7 @@ class OperationLimiterActor(DispatchActor):
             self._ticker.join(DEFAULT_ASK_TIMEOUT)
         with self._lock:
             for op in [*self._active.values(), *self._waiting]:
-                _revoke(op, TimedOutError("the runtime stopped", device=op.message.device.key))
+                _revoke(op, TimedOutError("the runtime stopped", device=op.device.key))
 
     def _tick(self) -> None:
         assert self._check_interval is not None
@@ -171,16 +237,16 @@ class OperationLimiterActor(DispatchActor):
 
     # --- admission ----------------------------------------------------------------------
 
-    def _fits(self, m: Admit | CanAdmit, *, without: _Op | None = None) -> bool:
+    def _fits(self, m: Admit | CanAdmit | _Op, *, without: _Op | None = None) -> bool:
         """Whether ``m`` fits now (or once ``without``, a running operation, is gone)."""
         n = self._per_device.get(m.device, 0)
         active = len(self._active)
         alone = m.device in self._exclusive
         if without is not None:
             active -= 1
-            if without.message.device is m.device:
+            if without.device is m.device:
                 n -= 1
-                alone = alone and not without.message.exclusive
+                alone = alone and not without.exclusive
         return (
             active < self._max_global
             and n < self._max_per_device
@@ -189,14 +255,11 @@ class OperationLimiterActor(DispatchActor):
             and (m.exclusive or not self._waiting or not self._exclusive_waits(m))
         )
 
-    def _exclusive_waits(self, m: Admit | CanAdmit) -> bool:
+    def _exclusive_waits(self, m: Admit | CanAdmit | _Op) -> bool:
         """An exclusive operation of at least ``m``'s priority waits for ``m``'s device:
         ``m`` queues behind it, so a stream of shared operations cannot starve it."""
         return any(
-            w.message.exclusive
-            and w.message.device == m.device
-            and w.message.priority >= m.priority
-            for w in self._waiting
+            w.exclusive and w.device == m.device and w.priority >= m.priority for w in self._waiting
         )
 
     def _can_admit(self, message: CanAdmit) -> bool:
@@ -205,15 +268,15 @@ class OperationLimiterActor(DispatchActor):
             return True
         if message.priority < Priority.HIGH:
             return False
-        lows = [o for o in self._active.values() if o.message.priority is Priority.LOW]
+        lows = [o for o in self._active.values() if o.priority is Priority.LOW]
         return any(self._fits(message, without=victim) for victim in lows)
 
     def _admit(self, message: Admit) -> Ticket:
         self._asking = max(0, self._asking - 1)
-        op = _Op(message, Ticket(message.op_id, message.device), next(self._seq))
+        op = _Op.asked(message, next(self._seq))
         if self._fits(message) or self._preempt_for(op):
             self._start(op)
-            return op.ticket
+            return op
         if not message.wait:
             self._stats["refused"] += 1
             raise LimiterFullError(
@@ -226,55 +289,55 @@ class OperationLimiterActor(DispatchActor):
                 max_per_device=self._max_per_device,
             )
         bisect.insort(self._waiting, op, key=lambda o: o.sort_key)
-        return op.ticket
+        return op
 
     def _start(self, op: _Op) -> None:
         op.started, op.started_wall = self._clock(), time.time()
-        self._active[op.message.op_id] = op
-        device = op.message.device
+        self._active[op.op_id] = op
+        device = op.device
         self._per_device[device] = self._per_device.get(device, 0) + 1
-        if op.message.exclusive:
-            self._exclusive.add(op.message.device)
+        if op.exclusive:
+            self._exclusive.add(op.device)
         self._stats["admitted"] += 1
-        admitted = op.ticket.admitted
+        admitted = op.admitted
         if admitted is not ADMITTED and not admitted.done():  # else: in the fast lane
             admitted.set_result(None)
 
     def _remove(self, op: _Op) -> None:
-        del self._active[op.message.op_id]
-        device = op.message.device
+        del self._active[op.op_id]
+        device = op.device
         left = self._per_device[device] - 1
         if left:
             self._per_device[device] = left
         else:
             del self._per_device[device]
-        if op.message.exclusive:
+        if op.exclusive:
             self._exclusive.discard(device)
 
     def _preempt_for(self, op: _Op) -> bool:
         """Interrupt one Low operation whose slot lets ``op`` in; newest first."""
-        if op.message.priority < Priority.HIGH:
+        if op.priority < Priority.HIGH:
             return False
-        lows = [o for o in self._active.values() if o.message.priority is Priority.LOW]
+        lows = [o for o in self._active.values() if o.priority is Priority.LOW]
         for victim in sorted(lows, key=lambda o: -o.seq):
             self._remove(victim)
-            if self._fits(op.message):
+            if self._fits(op):
                 self._stats["preempted"] += 1
                 error = PreemptedError(
-                    f"{victim.message.device.key}: operation {victim.message.op_id} "
-                    f"({victim.message.what}) preempted by a {op.message.priority.name} one",
-                    device=victim.message.device.key,
-                    op_id=victim.message.op_id,
-                    by_priority=op.message.priority.name,
+                    f"{victim.device.key}: operation {victim.op_id} "
+                    f"({victim.what}) preempted by a {op.priority.name} one",
+                    device=victim.device.key,
+                    op_id=victim.op_id,
+                    by_priority=op.priority.name,
                 )
                 _revoke(victim, error)
                 _interrupt(victim)
                 self._events.publish(
                     OperationPreempted(
-                        op_id=victim.message.op_id,
-                        device=victim.message.device,
-                        by_op_id=op.message.op_id,
-                        by_priority=op.message.priority,
+                        op_id=victim.op_id,
+                        device=victim.device,
+                        by_op_id=op.op_id,
+                        by_priority=op.priority,
                         at=time.time(),
                     )
                 )
@@ -283,11 +346,11 @@ class OperationLimiterActor(DispatchActor):
         return False
 
     def _restore(self, op: _Op) -> None:
-        self._active[op.message.op_id] = op
-        device = op.message.device
+        self._active[op.op_id] = op
+        device = op.device
         self._per_device[device] = self._per_device.get(device, 0) + 1
-        if op.message.exclusive:
-            self._exclusive.add(op.message.device)
+        if op.exclusive:
+            self._exclusive.add(op.device)
 
     def _finish(self, message: Finish) -> None:
         self._finish_op(message.op_id)
@@ -300,7 +363,7 @@ class OperationLimiterActor(DispatchActor):
                 self._dispatch()
             return
         for i, waiting in enumerate(self._waiting):
-            if waiting.message.op_id == op_id:
+            if waiting.op_id == op_id:
                 del self._waiting[i]
                 self._stats["cancelled"] += 1
                 self._dispatch()  # an exclusive waiter may have held others back
@@ -311,7 +374,7 @@ class OperationLimiterActor(DispatchActor):
         i = 0
         while i < len(self._waiting) and len(self._active) < self._max_global:
             op = self._waiting[i]
-            if self._fits(op.message):
+            if self._fits(op):
                 del self._waiting[i]
                 self._start(op)
             else:
@@ -326,10 +389,10 @@ class OperationLimiterActor(DispatchActor):
             _revoke(
                 op,
                 TimedOutError(
-                    f"{op.message.device.key}: operation {op.message.op_id} "
-                    f"({op.message.what}) ran past the operation timeout of {self._timeout:g} s",
-                    device=op.message.device.key,
-                    op_id=op.message.op_id,
+                    f"{op.device.key}: operation {op.op_id} "
+                    f"({op.what}) ran past the operation timeout of {self._timeout:g} s",
+                    device=op.device.key,
+                    op_id=op.op_id,
                     timeout=self._timeout,
                 ),
             )
@@ -357,11 +420,11 @@ class OperationLimiterActor(DispatchActor):
     def _list(self, _message: ListOperations) -> tuple[ActiveOperation, ...]:
         return tuple(
             ActiveOperation(
-                op_id=o.message.op_id,
-                device=o.message.device,
-                priority=o.message.priority,
-                what=o.message.what,
-                exclusive=o.message.exclusive,
+                op_id=o.op_id,
+                device=o.device,
+                priority=o.priority,
+                what=o.what,
+                exclusive=o.exclusive,
                 started_at=o.started_wall,
             )
             for o in self._active.values()  # in admission order
@@ -390,15 +453,15 @@ def _check_limits(max_global: int, max_per_device: int, timeout: float) -> None:
 
 
 def _revoke(op: _Op, error: ActorHwError) -> None:
-    if not op.ticket.admitted.done():
-        op.ticket.admitted.set_exception(error)
-    if not op.ticket.revoked.done():
-        op.ticket.revoked.set_result(error)
+    if not op.admitted.done():
+        op.admitted.set_exception(error)
+    if not op.revoked.done():
+        op.revoked.set_result(error)
 
 
 def _interrupt(op: _Op) -> None:
     """Ask the device to stop what runs on the board; never waits for the answer."""
-    lease, urn = op.message.lease, op.message.actor_urn
+    lease, urn = op.lease, op.actor_urn
     ref = by_urn(urn) if urn else None
     if lease is not None and ref is not None:
         ask_later(ref, Use(lease=lease, op="interrupt"))
@@ -408,6 +471,17 @@ class FastLane(Protocol):
     """What a caller's thread may call on the limiter directly (see try_admit)."""
 
     def try_admit(self, message: Admit, *, then_ask: bool = True) -> Ticket | None: ...
+    def admit_here(
+        self,
+        op_id: int,
+        device: DeviceId,
+        priority: Priority,
+        what: str,
+        exclusive: bool,
+        lease: Lease | None,
+        actor_urn: str,
+        then_ask: bool = True,
+    ) -> Ticket | None: ...
     def finish_now(self, op_id: int) -> None: ...
 
 

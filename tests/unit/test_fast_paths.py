@@ -20,6 +20,7 @@ from actorhw.core.messages import (
     Close,
     GetLimiterStatistics,
     Open,
+    Priority,
     Release,
     Transition,
     Use,
@@ -122,3 +123,53 @@ def test_closed_released_stale_or_down_goes_through_the_mailbox(device: Any) -> 
     assert fast_use(ref, lease, "read", ()) is BY_MAILBOX
     with pytest.raises(Exception, match="not held"):
         ask(ref, Use(lease=lease, op="read"), timeout=5)  # and the actor says why
+
+
+class _Pin(Peripheral):
+    """A peripheral with its own methods (perform not overridden): a GPIO with ``read``
+    only, and a method named as no GPIO operation."""
+
+    def read(self) -> bool:
+        return True
+
+    def transfer(self, data: bytes) -> bytes:  # an SPI operation: not a GPIO's
+        return data
+
+
+def test_operations_are_the_kinds_methods_found_once_or_perform_when_overridden() -> None:
+    spec = DeviceSpec(name="PIN0", kind=DeviceKind.GPIO, policy=SharingPolicy.SINGLE)
+    pin = _Pin(spec)
+    ops = pin.operations()
+    assert set(ops) == {"read"}  # no write method; transfer is not a GPIO operation
+    assert ops["read"]() is True
+    recorder = _Recorder()
+    try:
+        through = recorder.operations()
+        assert set(through) == {"read", "write"}  # every GPIO operation, via perform
+        assert through["write"](True).wait(timeout=5) is True
+        assert recorder.performed_by == [threading.current_thread().name]
+    finally:
+        recorder.io.shutdown()
+
+
+def test_the_fast_lane_keeps_an_exclusive_operation_alone_on_its_device() -> None:
+    ref = OperationLimiterActor.start(events=EventBus(), check_interval=None)
+    try:
+        lane = fast_lane(ref)
+        assert lane is not None
+        alone = lane.admit_here(next_op_id(), Ids.PIN0, Priority.NORMAL, "exec", True, None, "",
+                                then_ask=False)  # fmt: skip
+        assert alone is not None
+        assert lane.admit_here(next_op_id(), Ids.PIN0, Priority.NORMAL, "read", False, None, "",
+                               then_ask=False) is None  # fmt: skip
+        lane.finish_now(alone.op_id)
+        shared = lane.admit_here(next_op_id(), Ids.PIN0, Priority.NORMAL, "read", False, None,
+                                 "", then_ask=False)  # fmt: skip
+        assert shared is not None
+        assert lane.admit_here(next_op_id(), Ids.PIN0, Priority.NORMAL, "exec", True, None, "",
+                               then_ask=False) is None  # fmt: skip
+        lane.finish_now(shared.op_id)
+        stats = ask(ref, GetLimiterStatistics(), timeout=5)
+        assert (stats.active, stats.waiting, stats.admitted) == (0, 0, 2)
+    finally:
+        ref.stop()
