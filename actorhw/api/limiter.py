@@ -35,7 +35,9 @@ class OperationLimiter:
 
     def __init__(self, ref: ActorRef[Any]) -> None:
         self._ref = ref
-        self._lane = fast_lane(ref)  # admits and finishes in the caller's thread
+        self.lane = fast_lane(ref)
+        """The limiter's fast lane: admits and finishes in the caller's thread (None:
+        every call asks the actor)."""
 
     def admit(
         self,
@@ -62,7 +64,7 @@ class OperationLimiter:
                 argument="priority",
             )
         op_id = next_op_id()
-        lane = self._lane
+        lane = self.lane
         if lane is not None:  # a slot free and no one waiting: a function call
             fast = lane.admit_here(op_id, device, priority, what, exclusive, lease, actor_urn)
             if fast is not None:
@@ -106,7 +108,7 @@ class OperationLimiter:
         """Admit the operation at once if the limiter's fast lane can (a slot free, no
         one waiting): its ticket, to `finish`; else None, and nothing changed (`admit`
         waits, queues or preempts)."""
-        lane = self._lane
+        lane = self.lane
         if lane is None or not isinstance(priority, Priority):
             return None
         return lane.admit_here(
@@ -136,7 +138,7 @@ class OperationLimiter:
 
     def finish(self, ticket: Ticket) -> None:
         """The operation ended (also when it failed or its caller gave up)."""
-        lane = self._lane
+        lane = self.lane
         if lane is not None:
             lane.finish_now(ticket.op_id)
             return

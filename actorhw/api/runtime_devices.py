@@ -44,6 +44,7 @@ from actorhw.core.messages import (
 )
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, by_urn
 from actorhw.tree.device import BY_MAILBOX, fast_use, published_info
+from actorhw.tree.limiter import next_op_id
 
 H = TypeVar("H", bound=Handle)
 _monotonic = time.monotonic
@@ -199,10 +200,18 @@ class RuntimeDevices(RuntimeRoutes):
             route = self._route(device, timeout=timeout)
         ref = route[1]
         limiter = self._limiter_now()
-        ticket = limiter.admit(
-            device, priority=priority, what=op, wait=wait, exclusive=exclusive,
-            lease=lease, actor_urn=ref.actor_urn, timeout=timeout,
+        lane = limiter.lane  # the common case, a slot free: a function call, no message
+        ticket = (
+            lane.admit_here(next_op_id(), device, priority, op, exclusive, lease,
+                            ref.actor_urn, then_ask=False)
+            if lane is not None and isinstance(priority, Priority)
+            else None
         )  # fmt: skip
+        if ticket is None:  # wait, queue, preempt or refuse: the limiter's actor decides
+            ticket = limiter.admit(
+                device, priority=priority, what=op, wait=wait, exclusive=exclusive,
+                lease=lease, actor_urn=ref.actor_urn, timeout=timeout,
+            )  # fmt: skip
         try:
             # A Low call may be preempted: it waits on the I/O thread, where a preemption
             # cancels it if it has not started (see _stop_revoked).
@@ -214,7 +223,10 @@ class RuntimeDevices(RuntimeRoutes):
         except DeviceExceptionError as e:
             raise_device_exception(self, lease, ticket, e)
         finally:
-            limiter.finish(ticket)
+            if lane is not None:
+                lane.finish_now(ticket.op_id)
+            else:
+                limiter.finish(ticket)
 
     def start_use(
         self,

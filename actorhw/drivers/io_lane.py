@@ -22,9 +22,17 @@ from actorhw.drivers.board_driver import PendingIO
 T = TypeVar("T")
 L = TypeVar("L")
 
-__all__ = ["CallersTurn", "IOLane", "callers_turn", "in_callers_turn"]
+__all__ = ["TURN", "CallersTurn", "IOLane", "callers_turn", "in_callers_turn"]
 
-_turn = threading.local()
+
+class _Turn(threading.local):
+    here = False
+
+
+TURN = _Turn()
+"""This thread's turn: ``TURN.here`` is True inside :class:`CallersTurn` (the runtime's
+fast dispatch sets and restores it around one call: see :func:`in_callers_turn`)."""
+_turn = TURN
 
 
 class CallersTurn:
@@ -35,7 +43,7 @@ class CallersTurn:
     __slots__ = ("_before",)
 
     def __enter__(self) -> None:
-        self._before = getattr(_turn, "here", False)
+        self._before = _turn.here
         _turn.here = True
 
     def __exit__(self, *exc: object) -> None:
@@ -50,7 +58,7 @@ def callers_turn() -> CallersTurn:
 def in_callers_turn(work: Callable[..., T], args: tuple[Any, ...]) -> T:
     """``work(*args)`` in this thread's turn (see :class:`CallersTurn`): the one call of
     the runtime's fast dispatch, without a context manager's objects."""
-    before = getattr(_turn, "here", False)
+    before = _turn.here
     _turn.here = True
     try:
         return work(*args)
@@ -84,7 +92,7 @@ class IOLane:
     def submit(self, work: Callable[[L], T], link: L, *, what: str) -> PendingIO:
         """``work(link)`` on the lane; run here if this thread is in its turn and the lane
         is idle, else queued for the lane's thread."""
-        if getattr(_turn, "here", False) and self._running.acquire(blocking=False):
+        if _turn.here and self._running.acquire(blocking=False):
             try:  # this thread's turn, and nothing runs: run it here unless work waits
                 if not (self._queued or self._closed):  # (a closed lane fails below)
                     try:
