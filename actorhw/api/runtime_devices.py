@@ -42,6 +42,7 @@ from actorhw.core.messages import (
     StateChanged,
     Use,
 )
+from actorhw.drivers.board_driver import PendingIO
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, by_urn
 from actorhw.tree.device import BY_MAILBOX, fast_use, published_info
 from actorhw.tree.limiter import next_op_id
@@ -219,6 +220,13 @@ class RuntimeDevices(RuntimeRoutes):
             if result is BY_MAILBOX:
                 left = max(0.0, deadline - _monotonic())
                 result = self._ask(device, Use(lease=lease, op=op, args=args), left, ref)
+            elif (  # the common case of settle: run here, succeeded, not revoked
+                type(result) is PendingIO
+                and result.ran_here
+                and result.error is None
+                and ticket.revoked_error() is None
+            ):
+                return result.value
             return settle(self, lease, ticket, result, deadline - _monotonic())
         except DeviceExceptionError as e:
             raise_device_exception(self, lease, ticket, e)
