@@ -60,6 +60,18 @@ DEVICE_TIMEOUT = 5.0
 _Waiting = tuple[Lease, "concurrent.futures.Future[int]"]
 
 
+class _FaultTo:
+    """A device's fault, told to its board as a DeviceFault (one per board)."""
+
+    __slots__ = ("board",)
+
+    def __init__(self, board: pykka.ActorRef[Any]) -> None:
+        self.board = board
+
+    def __call__(self, device: DeviceId, error: ActorHwError) -> None:
+        tell_if_alive(self.board, DeviceFault(device=device, code=error.code, message=str(error)))
+
+
 class DeviceSupervision:
     """Restarts, quarantine and releases of a board's device actors."""
 
@@ -90,22 +102,21 @@ class DeviceSupervision:
         # Quarantined and crashed again: no actor; the snapshot keeps its leases.
         self._parked: dict[DeviceId, DeviceSnapshot | None] = {}
         self._waiting: dict[DeviceId, list[_Waiting]] = {}
+        self._fault_to: _FaultTo | None = None
         return {ChildCrashed: self._device_crashed, Release: self._release_for}
 
     def _start_device(
         self, device: DeviceId, restore: DeviceSnapshot | None
     ) -> pykka.ActorRef[Any]:
-        me = self.actor_ref
-
+        if self._fault_to is None:  # one for all the board's devices, not a closure each
+            self._fault_to = _FaultTo(self.actor_ref)
         ref: pykka.ActorRef[Any] = DeviceActor.start_watched(
-            report_to(me, device.name),
+            report_to(self.actor_ref, device.name),
             device=device,
             spec=self._specs[device],
             peripheral=self._peripherals[device],
             events=self._events,
-            on_fault=lambda d, e: tell_if_alive(
-                me, DeviceFault(device=d, code=e.code, message=str(e))
-            ),
+            on_fault=self._fault_to,
             restore=restore,
         )
         return ref

@@ -176,7 +176,20 @@ def default_scheduler() -> Scheduler:
 class _Mailbox:
     """An actor's inbox that puts its actor on the run queue when mail arrives idle."""
 
-    __slots__ = ("_closed", "_envelopes", "_here", "_lock", "_run", "_scheduled", "_scheduler")
+    __slots__ = (
+        "_actor",
+        "_closed",
+        "_envelopes",
+        "_here",
+        "_lock",
+        "_run",
+        "_scheduled",
+        "_scheduler",
+    )
+
+    # No bound method per actor (two more objects each for the GC, times 20,000): the
+    # mailbox is its own run (``__call__``: a slice of its actor) and ``_here`` is the
+    # actor itself.
 
     def __init__(self, scheduler: Scheduler) -> None:
         # Most of 20,000 devices never queue a message (asks are handled in the caller's
@@ -185,10 +198,11 @@ class _Mailbox:
         self._lock = threading.Lock()
         self._scheduled = True  # until the actor's first run (its on_start) is over
         self._scheduler = scheduler
-        self._run: Callable[[], None] | None = None
-        # The actor's handler of one message in a caller's thread (see call_here); None
-        # before its first run is over and after it stopped.
-        self._here: Callable[[Any], Any] | None = None
+        self._run: Callable[[], None] | None = None  # this mailbox, once its actor starts
+        self._actor: ScheduledActor | None = None
+        # The actor, whose _handle_here handles one message in a caller's thread (see
+        # call_here); None before its first run is over and after it stopped.
+        self._here: ScheduledActor | None = None
         self._closed = False  # torn down: what arrives now is answered as to a dead actor
 
     def put(self, envelope: Envelope[Any], /) -> None:
@@ -200,6 +214,12 @@ class _Mailbox:
                 return
             self._scheduled = True
         self._scheduler.submit(self._run)
+
+    def __call__(self) -> None:
+        """A slice of the actor's mail on a worker (the run while it is running)."""
+        actor = self._actor
+        if actor is not None:
+            actor._run_slice()
 
     def get(self) -> Envelope[Any]:
         with self._lock:
@@ -216,9 +236,9 @@ class _Mailbox:
             self._scheduled = False
             return None
 
-    def claim(self) -> Callable[[Any], Any] | None:
+    def claim(self) -> ScheduledActor | None:
         """The actor's turn for the caller's thread, if it is idle (no mail waiting, not
-        scheduled): then its handler, and the caller must :meth:`give_back` after it."""
+        scheduled): then the actor, and the caller must :meth:`give_back` after it."""
         with self._lock:
             if self._scheduled or self._envelopes or self._here is None:
                 return None
@@ -318,12 +338,13 @@ class ScheduledActor(pykka.ThreadingActor):
         # yet known to anyone else): no hop to a worker for each of 20,000 devices.
         inbox = self.actor_inbox
         inbox._scheduler.attach()
-        inbox._run = self._run_slice
+        inbox._actor = self
+        inbox._run = inbox
         self._actor_loop_setup()
         if self.actor_stopped.is_set():
             self._actor_loop_teardown()
             return
-        inbox._here = self._handle_here
+        inbox._here = self
         inbox.give_back()
 
     def _run_slice(self) -> None:
@@ -381,6 +402,7 @@ class ScheduledActor(pykka.ThreadingActor):
         # Mail put from now on (a race with the stop) is answered as a stopped threaded
         # actor answers what was left in its inbox, not left to wait forever.
         inbox._run = _answer_dead(inbox, str(self.actor_ref))
+        inbox._actor = None
         inbox.resume()
         inbox._scheduler.detach()
 
@@ -424,11 +446,11 @@ def call_here(ref: pykka.ActorRef[Any], message: Any) -> Any:
     inbox = ref.actor_inbox
     if type(inbox) is not _Mailbox:
         return NOT_HERE
-    handle = inbox.claim()
-    if handle is None:
+    actor = inbox.claim()
+    if actor is None:
         return NOT_HERE
     try:
-        return handle(message)
+        return actor._handle_here(message)
     finally:
         inbox.give_back()
 
