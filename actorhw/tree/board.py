@@ -470,9 +470,10 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
         pending = [ask_here(ref, message) for ref in self._serving()]
         deadline = time.monotonic() + self._ask_timeout
         for answer in pending:
-            # A device that crashed meanwhile: its successor starts in the board's state.
-            with contextlib.suppress(ActorDeadError):
+            try:
                 answer.wait(timeout=_left(deadline))
+            except ActorDeadError:  # crashed meanwhile: its successor starts in our state
+                continue
         self._set_status(to, reason)
 
     @property

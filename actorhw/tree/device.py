@@ -294,43 +294,40 @@ class DeviceActor(ScheduledActor, SupervisedActor):
     # --- lifecycle -------------------------------------------------------------------
 
     def _transition(self, message: Transition) -> DeviceInfo:
-        going_down = message.to is DeviceState.DISCONNECTED and self._state is DeviceState.ACTIVE
-        if not going_down:  # ACTIVE -> DISCONNECTED goes through ERROR below
-            check_transition(self.label, self._state, message.to)
-        if self._state is DeviceState.DISCONNECTED and message.to is DeviceState.INITIALIZED:
-            # The board lost its state: leases stay, but what they opened must be reopened.
-            self._generation += 1
-        if message.to is DeviceState.ERROR:
-            self._last_error = message.reason
-        if message.to is DeviceState.DISCONNECTED and self._state is DeviceState.ACTIVE:
+        to, state = message.to, self._state
+        if to is DeviceState.DISCONNECTED and state is DeviceState.ACTIVE:
             # A fault takes a device in use down through ERROR; decided here, in its own
             # mailbox, since a user may open or close it while the board goes down.
             self._last_error = message.reason
             self._move(DeviceState.ERROR, message.reason, message.attempt)
-        self._move(message.to, message.reason, message.attempt)
-        if message.to is DeviceState.CONNECTED and self._open_count():
+        elif state is DeviceState.DISCONNECTED and to is DeviceState.INITIALIZED:
+            # The board lost its state: leases stay, but what they opened must be reopened.
+            check_transition(self.label, state, to)
+            self._generation += 1
+        elif to is DeviceState.ERROR:
+            check_transition(self.label, state, to)
+            self._last_error = message.reason
+        self._move(to, message.reason, message.attempt)
+        if to is DeviceState.CONNECTED and self._holders and self._open_count():
             # Restored after a crash with leases that still have it open.
             self._move(DeviceState.ACTIVE, "still opened by its leases", message.attempt)
         return self._publish_info()
 
     def _move(self, to: DeviceState, reason: str, attempt: int = 0) -> None:
-        check_transition(self.label, self._state, to)
+        was = self._state
+        check_transition(self.label, was, to)  # before anything changes
+        at = time.time()
         event = StateChanged(
-            device=self._device,
-            from_state=self._state,
-            to_state=to,
-            reason=reason,
-            attempt=attempt,
-            at=time.time(),
+            device=self._device, from_state=was, to_state=to, reason=reason, attempt=attempt, at=at
         )
-        self._state, self._since, self._reason = to, event.at, reason
-        was, now = event.from_state._name_, to._name_  # (not .name: a property, per call)
+        self._state, self._since, self._reason = to, at, reason
+        was_name, now = was._name_, to._name_  # (not .name: a property, per call)
         logger.info(
             "{} -> {} ({})",
-            was,
+            was_name,
             now,
             reason,
-            from_state=was,
+            from_state=was_name,
             to_state=now,
             attempt=attempt,
             device=self.label,
@@ -383,14 +380,15 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         return sum(1 for h in self._holders.values() if h.opened_generation == self._generation)
 
     def _info(self, _message: GetInfo | None) -> DeviceInfo:
+        holders = self._holders
         return DeviceInfo(
             device=self._device,
             kind=self._spec.kind,
             state=self._state,
             policy=self._policy,
-            owners=self._owners(),
-            owners_count=len(self._holders),
-            open_count=self._open_count(),
+            owners=self._owners() if holders else (),
+            owners_count=len(holders),
+            open_count=self._open_count() if holders else 0,
             generation=self._generation,
             last_error=self._last_error,
         )
