@@ -173,7 +173,20 @@ class AsyncRuntime(ClosingOnExit):
     inject_fault = Twin(Runtime.inject_fault)
     inject_crash = Twin(Runtime.inject_crash)
     devices = Twin(Runtime.devices)
-    info = Twin(Runtime.info)
+
+    async def info(self, device: DeviceId, *, timeout: float | None = None) -> DeviceInfo:
+        """The device's state, policy and owners now (see `Runtime.info()`): answered in
+        the loop's thread when the device's actor is idle (a read that never blocks:
+        `Runtime.info_now`), else on a worker."""
+        t = self._t(timeout)
+        rt = self.runtime
+        # (A Runtime subclass's own info() is called as it is, on a worker.)
+        if type(rt).info is Runtime.info and not self.workers.stopped:
+            found = rt.info_now(device)
+            if found is not None:
+                return found
+        return await self.workers.call("info", t, rt.info, device, timeout=t)
+
     # --- ownership and use -----------------------------------------------------------
 
     acquire = Twin(Runtime.acquire)

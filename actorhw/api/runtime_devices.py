@@ -43,7 +43,7 @@ from actorhw.core.messages import (
     Use,
 )
 from actorhw.drivers.board_driver import PendingIO
-from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, by_urn
+from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, ask_now, by_urn
 from actorhw.tree.device import BY_MAILBOX, fast_use, published_info
 from actorhw.tree.limiter import next_op_id
 
@@ -314,6 +314,15 @@ class RuntimeDevices(RuntimeRoutes):
     def info(self, device: DeviceId, *, timeout: float = DEFAULT_ASK_TIMEOUT) -> DeviceInfo:
         """The device's state, policy and owners now."""
         return self._ask(device, GetInfo(), timeout)
+
+    def info_now(self, device: DeviceId) -> DeviceInfo | None:
+        """`info`, if it can be had without blocking: the device's route is known and its
+        actor, idle, answers in this thread (its info handler never blocks).  None: call
+        `info`.  For a thread that must not block (`AsyncRuntime.info` on its loop)."""
+        route = self._routes.get(device) if isinstance(device, DeviceId) else None
+        if route is None or route[1].actor_stopped.is_set():
+            return None
+        return ask_now(route[1], GetInfo())
 
     def wait_for_device(
         self, device: DeviceId, state: DeviceState, *, timeout: float

@@ -105,6 +105,17 @@ class _Raised:
         self.error = error
 
 
+def ask_now(ref: pykka.ActorRef[Any], message: Request[R]) -> R | None:
+    """``message``'s answer if ``ref``'s actor is a scheduled one (a device) that is idle:
+    handled at once in this thread, one message at a time as any (see
+    :func:`~actorhw.tree.scheduler.call_here`); None when it is busy, not scheduled or
+    not running, and nothing was sent (then :func:`ask`).  Never waits: for requests
+    whose handler never blocks and whose answer is never None, asked from a thread that
+    must not block (an event loop's)."""
+    answer = call_here(ref, message)
+    return None if answer is NOT_HERE else answer
+
+
 def ask_later(ref: pykka.ActorRef[Any], message: Request[R]) -> Pending[R]:
     """Send ``message`` now; wait for the answer later with ``Pending.wait(timeout=)``."""
     return Pending(ref, message)

@@ -125,6 +125,52 @@ def test_typed_errors_cross_the_await() -> None:
     run(main)
 
 
+def test_info_of_an_idle_device_is_answered_in_the_loops_thread() -> None:
+    async def main() -> None:
+        async with AsyncRuntime.start(boards=BOARDS, timeout=10) as art:
+            same70 = await art.ids("same70-xplained")
+            first = await art.info(same70.UART0)  # the route is found on a worker
+            workers: list[str] = []
+            submit = art.workers.submit
+
+            def counted(what: str, *args: Any, **kwargs: Any) -> Any:
+                workers.append(what)
+                return submit(what, *args, **kwargs)
+
+            art.workers.submit = counted  # type: ignore[method-assign]
+            async with art.lease(same70.UART0, owner="reader"):
+                workers.clear()
+                held = await art.info(same70.UART0)
+                assert held.owners == ("reader",) and held.state is DeviceState.ACTIVE
+                assert workers == []  # no hand-off: the idle actor answered on the loop
+            assert (await art.info(same70.UART0)) == first
+            assert workers == ["release"]  # the lease's, not info's
+
+    run(main)
+
+
+class CountingRuntime(Runtime):
+    """A Runtime whose info() is its own: the facade must call it, never around it."""
+
+    infos = 0
+
+    def info(self, device: DeviceId, *, timeout: float = 5.0) -> DeviceInfo:
+        type(self).infos += 1
+        return super().info(device, timeout=timeout)
+
+
+def test_a_runtime_subclass_s_own_info_is_called() -> None:
+    async def main() -> None:
+        rt = CountingRuntime.start(boards=BOARDS, timeout=10)
+        async with AsyncRuntime(rt, timeout=5) as art:
+            same70 = await art.ids("same70-xplained")
+            for _ in range(3):
+                await art.info(same70.UART0)
+            assert CountingRuntime.infos == 3
+
+    run(main)
+
+
 class GatedRuntime(Runtime):
     """A Runtime whose info() and open() wait for a gate: a stand-in for a slow board."""
 

@@ -25,6 +25,7 @@ NO_TWIN = {
     "monitor": "a property holding the monitor's facade, not a method",
     "manager": "a property holding the device manager, not a method",
     "start_use": "never blocks already: it starts an operation (AsyncRuntime.use awaits one)",
+    "info_now": "never blocks already: AsyncRuntime.info calls it in the loop's thread",
 }
 #: Parameters a hand-written twin leaves out on purpose, and why.
 LEFT_OUT = {"lease": {"kind": "an AsyncLease serves every kind of device"}}
