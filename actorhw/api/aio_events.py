@@ -1,11 +1,9 @@
-"""AsyncSubscription: an event subscription of the asyncio facade, fed by a pump thread."""
+"""AsyncSubscription: an event subscription of the asyncio facade, woken by publishers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import threading
 from collections.abc import Callable
 from typing import Any, Final, Self
 
@@ -15,22 +13,19 @@ from actorhw.core.events import Subscription
 
 __all__ = ["AsyncSubscription"]
 
-#: Slice of the event pump's waits, so closing a subscription ends its thread promptly.
-_PUMP_SLICE: Final = 0.1
-
-_pump_ids = itertools.count(1)
-
-#: What the pump puts last on the loop's queue: the subscription ended.
-_END: Final = object()
+#: What `Subscription.poll` answers when no event is queued.
+_NONE: Final = object()
 
 
 class AsyncSubscription(ClosingOnExit):
     """An event subscription for asyncio: ``await get(timeout=...)`` or ``async for``.
 
-    A pump thread (started at the first read) moves events from the bounded
-    `Subscription` to the loop one at a time, so the
-    subscription's own overflow policy still decides what a slow consumer loses.
-    ``async for`` ends when the subscription is closed (also by
+    Events stay in the bounded `Subscription` until the loop takes them, so the
+    subscription's own overflow policy decides what a slow consumer loses.  No thread
+    of its own: a reader finds a queued event at once; one that waits is woken by the
+    publisher's thread with one ``call_soon_threadsafe`` for however many events come
+    before the loop runs it (the subscription's waker does nothing while no reader
+    waits).  ``async for`` ends when the subscription is closed (also by
     `AsyncRuntime.stop()`); to bound each wait, use `get()`.
     """
 
@@ -42,10 +37,10 @@ class AsyncSubscription(ClosingOnExit):
     ) -> None:
         self.subscription = subscription
         self._on_close = on_close
-        self._queue: asyncio.Queue[Any] | None = None
-        self._thread: threading.Thread | None = None
-        self._closing = threading.Event()
-        self._room = threading.Semaphore(1)
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        self._armed = False  # a reader waits: the next event or the close wakes the loop
 
     @property
     def dropped(self) -> int:
@@ -55,60 +50,59 @@ class AsyncSubscription(ClosingOnExit):
     @property
     def closed(self) -> bool:
         """Whether `aclose()` was called."""
-        return self._closing.is_set()
+        return self._closed
 
-    def _start(self) -> asyncio.Queue[Any]:
-        if self._queue is None:
-            loop = asyncio.get_running_loop()
-            self._queue = asyncio.Queue()
-            self._thread = threading.Thread(
-                target=self._pump,
-                args=(loop, self._queue),
-                name=f"actorhw-aio-events-{next(_pump_ids)}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self._queue
+    def _wake(self) -> None:
+        """The subscription's waker (a publisher's thread): an event came, or the end."""
+        if not self._armed:
+            return
+        self._armed = False
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(self._ready)
 
-    def _pump(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
-        sub = self.subscription
-        try:
-            while not self._closing.is_set() and not loop.is_closed():
-                # One event at a time on the loop side: the rest wait in ``sub``,
-                # under its overflow policy.
-                if not self._room.acquire(timeout=_PUMP_SLICE):
-                    continue
-                try:
-                    event = sub.get(timeout=_PUMP_SLICE)
-                except TimedOutError:
-                    self._room.release()
-                    if sub.closed:
-                        break
-                    continue
-                loop.call_soon_threadsafe(queue.put_nowait, event)
-        except RuntimeError:
-            return  # the loop closed under us: nobody is left to read
-        finally:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(queue.put_nowait, _END)
+    def _ready(self) -> None:
+        """In the loop: let every waiting reader look again."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def get(self, *, timeout: float) -> Any:
         """The next event; TimedOutError if none comes within ``timeout`` s, or if the
         subscription is closed."""
         t = check_timeout(timeout)
-        if self.closed and (self._queue is None or self._queue.empty()):
-            raise TimedOutError("subscription closed", timeout=t)
-        queue = self._start()
-        try:
-            async with asyncio.timeout(t):
-                event = await queue.get()
-        except TimeoutError:
-            raise TimedOutError(f"no event within {t:.3g} s", timeout=t) from None
-        if event is _END:
-            queue.put_nowait(_END)  # every later get ends too
-            raise TimedOutError("subscription closed", timeout=t)
-        self._room.release()
-        return event
+        sub = self.subscription
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            sub.waker = self._wake
+        deadline = loop.time() + t
+        while True:
+            if self._closed:
+                raise TimedOutError("subscription closed", timeout=t)
+            event = sub.poll(_NONE)
+            if event is not _NONE:
+                return event
+            if sub.closed:
+                raise TimedOutError("subscription closed", timeout=t)
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            self._armed = True
+            if sub.queued or sub.closed:  # came before the waker was armed: look again
+                self._armed = False
+                waiter.cancel()
+                self._waiters.remove(waiter)
+                continue
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await waiter
+            except TimeoutError:
+                raise TimedOutError(f"no event within {t:.3g} s", timeout=t) from None
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
 
     async def wait_for(self, predicate: Callable[[Any], bool], *, timeout: float) -> Any:
         """The first event that satisfies ``predicate``, skipping others."""
@@ -136,13 +130,11 @@ class AsyncSubscription(ClosingOnExit):
         raise StopAsyncIteration
 
     async def aclose(self, *, timeout: float = 2.0) -> None:
-        """Stop receiving and end the pump thread (within ``timeout`` s). Safe twice."""
-        self._closing.set()
+        """Stop receiving; readers waiting now end with TimedOutError. Safe twice.
+        (``timeout``: kept for callers; no thread is left to wait for.)"""
+        del timeout
+        self._closed = True
         self.subscription.close()
         if self._on_close is not None:
             self._on_close(self)
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            loop = asyncio.get_running_loop()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(loop.run_in_executor(None, thread.join, timeout), timeout)
+        self._ready()

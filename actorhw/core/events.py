@@ -43,6 +43,10 @@ class Subscription:
         self.dropped = 0
         self.delivered = 0
         self.closed = False
+        self.waker: Callable[[], None] | None = None
+        """Called (in the publisher's thread, outside the queue's lock) after each event
+        is queued and when the subscription closes: a reader that does not block in
+        `get` (an event loop) is woken by it, then takes events with `poll`."""
 
     def _offer(self, event: Any) -> None:
         with self._cond:
@@ -60,6 +64,9 @@ class Subscription:
                     return
             self._items.append(event)
             self._cond.notify_all()
+            waker = self.waker
+        if waker is not None:
+            waker()
 
     def get(self, *, timeout: float) -> Any:
         """The next event; TimedOutError if none comes within ``timeout`` s."""
@@ -75,9 +82,18 @@ class Subscription:
 
     def get_nowait(self) -> Any | None:
         """The next event if one is queued, else None."""
+        return self.poll(None)
+
+    @property
+    def queued(self) -> int:
+        """Events waiting to be read now."""
+        return len(self._items)
+
+    def poll(self, default: Any = None) -> Any:
+        """The next event if one is queued, else ``default`` (never waits)."""
         with self._cond:
             if not self._items:
-                return None
+                return default
             self.delivered += 1
             event = self._items.popleft()
             self._cond.notify_all()
@@ -114,6 +130,9 @@ class Subscription:
         with self._cond:
             self.closed = True
             self._cond.notify_all()
+            waker = self.waker
+        if waker is not None:
+            waker()
 
     def __iter__(self) -> Iterator[Any]:
         while True:
