@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 #: Seconds a request waits beyond the operation's own deadline (the host's error wins).
 GRACE = 2.0
 DEFAULT_TIMEOUT = 10.0
+_CLOSE_TIMEOUT = 1.0
+"""How long closing a client that did not finish connecting may take."""
 
 
 class AsyncCluster(BoardCalls):
@@ -98,7 +100,8 @@ class AsyncCluster(BoardCalls):
         try:
             await asyncio.wait_for(self._start(), timeout)
         except TimeoutError:
-            await self.aclose()
+            with contextlib.suppress(Exception):  # the answer is due now, closed or not
+                await asyncio.wait_for(self.aclose(), _CLOSE_TIMEOUT)
             raise HostUnreachableError(
                 f"the cluster at {', '.join(config.servers)} did not answer within {timeout:g} s",
                 host=",".join(config.servers),

@@ -13,6 +13,8 @@ Every name a cluster uses starts with its ``prefix`` so two labs can share a ser
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import ssl
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Names a host, board or prefix may have (they become subject tokens and keys).
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_CLOSE_TIMEOUT = 1.0
+"""How long closing a connection that never logged in may take."""
 
 
 def check_name(value: str, what: str) -> str:
@@ -136,7 +140,7 @@ class ClusterConfig:
         Raises:
             HostUnreachableError: no server answered within ``connect_timeout``.
         """
-        import nats
+        from nats.aio.client import Client
 
         options: dict[str, Any] = {
             "servers": list(self.servers),
@@ -157,16 +161,43 @@ class ClusterConfig:
         if tls is not None:
             options["tls"] = tls
 
-        async def quiet(_error: Exception) -> None:
-            """Connection errors are reported by the calls that meet them."""
+        # nats-py retries a refused login for ever; every server refusing ours is an
+        # answer: the credentials are wrong, and the caller hears it at once.
+        refusals: set[str] = set()
+        refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
+        async def on_error(error: Exception) -> None:
+            """Other connection errors are reported by the calls that meet them."""
+            if "authorization violation" in str(error).lower() and not refused.done():
+                refusals.add(str(getattr(nc, "connected_url", None) or len(refusals)))
+                if len(refusals) >= len(self.servers):
+                    refused.set_result(str(error))
+
+        nc = Client()
+        connecting = asyncio.ensure_future(nc.connect(error_cb=on_error, **options))
+        either: set[asyncio.Future[Any]] = {connecting, refused}
         try:
-            return await nats.connect(error_cb=quiet, **options)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            connecting.cancel()
+            raise
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(nc.close(), _CLOSE_TIMEOUT)
+            raise HostUnreachableError(
+                f"the cluster at {', '.join(self.servers)} refused these credentials: "
+                f"{refused.result()}",
+                host=",".join(self.servers),
+            )
+        try:
+            connecting.result()
         except Exception as e:
             raise HostUnreachableError(
                 f"cannot reach the cluster at {', '.join(self.servers)}: {e or type(e).__name__}",
                 host=",".join(self.servers),
             ) from e
+        return nc
 
     async def buckets(self, js: JetStreamContext) -> Buckets:
         """Bind the cluster's buckets, creating any that does not exist yet."""
