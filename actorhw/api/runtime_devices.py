@@ -200,7 +200,11 @@ class RuntimeDevices(RuntimeRoutes):
         if route is None or route[1].actor_stopped.is_set():  # (is_alive, one call less)
             route = self._route(device, timeout=timeout)
         ref = route[1]
-        limiter = self._limiter_now()
+        pair = self._limiter_pair  # (_limiter_now, inline)
+        limiter = (
+            pair[1] if pair is not None and not pair[0].actor_stopped.is_set()
+            else self._limiter_now()
+        )  # fmt: skip
         lane = limiter.lane  # the common case, a slot free: a function call, no message
         ticket = (
             lane.admit_here(next_op_id(), device, priority, op, exclusive, lease,

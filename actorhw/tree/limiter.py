@@ -81,11 +81,21 @@ class _Op(Ticket):
         actor_urn: str,
         admitted: concurrent.futures.Future[None],
         seq: int,
+        started: float = 0.0,
+        started_wall: float = 0.0,
     ) -> None:
-        self.op_id, self.device, self.admitted, self._revoked = op_id, device, admitted, None
-        self.priority, self.what, self.exclusive = priority, what, exclusive
-        self.lease, self.actor_urn, self.seq = lease, actor_urn, seq
-        self.started = self.started_wall = 0.0
+        self.op_id = op_id
+        self.device = device
+        self.admitted = admitted
+        self._revoked = None
+        self.priority = priority
+        self.what = what
+        self.exclusive = exclusive
+        self.lease = lease
+        self.actor_urn = actor_urn
+        self.seq = seq
+        self.started = started  # (the limiter's clock; 0 while waiting)
+        self.started_wall = started_wall
 
     @classmethod
     def asked(cls, m: Admit, seq: int) -> _Op:
@@ -192,8 +202,7 @@ class OperationLimiterActor(DispatchActor):
                 self._asking += then_ask  # the caller asks now: later ones queue behind it
                 return None
             op = _Op(op_id, device, priority, what, exclusive, lease, actor_urn, ADMITTED,
-                     next(self._seq))  # fmt: skip
-            op.started, op.started_wall = self._clock(), time.time()
+                     next(self._seq), self._clock(), time.time())  # fmt: skip
             self._active[op_id] = op
             self._per_device[device] = n + 1
             if exclusive:
