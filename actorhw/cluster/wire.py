@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from actorhw.core import errors
-from actorhw.core.codec import SCHEMA_VERSION, Codec
+from actorhw.core.codec import Codec
 from actorhw.core.errors import ActorHwError, HostUnreachableError, MalformedMessageError
 from actorhw.core.lifecycle import SharingPolicy
 from actorhw.core.messages.cluster import LeaseRecord, RemoteReply
@@ -48,10 +48,7 @@ def decode(data: bytes, kind: type[M]) -> M:
 
 def structure(value: Any, kind: type[M]) -> M:
     """A reply's nested message (it travels as a map) back as a checked ``kind``."""
-    import msgpack
-
-    envelope = {"t": kind.__name__, "v": SCHEMA_VERSION, "m": value}
-    return decode(msgpack.packb(envelope, use_bin_type=True), kind)
+    return CODEC.structure(value, kind)
 
 
 def error_reply(error: ActorHwError) -> RemoteReply:

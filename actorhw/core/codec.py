@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Final, get_args, get_origin
+from typing import Any, Final, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -37,6 +37,8 @@ from actorhw.core.errors import (
     UnknownMessageTypeError,
 )
 from actorhw.core.ids import DeviceId
+
+M = TypeVar("M")
 
 __all__ = ["MESSAGE_TYPES", "SCHEMA_VERSION", "Codec", "DeviceResolver"]
 
@@ -108,18 +110,23 @@ def _is_tuple(type_: Any) -> bool:
     return get_origin(type_) is tuple
 
 
+#: The only key type a map may have (strict_map_key leaves str and bytes).
+_KEY_TYPES = frozenset({str})
+
+
 def _check_keys(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
     """msgpack ``object_pairs_hook``: str keys only, no duplicates, no timestamps."""
-    out = {} if any(type(k) is not str for k, _ in pairs) else dict(pairs)
-    if len(out) != len(pairs):
+    out = dict(pairs)
+    if len(out) != len(pairs) or not _KEY_TYPES.issuperset(map(type, out)):
         raise MalformedMessageError("a map has duplicate or non-str keys")
     _check_items(out.values())
     return out
 
 
 def _check_items(items: Any) -> Any:
-    """msgpack ``list_hook`` (and map values): refuse ext-built Timestamp objects."""
-    if any(isinstance(item, msgpack.Timestamp) for item in items):
+    """msgpack ``list_hook`` (and map values): refuse ext-built Timestamp objects (the
+    unpacker builds exactly that class: a type test in C, no Python call per item)."""
+    if msgpack.Timestamp in map(type, items):
         raise MalformedMessageError("msgpack ext types are refused (timestamp)")
     return items
 
@@ -259,13 +266,28 @@ class Codec:
                 max_size=self._max_size,
             )
         cls, payload = self._open(self._unpack(data, size))
+        return self.structure(payload, cls)
+
+    def structure(self, payload: Any, cls: type[M]) -> M:
+        """The ``cls`` message of ``payload``: decode's last step, for a message nested in
+        one this codec decoded (a map inside a reply's value; its maps and lists were
+        checked as they were unpacked), without packing it again.
+
+        Raises:
+            UnknownMessageTypeError: ``cls`` is not a message class.
+            MalformedMessageError: ``payload`` is not a valid ``cls``.
+        """
+        if MESSAGE_TYPES.get(cls.__name__) is not cls:
+            tag = cls.__name__
+            raise UnknownMessageTypeError(f"not a message type: {cls.__qualname__}", tag=tag)
         try:
-            return self._converter.structure(payload, cls)
+            message: M = self._converter.structure(payload, cls)
         except Exception as exc:
             errors = _errors(exc)
             raise MalformedMessageError(
                 f"malformed {cls.__name__}: {'; '.join(errors)}", tag=cls.__name__, errors=errors
             ) from exc
+        return message
 
     def _unpack(self, data: bytes | bytearray | memoryview, size: int) -> Any:
         """Unpack exactly one msgpack object, with size limits and no ext types."""

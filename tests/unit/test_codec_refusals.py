@@ -384,3 +384,18 @@ MSGPACK_VALUES = st.recursive(
 )
 def test_random_payloads_for_real_tags(tag: str, payload: Any) -> None:
     _decode_or_codec_error(envelope(tag, payload))
+
+
+def test_structure_of_a_nested_payload_checks_it_as_decode_does() -> None:
+    # A message nested in a decoded one (a map in a reply's value) is structured from
+    # that map, with decode's checks of its fields.
+    use = Use(lease=LEASE, op="x", args=(1, "y"))
+    data = CODEC.encode(use)
+    outer = msgpack.unpackb(data)
+    assert CODEC.structure(outer["m"], Use) == use
+    with pytest.raises(MalformedMessageError, match="malformed Use"):
+        CODEC.structure({**outer["m"], "op": 5}, Use)
+    with pytest.raises(MalformedMessageError, match="malformed Use"):
+        CODEC.structure({**outer["m"], "extra": 1}, Use)
+    with pytest.raises(UnknownMessageTypeError):
+        CODEC.structure(outer["m"], dict)
