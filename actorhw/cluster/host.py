@@ -17,6 +17,7 @@ import contextlib
 import functools
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -83,6 +84,9 @@ class Host:
         self._leases: dict[str, tuple[LeaseRecord, int]] = {}
         # (key, token) -> the local lease taken for that cluster holder.
         self._local: dict[tuple[str, int], Lease] = {}
+        # The highest revision the watch has delivered (and acted on); notified on each.
+        self._watched = threading.Condition()
+        self._seen_revision = 0
         self._ids: dict[str, type[DeviceId]] = {}
         self._boards: tuple[HostBoard, ...] | None = None
         self._snapshotting: asyncio.Future[None] | None = None
@@ -202,6 +206,9 @@ class Host:
             else:  # deleted, or expired (the server's marker)
                 self._leases.pop(entry.key, None)
             await self._revoke_stale(entry.key)
+            with self._watched:
+                self._seen_revision = max(self._seen_revision, int(entry.revision))
+                self._watched.notify_all()
 
     def _tokens(self, key: str) -> set[int]:
         held = self._leases.get(key)

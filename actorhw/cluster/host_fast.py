@@ -54,6 +54,8 @@ class Host(Protocol):
     runtime: Runtime
     _local: dict[tuple[str, int], Lease]
     _pool: concurrent.futures.ThreadPoolExecutor
+    _watched: threading.Condition
+    _seen_revision: int
 
     def _tokens(self, key: str) -> set[int]: ...
 
@@ -64,6 +66,9 @@ class Host(Protocol):
 
 #: Reader threads of the lane: up to READERS - 1 operations run in readers at once.
 READERS = 4
+#: Seconds a reader waits for the lease watch to show a job's fresh token (the client
+#: sends the job once its creates are acknowledged, and the watch may be a little behind).
+WATCH_WAIT = 1.0
 
 
 class FastLane:
@@ -150,9 +155,9 @@ class FastLane:
         host = self._host
         keys = [wire.lease_key(host.name, t.board, t.device) for t in call.targets]
         for key, target in zip(keys, call.targets, strict=True):
-            current = host._tokens(key)
-            if target.token not in current:
+            if not self._current(key, target.token, min(call.timeout, WATCH_WAIT)):
                 return False
+            current = host._tokens(key)
             if any(k == key and token not in current for k, token in list(host._local)):
                 return False
         steps = Steps.of(call.steps)
@@ -183,6 +188,22 @@ class FastLane:
         else:
             host._pool.submit(one, last, mine)
         return True
+
+    def _current(self, key: str, token: int, timeout: float) -> bool:
+        """Whether ``token`` is current for ``key`` by the lease watch, waiting up to
+        ``timeout`` s for a watch that has not delivered revision ``token`` yet (it
+        delivers in revision order: once past it, a token it does not show is not
+        current).  False at once when no other reader is free to read meanwhile."""
+        host = self._host
+        if token in host._tokens(key):
+            return True
+        if not self._conn.others_free():
+            return False
+        with host._watched:
+            host._watched.wait_for(
+                lambda: token in host._tokens(key) or host._seen_revision >= token, timeout
+            )
+        return token in host._tokens(key)
 
     def _end(self, started: UseInFlight, call: RemoteCall, reply: str) -> None:
         """The operation ended (in the board's I/O thread, or revoked): answer."""

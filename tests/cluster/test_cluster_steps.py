@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from actorhw.api.steps import Steps
-from actorhw.cluster import Cluster, NatsServer
-from actorhw.core.errors import DeviceBusyError, InvalidArgumentError
+from actorhw.cluster import Cluster, NatsServer, wire
+from actorhw.cluster.batch import _steps_call
+from actorhw.core.errors import DeviceBusyError, InvalidArgumentError, StaleLeaseError
+from actorhw.core.messages.cluster import RemoteReply
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,3 +54,27 @@ def test_steps_are_handle_calls_checked_when_made() -> None:
             Steps(wrong)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
         Steps.repeat("toggle", times=-1)
+
+
+def test_a_job_request_with_a_stale_token_is_refused_on_the_fast_lane(
+    nats_server: NatsServer, hosts: Any, connect: Callable[..., Cluster]
+) -> None:
+    # A holder that lost its lease (released here; expired or taken over alike) sends
+    # the job's request with its old token straight to the host's fast lane: refused,
+    # nothing runs, the new holder's device is untouched.
+    hosts.start(nats_server.url, "lab-1", ["same70-xplained"])
+    cl, other = connect("old-holder"), connect("new-holder")
+    cl.wait_for(lambda c: c.online("lab-1"), timeout=10)
+    led = cl.ids("lab-1/same70-xplained").LED_GREEN
+    old = cl.acquire(led)
+    cl.release(old)
+    with other.lease(led) as handle:
+        handle.off()
+        direct = cl._direct
+        assert direct is not None and direct.blocking
+        call = _steps_call([(0, old)], Steps("on"), "old-holder", 5.0)
+        [answer] = direct.call_many([("lab-1", call)], 5.0)
+        [reply] = answer
+        with pytest.raises(StaleLeaseError):
+            wire.raise_reply(wire.structure(reply, RemoteReply))
+        assert handle.is_on() is False
