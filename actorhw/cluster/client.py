@@ -68,7 +68,7 @@ class AsyncCluster(BoardCalls):
         self._buckets: Buckets | None = None
         self._book: LeaseBook | None = None
         self._hosts: dict[str, Seen] = {}
-        self._records: dict[str, tuple[LeaseRecord, int]] = {}
+        self._records = wire.Records()
         self.waiting: dict[str, tuple[int, ReservationRequest]] = {}
         """The reservations queue: key -> (arrival revision, request)."""
         self._last: dict[str, int] = {}  # key -> revision of its delete/expiry marker
@@ -226,10 +226,10 @@ class AsyncCluster(BoardCalls):
                 initial.set()
                 continue
             if entry.operation is None and entry.value:
-                self._records[entry.key] = (wire.record_of(entry.value), int(entry.revision))
+                self._records.put(entry.key, entry.value, int(entry.revision))
                 self._last.pop(entry.key, None)
             else:
-                self._records.pop(entry.key, None)
+                self._records.pop(entry.key)
                 self._last[entry.key] = int(entry.revision)
             await self._notify()
 

@@ -140,7 +140,7 @@ class ClusterConfig:
         Raises:
             HostUnreachableError: no server answered within ``connect_timeout``.
         """
-        from nats.aio.client import Client
+        from actorhw.cluster.nats_client import Client
 
         options: dict[str, Any] = {
             "servers": list(self.servers),

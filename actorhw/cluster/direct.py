@@ -185,8 +185,8 @@ class DirectCalls:
         so); 0 if the watch shows it held since (the create then conflicts and the full
         path says by whom)."""
         cl, mine = self._cl, self._marks.get(key, 0)
-        record = cl._records.get(key)
-        if record is not None and record[1] > mine:
+        revision = cl._records.revision(key)
+        if revision is not None and revision > mine:
             return 0
         return max(mine, cl._last.get(key, 0))
 

@@ -34,7 +34,7 @@ class ClusterDirectory:
 
     config: ClusterConfig
     _hosts: dict[str, Seen]
-    _records: dict[str, tuple[LeaseRecord, int]]
+    _records: wire.Records
     _enums: dict[tuple[str, tuple[str, ...]], type[DeviceId]]
 
     def online(self, host: str) -> bool:

@@ -212,3 +212,43 @@ def tokens(record: LeaseRecord, revision: int) -> set[int]:
 def record_of(value: bytes) -> LeaseRecord:
     """Decode a leases bucket value."""
     return decode(value, LeaseRecord)
+
+
+class Records:
+    """The leases bucket's records by key, as a watch delivers them: each value is kept
+    as it came and decoded when first read (a watch delivers every write; most are never
+    read before the next one replaces them)."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[bytes | LeaseRecord, int]] = {}
+
+    def put(self, key: str, value: bytes, revision: int) -> None:
+        """``key`` holds ``value`` (undecoded) at ``revision``."""
+        self._held[key] = (value, revision)
+
+    def pop(self, key: str) -> None:
+        """``key`` holds nothing (deleted, expired)."""
+        self._held.pop(key, None)
+
+    def revision(self, key: str) -> int | None:
+        """The revision of ``key``'s record; None if it holds nothing."""
+        held = self._held.get(key)
+        return held[1] if held is not None else None
+
+    def get(self, key: str) -> tuple[LeaseRecord, int] | None:
+        """``key``'s record and its revision; None if it holds nothing.
+
+        Raises:
+            MalformedMessageError: the value is not a LeaseRecord.
+        """
+        held = self._held.get(key)
+        if held is None:
+            return None
+        record, revision = held
+        if not isinstance(record, LeaseRecord):
+            record = record_of(record)
+            if self._held.get(key) is held:
+                self._held[key] = (record, revision)
+        return record, revision
