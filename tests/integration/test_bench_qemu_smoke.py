@@ -51,3 +51,11 @@ def test_bench_runtime_exec_quick_prints_wall_and_cpu_ratios(tmp_path: Path) -> 
     verdicts = [line for line in lines if line.startswith(("PASS", "MISS"))]
     assert len(verdicts) == 4, lines
     assert any("host CPU per call" in v for v in verdicts)
+
+
+@pytest.mark.timeout(180)
+def test_bench_resources_quick_prints_paired_monitoring_overhead(tmp_path: Path) -> None:
+    lines = _quick("bench_resources.py", tmp_path, 170)
+    verdicts = [line for line in lines if line.rstrip().endswith(("PASS", "MISS"))]
+    assert [v.split()[0] for v in verdicts] == ["a.", "b.", "c."], lines
+    assert "paired by round [" in verdicts[1]
