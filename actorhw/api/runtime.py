@@ -22,6 +22,7 @@ import attrs
 from actorhw.api.manager import DeviceDriverManager
 from actorhw.api.runtime_boards import RuntimeBoards
 from actorhw.api.runtime_devices import RuntimeDevices
+from actorhw.core.collector import BULK_DEVICES, collector_paused
 from actorhw.core.errors import (
     ActorDeadError,
     ActorHwError,
@@ -147,6 +148,10 @@ class Runtime(RuntimeBoards, RuntimeDevices):
     ) -> list[BoardStatus]:
         """Start more boards and bring them up in parallel; returns their status.
 
+        From 1,000 devices at once, Python's cyclic garbage collector is paused until
+        they are up (``actorhw.core.collector``: it would rescan them again and again
+        as they pile up, and find nothing to free); it runs as usual after.
+
         Raises:
             BoardsNotConnectedError: several boards did not come up; it names each with
                 its error (one failing board raises its own error).
@@ -167,8 +172,19 @@ class Runtime(RuntimeBoards, RuntimeDevices):
                 name = f"{spec.definition}-{n}"
             names.append(name)
             taken.add(name)
+        devices = 0
         for spec in specs:  # refused before any board starts, as the supervisor would
-            self.drivers.for_board(self.catalog.get(spec.definition))
+            definition = self.catalog.get(spec.definition)
+            self.drivers.for_board(definition)
+            devices += len(definition.devices)
+        # Thousands of devices are built at once: the collector would rescan them all
+        # again and again as they pile up, and find nothing to free (see core.collector).
+        with collector_paused(devices >= BULK_DEVICES):
+            return self._start_boards(specs, names, timeout=timeout)
+
+    def _start_boards(
+        self, specs: list[BoardSpec], names: list[str], *, timeout: float
+    ) -> list[BoardStatus]:
         # Every StartBoard is sent at once and the answers collected after: the
         # supervisor starts board after board without a round trip to this thread each.
         sup = self._sup()
