@@ -62,13 +62,6 @@ _INTERRUPTED: Final = re.compile(rb"KeyboardInterrupt: \r*\n\x04>")
 _VERIFY_ATTEMPTS: Final = 6
 _RETRY_CHUNK: Final = 32
 _FALLBACK_PAUSE_S: Final = 0.002
-_WINDOWED_AFTER_LOSS: Final = 32
-"""Verified sends that go windowed after one sent at once lost bytes (or memory)."""
-_AT_ONCE_S: Final = 0.25
-"""How long a staging sent at once may take beyond its bytes' time before it counts
-as lost (a lost Ctrl-D and trailer): a false alarm only sends it windowed."""
-_AT_ONCE_S_PER_BYTE: Final = 100e-6
-"""Time allowed per byte of a staging sent at once (115,200 baud is 87 us a byte)."""
 _FRAME_S: Final = 1.0
 """How long a verified send's frame may wait for its answer before it counts as lost
 (about 1 ms on the QEMU micro:bit; the margin is for a starved emulator)."""
@@ -87,7 +80,6 @@ class RawReplProtocol:
     resync_timeout: float
     verify_over: int | None
     damaged_sends: int
-    windowed_for: int
     raw_paste_sends: int
 
     def __init__(self, io: PortIO) -> None:
@@ -196,38 +188,22 @@ class RawReplProtocol:
         return result
 
     def _exec_verified(self, data: bytes, deadline: float) -> ExecResult:
-        """Send code checked: staged on the board, its length and sum compared, then
-        ``exec``-ed there, once.
+        """Send code in frames that each fit the board's receive buffer, check what
+        arrived, then ``exec`` it there.
 
         For firmware without raw-paste that drops input bytes when its receive buffer
-        overflows (the micro:bit's 64-byte ring), whenever the board falls behind, which
-        pacing from the host cannot prevent (the emulator, or the USB stack, delivers in
-        bursts).  The code goes as bytes literals appended to a list on the board
-        (:func:`staging_frames`); the board joins them and reports their length and
-        sum; the code runs only when they match.
-
-        While the line is clean the staging goes in one write (about as fast as
-        sending the code plain).  After a loss, and for the next
-        ``_WINDOWED_AFTER_LOSS`` sends, it goes windowed: each frame (code, Ctrl-D,
-        trailer) fits the buffer and is written only once the previous one is
-        answered, so the buffer never holds more than one frame and nothing can be
-        lost.  An unexpected answer starts the send again, up to ``_VERIFY_ATTEMPTS``
-        times within the deadline.
+        overflows (the micro:bit's 64-byte ring), and drops them whenever the board
+        falls behind, which pacing from the host cannot prevent (the emulator, or the
+        USB stack, delivers in bursts).  So the code goes as bytes literals appended to
+        a list on the board, each frame (code, Ctrl-D, trailer) at most the window long
+        and written only once the previous one is answered: the buffer never holds more
+        than one frame.  The board joins the pieces and reports their length and sum;
+        the code runs (once) only when they match.  An unexpected answer on the way
+        starts the send again, up to ``_VERIFY_ATTEMPTS`` times within the deadline.
         """
         window = max(self.verify_over or 0, _MIN_WINDOW)
         frames = staging_frames(data, window)
         expected = b"%d %d\n" % (len(data), sum(data))
-        if self.windowed_for > 0:
-            self.windowed_for -= 1
-        else:
-            wrong = self._stage_at_once(frames, expected, deadline)
-            if wrong is None:
-                return self._exec_frame(_RUN_STAGED, deadline)
-            if b"KeyboardInterrupt" in wrong.stderr:
-                return wrong
-            self.windowed_for = _WINDOWED_AFTER_LOSS
-            if b"MemoryError" not in wrong.stderr:
-                self.damaged_sends += 1
         last: ExecResult | None = None
         for _attempt in range(_VERIFY_ATTEMPTS):
             try:
@@ -256,23 +232,6 @@ class RawReplProtocol:
             f"(the board drops input bytes); last answer: {answer}",
             device=self.name,
         )
-
-    def _stage_at_once(
-        self, frames: list[bytes], expected: bytes, deadline: float
-    ) -> ExecResult | None:
-        """The staging frames as one exec in one write: None when the board holds the
-        checked copy, else its answer (empty when it was lost and the link resynced)."""
-        code = b"\n".join(frames)
-        by = min(deadline, time.monotonic() + _AT_ONCE_S + _AT_ONCE_S_PER_BYTE * len(code))
-        try:
-            result = self._exec_frame(code, by, ok_deadline=by)
-        except (DeadlinePassed, ProtocolError, ResultParseError):
-            if time.monotonic() >= deadline or not self._recover(deadline):
-                raise DeadlinePassed from None
-            return ExecResult(b"", b"")
-        if not result.stderr and result.stdout.replace(b"\r", b"") == expected:
-            return None
-        return result
 
     def _stage(self, frames: list[bytes], expected: bytes, deadline: float) -> ExecResult | None:
         """Send the staging frames one by one: None once the board holds the checked

@@ -132,8 +132,6 @@ class RawReplLink(BoardControl, RawReplProtocol):
         self.verify_over = verify_over
         self.damaged_sends = 0
         """How many verified sends arrived damaged and were sent again (a statistic)."""
-        self.windowed_for = 0
-        """How many of the next verified sends go windowed (set after a loss)."""
         self.raw_paste_sends = 0
         """How many execs went through raw-paste mode (a statistic)."""
         self._lock = threading.Lock()
