@@ -50,7 +50,7 @@ from actorhw.core.messages import (
 from actorhw.core.recovery import RecoveryPolicy, RestartTracker
 from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import BoardDefinition, DeviceSpec
-from actorhw.tree.asks import Pending, ask, ask_here, by_urn, stop_all, tell_if_alive
+from actorhw.tree.asks import Pending, ask, ask_each, by_urn, stop_all, tell_if_alive
 from actorhw.tree.board_control import BoardControl
 from actorhw.tree.board_watch import BoardWatch
 from actorhw.tree.device_supervision import DeviceSupervision
@@ -465,15 +465,10 @@ class BoardActor(BoardControl, DeviceSupervision, BoardWatch, PostsStatus, Super
 
     def _move_all(self, to: DeviceState, reason: str, attempt: int = 0) -> None:
         check_transition(self._name, self._state, to)
-        # Sent to every device at once, then collected: the devices move in parallel.
+        # Sent to every device at once, then collected: the devices move in parallel.  A
+        # device that crashed meanwhile is skipped: its successor starts in our state.
         message = Transition(to=to, reason=reason, attempt=attempt)
-        pending = [ask_here(ref, message) for ref in self._serving()]
-        deadline = time.monotonic() + self._ask_timeout
-        for answer in pending:
-            try:
-                answer.wait(timeout=_left(deadline))
-            except ActorDeadError:  # crashed meanwhile: its successor starts in our state
-                continue
+        ask_each(self._serving(), message, timeout=self._ask_timeout)
         self._set_status(to, reason)
 
     @property

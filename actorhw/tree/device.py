@@ -127,7 +127,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         an immutable DeviceInfo, replaced whole by each handler that changed it, so a
         reader sees one handled message's outcome or the next, never half of one."""
         info = self._info(None)
-        ref: Any = self.actor_ref
+        ref: Any = self._actor_ref
         ref.published_info = info
         if self._peripheral.callers_may_perform:
             generation = self._generation
