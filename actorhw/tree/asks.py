@@ -114,8 +114,9 @@ def ask_each(refs: Iterable[pykka.ActorRef[Any]], message: Request[Any], *, time
     are waited for after), with no Pending for those answered here (a board moves its
     20 devices through three transitions as it comes up; 1,000 boards, 60,000 moves).
 
-    The first error, in the order of ``refs``, is raised when its turn to be collected
-    comes; an actor that is not running (or stopped before answering) is skipped.
+    The answers are not kept.  The first error, in the order of ``refs``, is raised
+    when its turn to be collected comes; an actor that is not running (or stopped
+    before answering) is skipped.
     """
     answers: list[Any] = []
     for ref in refs:
@@ -128,7 +129,7 @@ def ask_each(refs: Iterable[pykka.ActorRef[Any]], message: Request[Any], *, time
     for answer in answers:
         if type(answer) is Pending:
             try:
-                answer.wait(timeout=deadline - time.monotonic())
+                answer.wait(timeout=max(0.0, deadline - time.monotonic()))
             except ActorDeadError:
                 continue
         elif type(answer) is _Raised and not isinstance(answer.error, ActorDeadError):

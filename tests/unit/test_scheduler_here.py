@@ -11,7 +11,7 @@ import pytest
 from actorhw import Runtime
 from actorhw.core.errors import ActorDeadError, NoSuchBoardError
 from actorhw.core.messages.request import Request
-from actorhw.tree.asks import ask, stop_all
+from actorhw.tree.asks import ask, ask_each, stop_all
 from actorhw.tree.dispatch import DispatchActor
 from actorhw.tree.scheduler import NOT_HERE, ScheduledActor, Scheduler, call_here
 
@@ -112,6 +112,27 @@ def test_a_stopped_actor_is_not_run_here_and_an_ask_says_it_is_dead() -> None:
     assert call_here(ref, Note(1)) is NOT_HERE
     with pytest.raises(ActorDeadError):
         ask(ref, Note(1), timeout=5)
+
+
+def test_ask_each_runs_idle_actors_here_waits_for_a_busy_one_and_skips_a_dead_one() -> None:
+    idle, busy, dead = Noter.start(), Noter.start(), Noter.start()
+    try:
+        stop_all([dead], timeout=5)
+        hold = threading.Event()
+        holder = threading.Thread(target=lambda: ask(busy, Note(1, hold=hold), timeout=10))
+        holder.start()
+        assert _actor(busy).entered.wait(5)
+        released = threading.Timer(0.2, hold.set)  # the busy turn ends while we wait
+        released.start()
+        ask_each([idle, dead, busy], Note(7), timeout=10)
+        holder.join(10)
+        assert _actor(idle).seen == [7] and _actor(busy).seen == [1, 7]
+        assert _actor(idle).threads == [threading.current_thread().name]
+        assert _actor(busy).threads[-1] in {t.name for t in SCHED.threads}  # its mailbox
+        with pytest.raises(RuntimeError, match="first"):  # the first error, in order
+            ask_each([dead, idle, busy], "first", timeout=5)
+    finally:
+        stop_all([idle, busy], timeout=5)
 
 
 class Stopper(Noter):
