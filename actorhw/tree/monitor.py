@@ -122,6 +122,7 @@ class ResourceMonitorActor(DispatchActor):
         self._registry = registry
         self._history = history
         self._tick_s = tick
+        self._tick_base = tick  # the tick when no watch asks for a faster one
         self._clock = clock
         self._watches: dict[DeviceId, _Watch] = {}
         self._books = SessionBooks()
@@ -305,12 +306,21 @@ class ResourceMonitorActor(DispatchActor):
         watch = self._watch(message.device)
         self._target(watch)  # refuse a non-board at once
         watch.interval, watch.due = float(message.interval), self._clock()
-        if self._tick_s is not None:
-            self._tick_s = min(0.25, watch.interval / 4)
+        self._retick()
         self._sample(watch)
 
     def _stop_monitoring(self, message: StopMonitoring) -> None:
         self._watch(message.device).interval = None
+        self._retick()
+
+    def _retick(self) -> None:
+        """Tick as often as the fastest watch now needs (a quarter of its interval), and
+        at the base rate again once it stops: each tick costs a message and a reap."""
+        if self._tick_base is not None:
+            self._tick_s = min(
+                [self._tick_base]
+                + [w.interval / 4 for w in self._watches.values() if w.interval is not None]
+            )
 
     def _get_history(self, message: GetHistory) -> tuple[ResourceStatus, ...]:
         history = tuple(self._watch(message.device).history)

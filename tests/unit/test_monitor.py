@@ -14,6 +14,8 @@ from actorhw.core.messages import (
     ResourceStatusChanged,
     ResourceThresholdExceeded,
 )
+from actorhw.tree.asks import running_actors
+from actorhw.tree.monitor import ResourceMonitorActor
 
 pytestmark = pytest.mark.timeout(20)
 WAIT = 5.0
@@ -122,3 +124,20 @@ def test_an_unplugged_board_is_unreachable(rt: Runtime) -> None:
             timeout=WAIT,
         )
     assert event.device is ids.BOARD
+
+
+def test_the_ticker_slows_down_again_when_fast_monitoring_stops(rt: Runtime) -> None:
+    """A 20 ms watch makes the monitor tick every 5 ms; once it stops, the monitor ticks
+    at its base rate again (before: 5 ms for the rest of the runtime's life, a message
+    and a session reap each, about 60 ms of CPU per second with nothing monitored)."""
+    ids = rt.ids("microbit")
+    [actor] = [
+        a for r in running_actors() if isinstance(a := r._actor_weakref(), ResourceMonitorActor)
+    ]
+    base = actor._tick_s
+    rt.monitor.start(ids.BOARD, interval=0.4)
+    assert actor._tick_s == pytest.approx(0.1)
+    rt.monitor.start(ids.BOARD, interval=0.02)
+    assert actor._tick_s == pytest.approx(0.005)
+    rt.monitor.stop(ids.BOARD)
+    assert actor._tick_s == base
