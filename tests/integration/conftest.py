@@ -18,6 +18,11 @@ from actorhw.links import QemuMicrobit, RawReplLink, qemu_available
 from tests.integration.serial_boards import UnixBoardFactory, unix_boards_in
 
 BOOT_TIMEOUT = 15.0
+RESYNC_TIMEOUT = 1.5
+"""How long the links wait for the prompt after a Ctrl-C.  A board that is not hung
+answers in milliseconds, but on a loaded CI machine QEMU can go unscheduled for longer
+than the link's 0.5 s default, and a busy emulator would be taken for a hung board
+(seen once: ``resynced`` False after an infinite loop's timeout)."""
 
 
 @attrs.frozen
@@ -49,7 +54,7 @@ def microbit_factory() -> Iterator[MicrobitFactory]:
             board = QemuMicrobit(name=f"microbit{len(booted)}")
             board.power_on(timeout=BOOT_TIMEOUT)
             try:
-                link = board.open_link(timeout=BOOT_TIMEOUT)
+                link = board.open_link(timeout=BOOT_TIMEOUT, resync_timeout=RESYNC_TIMEOUT)
             except BaseException:
                 board.power_off()
                 raise
