@@ -683,7 +683,7 @@ def _runs(board: FakeMicroPython) -> list[bytes]:
     return [code for code in board.execs if code.startswith(b"exec(globals().pop(")]
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)
 def test_verified_send_runs_intact_code_once() -> None:
     link, port, board = open_link(verify_over=40)
     writes: list[bytes] = []
@@ -695,7 +695,7 @@ def test_verified_send_runs_intact_code_once() -> None:
         return original(data)
 
     port.write = spy  # type: ignore[method-assign]
-    assert link.exec_checked(STAGED_CODE, timeout=2) == STAGED_OUT
+    assert link.exec_checked(STAGED_CODE, timeout=10) == STAGED_OUT
     assert link.damaged_sends == 0
     assert len(_runs(board)) == 1
     assert board.execs[-1] == b"exec(globals().pop('_ahc'))"
@@ -722,15 +722,15 @@ def test_verified_send_never_overflows_the_boards_ring() -> None:
 
 
 @pytest.mark.parametrize("offset", [0, 3, 10, 40, 41, 42, 90, 200, 330])
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)
 def test_verified_send_resends_damaged_code(offset: int) -> None:
     """A byte lost anywhere (a piece, a Ctrl-D, a trailer, the check) is seen, the send
     is made again, and the code runs exactly once."""
     link, port, board = open_link(verify_over=40)
     _drop_in_staging(port, board, [offset])
     start = time.monotonic()
-    assert link.exec_checked(STAGED_CODE, timeout=3) == STAGED_OUT
-    assert time.monotonic() - start < 1.5  # far less than the deadline
+    assert link.exec_checked(STAGED_CODE, timeout=30) == STAGED_OUT
+    assert time.monotonic() - start < 10  # a loss shows in about 1 s, not at the deadline
     assert link.damaged_sends <= 1
     assert len(_runs(board)) == 1  # the user code ran exactly once
     assert link.exec_checked("print(1)", timeout=1) == "1\n"
@@ -743,25 +743,25 @@ def test_fuzz_a_byte_lost_in_a_verified_send_never_runs_other_code(offset: int, 
     link, port, board = open_link(verify_over=40)
     _drop_in_staging(port, board, [offset])
     source = f"s = {code!r}\nprint(len(s))"
-    assert link.exec_checked(source, timeout=3) == f"{len(code)}\n"
+    assert link.exec_checked(source, timeout=10) == f"{len(code)}\n"
     assert _runs(board) == [b"exec(globals().pop('_ahc'))"]
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)
 def test_verified_send_gives_up_with_protocol_error() -> None:
     link, port, board = open_link(verify_over=40)
     _drop_in_staging(port, board, [10] * 6)
     start = time.monotonic()
     with pytest.raises(ProtocolError) as info:
-        link.exec(STAGED_CODE, timeout=3)
-    assert time.monotonic() - start < 2
+        link.exec(STAGED_CODE, timeout=30)
+    assert time.monotonic() - start < 10  # not the deadline
     assert "damaged" in str(info.value)
     assert link.damaged_sends == 6
     assert not _runs(board)
     assert link.exec_checked("print(1)", timeout=1) == "1\n"
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)
 def test_verified_send_falls_back_when_the_copy_does_not_fit() -> None:
     def handler(code: bytes) -> tuple[bytes, bytes] | str:
         if code.startswith(b"_ahc="):
@@ -770,7 +770,7 @@ def test_verified_send_falls_back_when_the_copy_does_not_fit() -> None:
 
     python = python_handler()
     link, _, board = open_link(FakeMicroPython(handler), verify_over=40)
-    assert link.exec_checked(STAGED_CODE, timeout=2) == STAGED_OUT
+    assert link.exec_checked(STAGED_CODE, timeout=10) == STAGED_OUT
     assert board.execs[-1] == STAGED_CODE.encode()
     # The heap was collected and the join tried once more before giving up on it...
     joins = [n for n, code in enumerate(board.execs) if code.startswith(b"_ahc=")]
@@ -795,7 +795,7 @@ def test_verified_send_joins_again_after_collecting_a_fragmented_heap() -> None:
 
     python = python_handler()
     link, _, board = open_link(FakeMicroPython(handler), verify_over=40)
-    assert link.exec_checked(STAGED_CODE, timeout=2) == STAGED_OUT
+    assert link.exec_checked(STAGED_CODE, timeout=10) == STAGED_OUT
     assert STAGED_CODE.encode() not in board.execs  # it ran from the verified copy
     assert len(_runs(board)) == 1
 
