@@ -305,7 +305,10 @@ class ResourceMonitorActor(DispatchActor):
             )
         watch = self._watch(message.device)
         self._target(watch)  # refuse a non-board at once
-        watch.interval, watch.due = float(message.interval), self._clock()
+        # Sampled now, so next due an interval from now (due now, the next tick sampled
+        # the board a second time within a tick of the first).
+        watch.interval = float(message.interval)
+        watch.due = self._clock() + watch.interval
         self._retick()
         self._sample(watch)
 

@@ -3,6 +3,7 @@ thresholds and the MemoryError event."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -141,3 +142,18 @@ def test_the_ticker_slows_down_again_when_fast_monitoring_stops(rt: Runtime) -> 
     assert actor._tick_s == pytest.approx(0.005)
     rt.monitor.stop(ids.BOARD)
     assert actor._tick_s == base
+
+
+def test_start_samples_at_once_and_next_an_interval_later(rt: Runtime) -> None:
+    """start() samples the board at once, so its next sample is due an interval later
+    (before: due at once, and the next tick sampled the board a second time within a
+    tick of the first; 1 Hz monitoring ran about 1.3 samples a second per board over
+    3 s windows)."""
+    ids = rt.ids("microbit")
+    [actor] = [
+        a for r in running_actors() if isinstance(a := r._actor_weakref(), ResourceMonitorActor)
+    ]
+    before = time.monotonic()
+    rt.monitor.start(ids.BOARD, interval=1.0)
+    assert actor._watches[ids.BOARD].due >= before + 1.0
+    rt.monitor.stop(ids.BOARD)
