@@ -85,7 +85,8 @@ class FakeSerial:
             raise self.fail_in_waiting
         if not self.is_open:
             raise serial.PortNotOpenError()
-        self._board_catches_up()
+        if self.board is not None:
+            self.board.on_host_read(self)
         with self._cond:
             self._top_up()
             return len(self._rx)
@@ -95,7 +96,8 @@ class FakeSerial:
             raise serial.PortNotOpenError()
         if self.fail_read is not None:
             raise self.fail_read
-        self._board_catches_up()
+        if self.board is not None:
+            self.board.on_host_read(self)
         with self._cond:
             self._top_up()
             self._cond.wait_for(lambda: len(self._rx) >= size or not self.is_open, self.timeout)
@@ -115,10 +117,6 @@ class FakeSerial:
         if self.board is not None:
             self.board.on_input(self, data)
         return len(data)
-
-    def _board_catches_up(self) -> None:
-        if isinstance(self.board, RingBoard):
-            self.board.take_ring(self)
 
     def cancel_read(self) -> None:
         with self._cond:
@@ -207,6 +205,9 @@ class FakeMicroPython:
         self.mute_trailer = False
         """Set by a scripted answer: the next Ctrl-A (the link's trailer) gets no banner,
         because the scripted bytes stand for the whole answer, banner included."""
+
+    def on_host_read(self, port: FakeSerial) -> None:
+        """Called as the host reads or polls: this board has nothing to catch up on."""
 
     def on_input(self, port: FakeSerial, data: bytes) -> None:
         with self.lock:
@@ -380,7 +381,8 @@ class RingBoard(FakeMicroPython):
             self.ring += data[:room]
             self.lost += max(0, len(data) - room)
 
-    def take_ring(self, port: FakeSerial) -> None:
+    def on_host_read(self, port: FakeSerial) -> None:
+        """The host waits: the board takes what its ring holds."""
         with self.lock:
             data = bytes(self.ring)
             self.ring.clear()

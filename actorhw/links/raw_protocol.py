@@ -195,11 +195,12 @@ class RawReplProtocol:
         overflows (the micro:bit's 64-byte ring), and drops them whenever the board
         falls behind, which pacing from the host cannot prevent (the emulator, or the
         USB stack, delivers in bursts).  So the code goes as bytes literals appended to
-        a list on the board, each frame (code, Ctrl-D, trailer) at most the window long
-        and written only once the previous one is answered: the buffer never holds more
-        than one frame.  The board joins the pieces and reports their length and sum;
-        the code runs (once) only when they match.  An unexpected answer on the way
-        starts the send again, up to ``_VERIFY_ATTEMPTS`` times within the deadline.
+        a list on the board, in frames of at most the window's bytes of code (plus their
+        Ctrl-D and trailer), each written only once the previous one is answered: the
+        buffer never holds more than one frame.  The board joins the pieces and reports
+        their length and sum; the code runs (once) only when they match.  An unexpected
+        answer on the way starts the send again, up to ``_VERIFY_ATTEMPTS`` times within
+        the deadline.
         """
         window = max(self.verify_over or 0, _MIN_WINDOW)
         frames = staging_frames(data, window)
