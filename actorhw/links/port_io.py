@@ -26,6 +26,7 @@ from typing import Any, Final, Protocol
 import serial
 
 from actorhw.core.errors import LinkLostError, ProtocolError
+from actorhw.links.pty_gate import pty_gate
 
 __all__ = ["DeadlinePassed", "Overflow", "PortIO", "SerialPort"]
 
@@ -96,6 +97,7 @@ class PortIO:
         reads and writes then go straight to select/os.read/os.write (pyserial's per-call
         bookkeeping costs as much as a whole exchange on a fast board, and its socket
         port reads a byte at a time); None for other ports (``rfc2217://``, fakes)."""
+        self._gate = pty_gate(self.fd) if self.fd is not None and self._sock is None else None
 
     # --- state ---------------------------------------------------------------------------
 
@@ -239,6 +241,55 @@ class PortIO:
         if not data:  # readable but empty: the other end is gone
             raise self.lose(OSError("the port reports data but has none (unplugged?)"), "read")
         return data
+
+    def read_batch(self, need: int, deadline: float) -> bytes:
+        """:meth:`read_chunk` for a caller that knows at least ``need`` more bytes must
+        come before it can conclude: on a pseudo-terminal the wait ends only once that
+        many are there (the terminal's VMIN), or after :data:`POLL_S` with whatever came.
+
+        A board behind a pty (QEMU, a unix-port MicroPython under socat) sends its
+        answer a byte or a few at a time, and each arrival wakes the reader and the
+        kernel's workers: on an otherwise idle host that costs more CPU than the
+        exchange itself.  Waking once for the whole of what must come keeps the
+        deadline, the close check and the bytes exactly as :meth:`read_chunk` does.
+        Call :meth:`end_batch` when done (the port's VMIN is put back).
+        """
+        gate = self._gate
+        if gate is not None:
+            want = 255 if need > 255 else need if need > 1 else 1
+            if want != gate.value:
+                if self.closed:  # never change a descriptor number that may have been reused
+                    raise self.lose(RuntimeError("closed by another thread"), "read")
+                try:
+                    if not gate.set(want):  # an inter-byte timer: waits cannot count
+                        self._gate = gate = None
+                except Exception as exc:
+                    raise self.failure(exc, "read") from exc
+            if gate is not None and gate.value > 1:
+                data = self.read_chunk(deadline)
+                return data if data else self._read_ready()
+        return self.read_chunk(deadline)
+
+    def end_batch(self) -> None:
+        """Put the port's VMIN back as :meth:`read_batch` found it (safe to call always)."""
+        gate = self._gate
+        if gate is not None and not self.closed:
+            with contextlib.suppress(OSError):  # the port is gone: the next call says so
+                gate.restore()
+
+    @property
+    def batches(self) -> bool:
+        """:meth:`read_batch` can wait for a number of bytes (a pseudo-terminal)."""
+        return self._gate is not None
+
+    def _read_ready(self) -> bytes:
+        """What is there now, without waiting (a batch wait ended before its count)."""
+        try:
+            return _os_read(self.fd, READ_SIZE)  # type: ignore[arg-type]
+        except BlockingIOError:
+            return b""
+        except Exception as exc:
+            raise self.failure(exc, "read") from exc
 
     def _read_port(self, wait: float) -> bytes:
         port = self.port

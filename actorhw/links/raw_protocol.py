@@ -54,6 +54,9 @@ _EXEC_END: Final = CTRL_D + EXEC_TRAILER
 _END_HEAD: Final = b"\x04>raw REPL; CTRL-B to exit"
 _ANSWER_ENDS: Final = (_END_HEAD + b"\r\n>", _END_HEAD + b"\r\r\n>", _END_HEAD + b"\n>")
 """The forms of :data:`~actorhw.links.framing.ANSWER_END` boards and ptys send."""
+_END_MIN: Final = min(len(end) for end in _ANSWER_ENDS)
+"""The shortest of them: an answer ends no sooner than this many bytes after the
+``\x04`` that starts its end."""
 _SHORT_ANSWER: Final = 4096
 """Longer answers are gathered by :class:`AnswerReader` (a bytearray, not bytes)."""
 _COLLECT: Final = b"import gc\ngc.collect()"
@@ -90,6 +93,8 @@ class RawReplProtocol:
         self._raw_paste: bool | None = None
         self._window = 0
         self._rng = random.Random()
+        self._end_len = _END_MIN
+        """How long this board's answer ends are (its line endings): see _exec_short."""
 
     def _exec_frame(
         self,
@@ -130,31 +135,42 @@ class RawReplProtocol:
         self._in_raw = False
         self.interrupted = False
         io = self._io
-        io.write(data + _EXEC_END, deadline)
-        read_chunk = io.read_chunk
+        read_batch = io.read_batch
         answer = b""
-        while len(answer) < _SHORT_ANSWER:
-            got = read_chunk(deadline)
-            if not got:
-                if self.interrupted:
+        # Bytes that must still come before the answer can end: its end marker (as long
+        # as this board's last one), or what is left of it after a \x04 that may start
+        # it (read_batch then wakes once for them all, not once per byte or few).
+        need = end_len = self._end_len
+        try:
+            io.write(data + _EXEC_END, deadline)
+            while len(answer) < _SHORT_ANSWER:
+                got = read_batch(1 if self.interrupted else need, deadline)
+                if not got:
+                    if self.interrupted:
+                        break
+                    continue
+                seen = len(answer)
+                answer += got
+                if answer.endswith(_ANSWER_ENDS):
+                    end = answer.find(_END_HEAD, 2)
+                    if answer[end:] in _ANSWER_ENDS and answer.startswith(b"OK"):
+                        first = answer.find(CTRL_D, 2, end)
+                        if (
+                            first > 0
+                            and answer.find(CTRL_D, first + 1, end) < 0
+                            and end <= self.max_output + 3
+                        ):
+                            self._in_raw = True
+                            self._end_len = len(answer) - end
+                            return ExecResult(answer[2:first], answer[first + 1 : end])
                     break
-                continue
-            seen = len(answer)
-            answer += got
-            if answer.endswith(_ANSWER_ENDS):
-                end = answer.find(_END_HEAD, 2)
-                if answer[end:] in _ANSWER_ENDS and answer.startswith(b"OK"):
-                    first = answer.find(CTRL_D, 2, end)
-                    if (
-                        first > 0
-                        and answer.find(CTRL_D, first + 1, end) < 0
-                        and end <= self.max_output + 3
-                    ):
-                        self._in_raw = True
-                        return ExecResult(answer[2:first], answer[first + 1 : end])
-                break
-            if answer.find(_END_HEAD, max(0, seen - len(_END_HEAD))) >= 0:
-                break  # the end, and more after it
+                if answer.find(_END_HEAD, max(0, seen - len(_END_HEAD))) >= 0:
+                    break  # the end, and more after it
+                last = answer.rfind(CTRL_D)
+                tail = len(answer) - last
+                need = end_len - tail if last >= 0 and tail < len(_END_HEAD) else end_len
+        finally:
+            io.end_batch()
         reader = AnswerReader(max_output=self.max_output, name=self.name)
         return self._read_answer(reader, answer, deadline, None)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import termios
 import time
 import tty
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 import serial
 
 from actorhw.core.errors import LinkLostError, UnsupportedOperationError
-from actorhw.links.port_io import DeadlinePassed, PortIO
+from actorhw.links.port_io import POLL_S, DeadlinePassed, PortIO
 from actorhw.links.serial_port import dtr_rts_reset
 
 
@@ -161,3 +162,68 @@ def test_dtr_rts_reset_of_a_pty_is_unsupported(pty_port: tuple[int, PortIO]) -> 
     with pytest.raises(UnsupportedOperationError) as info:
         dtr_rts_reset(io.port, pulse_s=0.0, name="board-x")
     assert "refuses" in str(info.value)
+
+
+def _vmin(io: PortIO) -> int:
+    assert io.fd is not None
+    value = termios.tcgetattr(io.fd)[6][termios.VMIN]
+    return value if isinstance(value, int) else ord(value)
+
+
+@pytest.mark.timeout(10)
+def test_a_batch_read_on_a_pty_wakes_once_its_bytes_are_there(
+    pty_port: tuple[int, PortIO],
+) -> None:
+    master, io = pty_port
+    assert io.batches  # a pseudo-terminal: the wait can count bytes
+    before = _vmin(io)
+    deadline = time.monotonic() + 2
+    os.write(master, b"OK2")
+    t0 = time.monotonic()
+    # Five bytes must come: three are there, so the wait runs its whole poll interval
+    # (it would have woken at once for one byte) and then hands over what came.
+    assert io.read_batch(5, deadline) == b"OK2"
+    assert time.monotonic() - t0 >= 0.8 * POLL_S
+    assert _vmin(io) == 5
+    os.write(master, b"\r\n\x04\x04>")
+    assert io.read_batch(5, deadline) == b"\r\n\x04\x04>"
+    io.end_batch()
+    assert _vmin(io) == before  # the port as the batch found it, for anyone else reading it
+    os.write(master, b"x")
+    assert io.read_chunk(deadline) == b"x"
+
+
+@pytest.mark.timeout(10)
+def test_a_batch_read_keeps_the_deadline_and_notices_a_close(
+    pty_port: tuple[int, PortIO],
+) -> None:
+    _master, io = pty_port
+    before = _vmin(io)
+    deadline = time.monotonic() + 0.01
+    with pytest.raises(DeadlinePassed):
+        while True:  # nothing comes: DeadlinePassed once the deadline is reached
+            assert io.read_batch(5, deadline) == b""
+    io.end_batch()
+    assert _vmin(io) == before
+    io.read_batch(5, time.monotonic() + 1)  # VMIN set again; then the port is closed
+    io.close()
+    with pytest.raises(LinkLostError, match="board-x"):
+        io.read_batch(5, time.monotonic() + 1)
+    io.end_batch()  # a closed port: nothing to put back, and no error
+
+
+@pytest.mark.timeout(10)
+def test_a_batch_read_on_a_socket_is_a_plain_read() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    with server:
+        port = serial.serial_for_url(f"socket://127.0.0.1:{server.getsockname()[1]}", timeout=0.1)
+        peer, _ = server.accept()
+        io = PortIO(port, "board-s")
+        try:
+            assert not io.batches
+            peer.sendall(b"OK")
+            assert io.read_batch(5, time.monotonic() + 2) == b"OK"  # no count: at once
+            io.end_batch()
+        finally:
+            io.close()
+            peer.close()
