@@ -3,6 +3,7 @@
     python tests/benchmarks/bench_boards.py            # N = 1, 2, 4, 8, 16 QEMU micro:bits
                                                        # and N = 8, 32 unix-port boards
     python tests/benchmarks/bench_boards.py --quick    # N = 1, 2 QEMU, N = 2 unix port
+    python tests/benchmarks/bench_boards.py --kind qemu --sizes 4,16   # chosen sizes
 
 For each N: N boards in one Runtime (one caller thread per board, each looping
 ``Board.exec("print(1+1)")``) and N more boards of the same kind driven by bare pyserial
@@ -171,9 +172,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--kind", choices=("all", *KINDS), default="all", help="which boards (default: all)"
     )
+    parser.add_argument(
+        "--sizes", type=lambda text: tuple(int(n) for n in text.split(",")), default=None,
+        help="board counts to measure, e.g. 4,16 (default: 1,2,4,8,16 QEMU and 8,32 unix)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     sizes = {"qemu": (1, 2), "unix": (2,)} if args.quick else {"qemu": (1, 2, 4, 8, 16),
                                                                 "unix": (8, 32)}  # fmt: skip
+    if args.sizes:
+        sizes = {"qemu": args.sizes, "unix": args.sizes}
     rounds, seconds = (2, 0.5) if args.quick else (4, 2.0)
     print(f"aggregate print(1+1) calls/s, one caller per board, {rounds} "
           f"alternating windows of {seconds:g} s")  # fmt: skip
