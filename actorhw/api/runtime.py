@@ -103,7 +103,8 @@ class Runtime(RuntimeBoards, RuntimeDevices):
         }
         self._boards: dict[str, ActorRef[Any] | None] = {}
         # id -> (entry, ref): a cache of registry answers, refreshed when a ref dies.
-        self._routes: dict[DeviceId, tuple[RegistryEntry, ActorRef[Any]]] = {}
+        self._routes: dict[DeviceId, ActorRef[Any]] = {}
+        self._entries: dict[DeviceId, RegistryEntry] = {}
         self._stop_lock = threading.Lock()
         self._stopped = threading.Event()
         self._stop_callbacks: list[Callable[[], None]] = []

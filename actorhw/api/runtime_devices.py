@@ -196,10 +196,9 @@ class RuntimeDevices(RuntimeRoutes):
         deadline = _monotonic() + timeout
         if op == "interrupt":  # a control operation: it must reach a full board at once
             return self._ask(device, Use(lease=lease, op=op, args=args), timeout)
-        route = self._routes.get(device)
-        if route is None or route[1].actor_stopped.is_set():  # (is_alive, one call less)
-            route = self._route(device, timeout=timeout)
-        ref = route[1]
+        ref = self._routes.get(device)
+        if ref is None or ref.actor_stopped.is_set():  # (is_alive, one call less)
+            ref = self._route(device, timeout=timeout)[1]
         pair = self._limiter_pair  # (_limiter_now, inline)
         limiter = (
             pair[1] if pair is not None and not pair[0].actor_stopped.is_set()
@@ -259,10 +258,9 @@ class RuntimeDevices(RuntimeRoutes):
         and comes back ended.  Its `UseInFlight` says when it ends; None: nothing was
         started (call `use`)."""
         device = lease_of(lease).device
-        route = self._routes.get(device)
-        if op == "interrupt" or route is None or not route[1].is_alive():
+        ref = self._routes.get(device)
+        if op == "interrupt" or ref is None or not ref.is_alive():
             return None
-        ref = route[1]
         ticket = self._limiter_now().admit_now(
             device, priority=priority, what=op, exclusive=exclusive, lease=lease,
             actor_urn=ref.actor_urn,
@@ -323,10 +321,10 @@ class RuntimeDevices(RuntimeRoutes):
         """`info`, if it can be had without blocking: the device's route is known and its
         actor, idle, answers in this thread (its info handler never blocks).  None: call
         `info`.  For a thread that must not block (`AsyncRuntime.info` on its loop)."""
-        route = self._routes.get(device) if isinstance(device, DeviceId) else None
-        if route is None or route[1].actor_stopped.is_set():
+        ref = self._routes.get(device) if isinstance(device, DeviceId) else None
+        if ref is None or ref.actor_stopped.is_set():
             return None
-        return ask_now(route[1], GetInfo())
+        return ask_now(ref, GetInfo())
 
     def wait_for_device(
         self, device: DeviceId, state: DeviceState, *, timeout: float

@@ -45,7 +45,8 @@ class RuntimeRoutes:
     _registry: ActorRef[Any]
     _core: dict[str, ActorRef[Any]]
     _boards: dict[str, ActorRef[Any] | None]
-    _routes: dict[DeviceId, tuple[RegistryEntry, ActorRef[Any]]]
+    _routes: dict[DeviceId, ActorRef[Any]]
+    _entries: dict[DeviceId, RegistryEntry]
     _statuses: StatusBook
 
     @property
@@ -98,7 +99,9 @@ class RuntimeRoutes:
         """Ask the device's actor (``ref``, if the caller found its route already)."""
         deadline = time.monotonic() + timeout
         if ref is None:
-            _entry, ref = self._route(device, timeout=timeout)
+            ref = self._routes.get(device) if isinstance(device, DeviceId) else None
+            if ref is None or ref.actor_stopped.is_set():  # (is_alive, one call less)
+                ref = self._route(device, timeout=timeout)[1]
         try:
             return ask(ref, message, timeout=timeout)
         except ActorDeadError:
@@ -112,9 +115,18 @@ class RuntimeRoutes:
             return ask(ref, message, timeout=left)
 
     def _route(self, device: DeviceId, *, timeout: float) -> tuple[RegistryEntry, ActorRef[Any]]:
-        route = self._routes.get(device) if isinstance(device, DeviceId) else None
-        if route is not None and route[1].is_alive():
-            return route
+        """The device's registry entry and its actor now: the cached route while that
+        actor runs, else asked of the registry (and cached).
+
+        The cache keeps the actor's ref alone in `_routes`, the one dict a warm call
+        reads (its entry beside, in `_entries`): a call touches the id, a slot of one
+        dict and the ref, not a tuple more, so among 2,000 devices (their routes out of
+        the CPU's caches) it costs about what it does among 20."""
+        ref = self._routes.get(device) if isinstance(device, DeviceId) else None
+        if ref is not None and ref.is_alive():
+            known = self._entries.get(device)
+            if known is not None:
+                return known, ref
         entry: RegistryEntry = ask(self._registry_ref(), Lookup(device=device), timeout=timeout)
         ref = by_urn(entry.actor_urn)
         if ref is None:
@@ -125,7 +137,8 @@ class RuntimeRoutes:
                 reason="actor restarting",
                 since=time.time(),
             )
-        self._routes[device] = (entry, ref)
+        self._routes[device] = ref
+        self._entries[device] = entry
         return entry, ref
 
     def _sup(self) -> ActorRef[Any]:
