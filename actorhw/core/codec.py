@@ -27,6 +27,7 @@ import msgpack
 from cattrs.cols import homogenous_tuple_structure_factory
 from cattrs.v import format_exception, transform_error
 
+from actorhw.core import codec_flat as flat
 from actorhw.core import messages
 from actorhw.core.errors import (
     CodecError,
@@ -55,6 +56,11 @@ MESSAGE_TYPES: Mapping[str, type] = MappingProxyType(
     }
 )
 """Every message class, by its wire tag (the class name)."""
+
+_FLAT: Mapping[type, tuple[flat.Field, ...]] = MappingProxyType(
+    {cls: fields for cls in MESSAGE_TYPES.values() if (fields := flat.plan(cls)) is not None}
+)
+"""The flat message classes (codec_flat), encoded and decoded the short way."""
 
 DeviceResolver = Callable[[str, str], DeviceId]
 """Turns a wire ``(board, name)`` pair into the live id member."""
@@ -225,7 +231,10 @@ class Codec:
         if MESSAGE_TYPES.get(tag) is not type(message):
             raise MalformedMessageError(f"not a message: {type(message).__qualname__}", tag=tag)
         try:
-            payload = self._converter.unstructure(message)
+            fields = _FLAT.get(type(message))
+            payload = flat.unstructure(fields, message) if fields is not None else None
+            if payload is None:
+                payload = self._converter.unstructure(message)
             data: bytes = msgpack.packb(
                 {"t": tag, "v": SCHEMA_VERSION, "m": payload}, use_bin_type=True
             )
@@ -266,6 +275,11 @@ class Codec:
                 max_size=self._max_size,
             )
         cls, payload = self._open(self._unpack(data, size))
+        fields = _FLAT.get(cls)
+        if fields is not None:  # the short way: a payload the unpacker checked
+            message = flat.structure(fields, cls, payload)
+            if message is not None:
+                return message
         return self.structure(payload, cls)
 
     def structure(self, payload: Any, cls: type[M]) -> M:
