@@ -68,7 +68,7 @@ class UseInFlight:
     def ready(self) -> bool:
         """Whether `result` answers without blocking: the operation ended, not revoked
         (a revoked one is stopped on the board first, which blocks)."""
-        if self.ticket.revoked.done():
+        if self.ticket.revoked_error() is not None:  # (makes no future)
             return False
         pending = self.outcome
         return not isinstance(pending, PendingIO) or pending.ran_here or pending.future.done()

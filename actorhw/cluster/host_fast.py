@@ -66,6 +66,8 @@ class Host(Protocol):
 
 #: Reader threads of the lane: up to READERS - 1 operations run in readers at once.
 READERS = 4
+#: The limiter's priorities by their wire value.
+PRIORITIES: dict[int, Priority] = {int(p): p for p in Priority}
 #: Seconds a reader waits for the lease watch to show a job's fresh token (the client
 #: sends the job once its creates are acknowledged, and the watch may be a little behind).
 WATCH_WAIT = 1.0
@@ -122,11 +124,12 @@ class FastLane:
         host = self._host
         key = wire.lease_key(host.name, call.board, call.device)
         local = host._local.get((key, call.token))
-        if local is None or call.token not in host._tokens(key):
+        priority = PRIORITIES.get(call.priority)
+        if local is None or priority is None or call.token not in host._tokens(key):
             return False
         try:
             started = host.runtime.start_use(
-                local, call.name, tuple(call.args), priority=Priority(call.priority),
+                local, call.name, call.args, priority=priority,
                 exclusive=call.exclusive, run_here=self._conn.others_free(),
             )  # fmt: skip
         except ActorHwError as e:

@@ -16,7 +16,6 @@ raises NotSent and the caller may take another path.
 
 from __future__ import annotations
 
-import concurrent.futures
 import itertools
 import json
 import secrets
@@ -54,20 +53,35 @@ def supports(config: ClusterConfig) -> bool:
     )
 
 
+class _Slot:
+    """Where one request's answer lands: the reply's payload, or an exception."""
+
+    __slots__ = ("answer",)
+
+    def __init__(self) -> None:
+        self.answer: bytes | BaseException | None = None
+
+
 class BlockingNats:
     """One blocking connection, shared by threads; see the module's doc."""
 
     def __init__(self, config: ClusterConfig, *, subscribe: str | None = None) -> None:
         self._config = config
         self._inbox = f"_INBOX.{secrets.token_hex(11)}."
+        self._reply_to = self._inbox.encode()
         self._subject = (subscribe or self._inbox + "*").encode()
         self._sock: socket.socket | None = None
+        self._poller: select.poll | None = None  # the socket's, for waits
         self._buf = bytearray()
         self._max_payload = 1 << 20
         self._send = threading.RLock()  # writes; a reader answering a PING takes it too
-        self._cond = threading.Condition()
+        # The waiters and the read turn (_reading).  Callers that wait while another
+        # reads sleep on _woken (counted in _sleeping: no wake-up without a sleeper).
+        self._lock = threading.Lock()
+        self._woken = threading.Condition(self._lock)
+        self._sleeping = 0
         self._reading = False
-        self._waiters: dict[bytes, concurrent.futures.Future[bytes]] = {}
+        self._waiters: dict[bytes, _Slot] = {}
         self._seq = itertools.count()
 
     # --- connection ------------------------------------------------------------------
@@ -76,9 +90,14 @@ class BlockingNats:
         errors = []
         for url in self._config.servers:
             try:
-                return self._open(url)
+                sock = self._open(url)
             except (OSError, ValueError, ConnectionError) as e:
                 errors.append(f"{url}: {e!r}")
+                continue
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            self._poller = poller
+            return sock
         raise NotSent("; ".join(errors))
 
     def _open(self, url: str) -> socket.socket:
@@ -140,18 +159,26 @@ class BlockingNats:
         if sock is not None:
             sock.close()
 
+    def _readable(self, timeout: float) -> bool:
+        """Whether the socket has data (or an end) to read within ``timeout`` s; the
+        socket stays blocking (a writer may be in sendall meanwhile)."""
+        poller = self._poller
+        if poller is None:
+            raise OSError("no connection")
+        return bool(poller.poll(max(0.0, timeout) * 1000.0))
+
     def _ready(self) -> socket.socket:
         """The connection (under the send lock), checked: opened (again) if it is not,
         or if the server closed it while nobody was reading (what came meanwhile is
         handled here: PINGs answered, late replies dropped)."""
         sock = self._sock
         if sock is not None:
-            with self._cond:
+            with self._lock:
                 drain = not self._reading
                 self._reading = True
             if drain:
                 try:
-                    while readable(sock, 0.0):
+                    while self._readable(0.0):
                         chunk = sock.recv(65536)
                         if not chunk:
                             raise ConnectionError("the server closed the connection")
@@ -161,12 +188,17 @@ class BlockingNats:
                     self.close()
                     sock = None
                 finally:
-                    with self._cond:
-                        self._reading = False
-                        self._cond.notify_all()
+                    self._end_turn()
         if sock is None:
             sock = self._sock = self._connect()
         return sock
+
+    def _end_turn(self) -> None:
+        """Give the read turn up (waking the callers waiting for it, if any)."""
+        with self._lock:
+            self._reading = False
+            if self._sleeping:
+                self._woken.notify_all()
 
     # --- requests ----------------------------------------------------------------------
 
@@ -206,13 +238,13 @@ class BlockingNats:
         """Send every ``(subject, data, headers)`` in one write (pipelined), then wait
         for their replies; each one's reply or error (NoResponder, TimeoutError,
         HostUnreachableError) in order.  NotSent (raised) if none was written."""
-        waiters: list[tuple[bytes, concurrent.futures.Future[bytes]]] = []
+        slots: list[tuple[bytes, _Slot]] = []
         commands = []
         largest = 0  # the server's limit counts an HPUB's headers too
         for subject, data, headers in batch:
-            token = str(next(self._seq)).encode()
-            waiters.append((token, concurrent.futures.Future()))
-            reply = self._inbox.encode() + token
+            token = b"%d" % next(self._seq)
+            slots.append((token, _Slot()))
+            reply = self._reply_to + token
             if headers:
                 head = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                 block = (head + "\r\n").encode()
@@ -225,8 +257,8 @@ class BlockingNats:
                 commands.append(
                     b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply, len(data), data)
                 )
-        with self._cond:
-            self._waiters.update(waiters)
+        with self._lock:
+            self._waiters.update(slots)
         try:
             with self._send:
                 try:
@@ -236,65 +268,63 @@ class BlockingNats:
                 if largest > self._max_payload:  # known once connected (the INFO's)
                     raise NotSent("larger than the server's max_payload")
                 try:
-                    sock.sendall(b"".join(commands))
+                    sock.sendall(commands[0] if len(commands) == 1 else b"".join(commands))
                 except OSError as e:
                     self._sock = None
                     sock.close()
                     raise NotSent(repr(e)) from e
             deadline = time.monotonic() + timeout
             answers: list[bytes | BaseException] = []
-            for _token, waiter in waiters:
+            for _token, slot in slots:
                 try:
-                    answers.append(self._wait(waiter, deadline, tick, check))
+                    answers.append(self._wait(slot, deadline, tick, check))
                 except (NoResponder, TimeoutError, HostUnreachableError) as e:
                     answers.append(e)
             return answers
         finally:
-            with self._cond:
-                for token, _waiter in waiters:
+            with self._lock:
+                for token, _slot in slots:
                     self._waiters.pop(token, None)
 
-    def _wait(
-        self,
-        waiter: concurrent.futures.Future[bytes],
-        deadline: float,
-        tick: float,
-        check: Callable[[], None],
-    ) -> bytes:
+    def _wait(self, slot: _Slot, deadline: float, tick: float, check: Callable[[], None]) -> bytes:
+        """``slot``'s answer: read by this caller, or by another that reads meanwhile."""
         while True:
-            with self._cond:
-                while not waiter.done() and self._reading:
+            with self._lock:
+                while slot.answer is None and self._reading:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise TimeoutError
-                    if not self._cond.wait(min(left, tick)):
+                    self._sleeping += 1
+                    try:
+                        woken = self._woken.wait(min(left, tick))
+                    finally:
+                        self._sleeping -= 1
+                    if not woken:
                         check()
-                if waiter.done():
-                    return waiter.result()
-                self._reading = True  # this caller reads for everyone until its reply
+                answer = slot.answer
+                if answer is None:
+                    self._reading = True  # this caller reads for everyone until its reply
+            if answer is not None:
+                if isinstance(answer, BaseException):
+                    raise answer
+                return answer
             try:
-                self._read_until(waiter, deadline, tick, check)
+                self._read_until(slot, deadline, tick, check)
             finally:
-                with self._cond:
-                    self._reading = False
-                    self._cond.notify_all()
+                self._end_turn()
 
     def _read_until(
-        self,
-        waiter: concurrent.futures.Future[bytes],
-        deadline: float,
-        tick: float,
-        check: Callable[[], None],
+        self, slot: _Slot, deadline: float, tick: float, check: Callable[[], None]
     ) -> None:
         sock = self._sock
         if sock is None:
             raise HostUnreachableError("the connection to the cluster closed", host="")
-        while not waiter.done():
+        while slot.answer is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
             try:
-                if not readable(sock, min(left, tick)):
+                if not self._readable(min(left, tick)):
                     check()
                     continue
                 chunk = sock.recv(65536)
@@ -331,21 +361,20 @@ class BlockingNats:
             elif line.startswith(b"-ERR"):
                 raise ConnectionError(line.decode(errors="replace"))
         if woke:
-            with self._cond:
-                self._cond.notify_all()
+            with self._lock:  # a caller checks its slot under the lock before it sleeps
+                if self._sleeping:
+                    self._woken.notify_all()
 
     def _deliver(self, fields: list[bytes], payload: bytes, headers: int) -> bool:
-        """A message came (``fields``: its protocol line's); True if a waiter woke."""
-        token = fields[1][len(self._inbox) :]
-        with self._cond:
-            waiter = self._waiters.get(token)
-        if waiter is None or waiter.done():
+        """A message came (``fields``: its protocol line's); True if a waiter's answer
+        landed."""
+        slot = self._waiters.get(fields[1][len(self._reply_to) :])
+        if slot is None or slot.answer is not None:
             return False  # its caller gave up
-        head = payload[:headers]
-        if headers and b" 503" in head.split(b"\r\n", 1)[0]:
-            waiter.set_exception(NoResponder())
+        if headers and b" 503" in payload[:headers].split(b"\r\n", 1)[0]:
+            slot.answer = NoResponder()
         else:
-            waiter.set_result(payload[headers:])
+            slot.answer = payload[headers:]
         return True
 
 
