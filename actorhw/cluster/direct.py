@@ -306,7 +306,6 @@ class DirectCalls:
             exclusive=exclusive,
         )  # fmt: skip
         data = wire.encode(call)
-        subject = cl.config.call_subject(host)
         raw = self._blocking()
         if raw is not None:
             try:
@@ -330,6 +329,7 @@ class DirectCalls:
         token = str(next(self._seq))
         waiter: concurrent.futures.Future[bytes] = concurrent.futures.Future()
         self._waiters[token] = waiter
+        subject = cl.config.call_subject(host)
         try:
             self._loop.call_soon_threadsafe(self._publish, subject, data, token, waiter)
             answer = self._wait(waiter, host, what, timeout)

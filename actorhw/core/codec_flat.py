@@ -26,6 +26,7 @@ import attrs
 #: Scalar types a plain value may have (exactly: no subclasses such as enums).
 PLAIN: Final = frozenset({str, int, float, bool, bytes, type(None)})
 
+_STR: Final = frozenset({str})
 _MISSING: Final = object()
 
 # Field kinds.
@@ -88,7 +89,7 @@ def unstructure(fields: tuple[Field, ...], message: Any) -> dict[str, Any] | Non
             if (
                 type(value) is not dict
                 or not PLAIN.issuperset(map(type, value.values()))
-                or any(type(k) is not str for k in value)
+                or not _STR.issuperset(map(type, value))
             ):
                 return None
         elif kind == _MESSAGES:

@@ -117,12 +117,12 @@ def exec_added(rt: Runtime, cl: Cluster, rounds: int, per: int) -> bool:
         re_ = _median_ms(lambda: remote.exec("pass"), per)
         added.append(re_ - lo)
         ratios.append(re_ / lo)
-        pairs.append(f"{lo:.3f}/{re_:.3f}")
+        pairs.append(f"{lo:.3f}/{re_:.3f} ms")
     local.release()
     remote.release()
     a = statistics.median(added)
     ok = a <= TARGET_EXEC_ADDED_MS
-    print(f"   rounds (local/remote ms medians of {per} calls): {' '.join(pairs)}")
+    print(f"   rounds, local/remote medians of {per} calls each: {', '.join(pairs)}")
     print(f"   added per round: {' '.join(f'{x:.3f}' for x in added)} "
           f"(spread {min(added):.3f}..{max(added):.3f} ms)")  # fmt: skip
     print(f"a. exec on a remote QEMU board: {a:.3f} ms added over local "

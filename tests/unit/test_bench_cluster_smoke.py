@@ -1,6 +1,6 @@
 """Smoke test of tests/benchmarks/bench_cluster.py --quick: it runs against a real
-nats-server and hosts, prints its four figures with targets and verdicts, and its exit
-code says whether every target was met."""
+nats-server and hosts, prints its four figures with targets and verdicts (and a's
+rounds and their spread), and its exit code says whether every target was met."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ def test_quick_run_prints_figures_targets_and_verdicts(tmp_path: Path) -> None:
         check=False,
     )
     lines = result.stdout.splitlines()
-    # Lines ending "(information)" (d': the same job as a Python function) have no target.
-    figures = [line for line in lines if not line.endswith("(information)")]
+    # Lines ending "(information)" (d': the same job as a Python function) have no
+    # target; indented lines are a figure's details (a's rounds and their spread).
+    figures = [line for line in lines if not line.endswith("(information)") and line[:1] != " "]
+    assert any(line.startswith("   added per round:") and "spread" in line for line in lines)
     assert [line[:2] for line in figures] == ["a.", "b.", "c.", "d."], (
         result.stdout,
         result.stderr,
