@@ -29,7 +29,7 @@ from actorhw.api.steps import Steps, perform
 from actorhw.cluster import wire
 from actorhw.cluster.config import Buckets, ClusterConfig, check_name
 from actorhw.cluster.host_boards import BOARD_OPS, answer_board_call
-from actorhw.cluster.host_fast import FastLane, step_call
+from actorhw.cluster.host_fast import FastLane, priority_of, step_call
 from actorhw.cluster.views import host_device
 from actorhw.core.errors import (
     ActorHwError,
@@ -40,7 +40,7 @@ from actorhw.core.errors import (
 )
 from actorhw.core.ids import DeviceId
 from actorhw.core.log import logger
-from actorhw.core.messages import DeviceInfo, Lease, Priority
+from actorhw.core.messages import DeviceInfo, Lease
 from actorhw.core.messages.cluster import (
     HostAnnounce,
     HostBoard,
@@ -327,7 +327,7 @@ class Host:
         """A device operation.  Started in the loop's thread when the runtime can (an
         opened lease, a free slot, a board whose I/O thread answers): no worker thread
         between this loop and the board.  Anything else runs on a worker."""
-        rt, priority, args = self.runtime, Priority(call.priority), tuple(call.args)
+        rt, priority, args = self.runtime, priority_of(call), tuple(call.args)
         started = rt.start_use(local, call.name, args, priority=priority, exclusive=call.exclusive)
         if started is None:
             return await self._run(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from actorhw.api.steps import Steps
 from actorhw.cluster import rawnats, wire
 from actorhw.cluster.rawnats_subscriber import BlockingSubscriber
-from actorhw.core.errors import ActorHwError
+from actorhw.core.errors import ActorHwError, InvalidArgumentError
 from actorhw.core.log import logger
 from actorhw.core.messages import Priority
 from actorhw.core.messages.cluster import RemoteCall, RemoteReply, RemoteTarget
@@ -245,6 +245,17 @@ class FastLane:
             logger.opt(exception=e).error("host {}: request failed: {!r}", host.name, e)
             answer = wire.error_reply(ActorHwError(f"host {host.name} failed: {e!r}"))
         self._send(reply, answer)
+
+
+def priority_of(call: RemoteCall) -> Priority:
+    """The call's priority; InvalidArgumentError if it names none."""
+    priority = PRIORITIES.get(call.priority)
+    if priority is None:
+        raise InvalidArgumentError(
+            f"priority must be one of {sorted(PRIORITIES)}, not {call.priority!r}",
+            argument="priority",
+        )
+    return priority
 
 
 def step_call(call: RemoteCall, target: RemoteTarget) -> RemoteCall:

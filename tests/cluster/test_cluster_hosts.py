@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from actorhw import Board, Led, Uart
-from actorhw.cluster import Cluster, NatsServer
+from actorhw.cluster import Cluster, NatsServer, wire
+from actorhw.cluster.rawnats import BlockingNats
 from actorhw.core.errors import (
     DeviceBusyError,
     DeviceResetError,
@@ -22,6 +23,7 @@ from actorhw.core.errors import (
     NoSuchDeviceError,
 )
 from actorhw.core.lifecycle import DeviceState
+from actorhw.core.messages.cluster import RemoteCall, RemoteReply
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -139,3 +141,38 @@ def test_a_qemu_microbit_host_runs_code_for_a_remote_client(
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"ok": True, "output": "hi\n"}
+
+
+def test_the_fast_lane_fences_every_use_and_answers_a_bad_priority_with_a_typed_error(
+    nats_server: NatsServer, hosts: Any, connect: Callable[..., Cluster]
+) -> None:
+    hosts.start(nats_server.url, "lab-1", ["same70-xplained"])
+    cl = connect("alice")
+    cl.wait_for(lambda c: c.online("lab-1"), timeout=5)
+    raw = BlockingNats(cl.aio.config)
+    subject = cl.aio.config.fast_subject("lab-1")
+
+    def toggle(token: int, priority: int = 1) -> RemoteReply:
+        call = RemoteCall(op="use", board="same70-xplained", device="LED_GREEN", owner="alice",
+                          token=token, name="toggle", priority=priority, timeout=2.0)  # fmt: skip
+        data = raw.request(subject, wire.encode(call), timeout=5.0, tick=0.5, check=lambda: None)
+        return wire.decode(data, RemoteReply)
+
+    try:
+        with cl.lease(Led, cl.ids(BOARD).LED_GREEN) as led:
+            assert led.lease is not None
+            token = led.lease.token
+            assert toggle(token).value == (True,)  # the lane's reader ran it
+            assert toggle(token + 1).error_type == "StaleLeaseError"
+            assert toggle(token - 1).error_type == "StaleLeaseError"
+            # Before, a priority the limiter has not left the request unanswered (the
+            # reader's handler raised ValueError): the caller waited for its deadline.
+            bad = toggle(token, priority=7)
+            assert (bad.error_type, bad.context.get("argument")) == (
+                "InvalidArgumentError",
+                "priority",
+            )
+            assert toggle(token).value == (False,)
+        assert toggle(token).error_type == "StaleLeaseError"  # released
+    finally:
+        raw.close()

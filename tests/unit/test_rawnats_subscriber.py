@@ -1,7 +1,8 @@
 """The fast lane's subscription (actorhw.cluster.rawnats_subscriber) against the fake
-NATS server of test_rawnats: several readers take turns reading, a handler that works
-in place leaves the subscription read by another, PINGs are answered, and a closed
-connection is opened again."""
+NATS server of test_rawnats: several readers wait together and one is woken per
+arrival, a handler that works in place leaves the subscription read by another (also
+when both messages came in one read: the reader nudges another), PINGs are answered,
+and a closed connection is opened again."""
 
 from __future__ import annotations
 
@@ -69,6 +70,34 @@ def test_a_handler_working_in_place_leaves_the_subscription_to_another_reader() 
         server.stop()
     assert free_during_first == [True]
     assert sorted(replies) == ["reply.1", "reply.2"]
+
+
+def test_two_messages_in_one_read_are_handled_by_two_readers() -> None:
+    # One write: the reader that reads both handles one and nudges another reader for
+    # the other (no new data would wake one), while its handler still blocks.
+    second_handled = threading.Event()
+    threads: dict[bytes, int] = {}
+
+    def script(peer: Peer) -> None:
+        peer.send(request(peer, "reply.1", b"first") + request(peer, "reply.2", b"second"))
+        wait_close(peer)
+
+    def handler(data: bytes, reply: str) -> None:
+        threads[data] = threading.get_ident()
+        if data == b"first":
+            assert second_handled.wait(READ_TIMEOUT), "the second message was left unread"
+        else:
+            second_handled.set()
+
+    server = FakeNats(script)
+    lane = Lane(server, handler, readers=3)
+    try:
+        assert second_handled.wait(READ_TIMEOUT)
+    finally:
+        lane.stop()
+        server.stop()
+    assert set(threads) == {b"first", b"second"}
+    assert threads[b"first"] != threads[b"second"]
 
 
 def test_with_every_other_reader_busy_none_is_free() -> None:
