@@ -32,7 +32,7 @@ from actorhw.links.framing import (
 )
 from actorhw.links.port_io import DeadlinePassed, Overflow, PortIO
 
-__all__ = ["SEARCH_LIMIT", "RawReplProtocol", "staging_frames"]
+__all__ = ["SEARCH_LIMIT", "RawReplProtocol", "staging_frames", "still_to_come"]
 
 SEARCH_LIMIT: Final = 64 * 1024
 """Most bytes skipped while looking for a marker (a banner, ``soft reboot``)."""
@@ -55,8 +55,7 @@ _END_HEAD: Final = b"\x04>raw REPL; CTRL-B to exit"
 _ANSWER_ENDS: Final = (_END_HEAD + b"\r\n>", _END_HEAD + b"\r\r\n>", _END_HEAD + b"\n>")
 """The forms of :data:`~actorhw.links.framing.ANSWER_END` boards and ptys send."""
 _END_MIN: Final = min(len(end) for end in _ANSWER_ENDS)
-"""The shortest of them: an answer ends no sooner than this many bytes after the
-``\x04`` that starts its end."""
+"""The shortest of them (see still_to_come)."""
 _SHORT_ANSWER: Final = 4096
 """Longer answers are gathered by :class:`AnswerReader` (a bytearray, not bytes)."""
 _COLLECT: Final = b"import gc\ngc.collect()"
@@ -137,9 +136,8 @@ class RawReplProtocol:
         io = self._io
         read_batch = io.read_batch
         answer = b""
-        # Bytes that must still come before the answer can end: its end marker (as long
-        # as this board's last one), or what is left of it after a \x04 that may start
-        # it (read_batch then wakes once for them all, not once per byte or few).
+        # read_batch wakes once the bytes that must still come are there, not once per
+        # byte or few (see still_to_come).
         need = end_len = self._end_len
         try:
             io.write(data + _EXEC_END, deadline)
@@ -167,8 +165,7 @@ class RawReplProtocol:
                 if answer.find(_END_HEAD, max(0, seen - len(_END_HEAD))) >= 0:
                     break  # the end, and more after it
                 last = answer.rfind(CTRL_D)
-                tail = len(answer) - last
-                need = end_len - tail if last >= 0 and tail < len(_END_HEAD) else end_len
+                need = still_to_come(len(answer) - last if last >= 0 else -1, end_len)
         finally:
             io.end_batch()
         reader = AnswerReader(max_output=self.max_output, name=self.name)
@@ -179,21 +176,30 @@ class RawReplProtocol:
     ) -> ExecResult:
         """Feed ``pending`` and what comes next to ``reader`` until the answer ends."""
         io = self._io
+        end_len = self._end_len
+        last = pending.rfind(CTRL_D)
+        tail = len(pending) - last if last >= 0 else -1  # bytes from the last \x04 on
         try:
             done = reader.feed(pending) if pending else False
-            read_chunk, feed = io.read_chunk, reader.feed
+            read_batch, feed = io.read_batch, reader.feed
             while not done:
-                got = read_chunk(
-                    ok_deadline if ok_deadline is not None and reader.waiting_for_ok else deadline
+                # As in _exec_short: wake once the bytes that must still come are there.
+                need = 1 if self.interrupted else still_to_come(tail, end_len)
+                got = read_batch(
+                    need,
+                    ok_deadline if ok_deadline is not None and reader.waiting_for_ok else deadline,
                 )
                 if got:
                     done = feed(got)
+                    last = got.rfind(CTRL_D)
+                    tail = len(got) - last if last >= 0 else tail + len(got) if tail >= 0 else -1
                 elif self.interrupted:
                     # Ctrl-C from interrupt(): a tty drops the input queued behind it, the
                     # trailer included, so the banner may never come: a quiet line after
                     # the plain end is the end.
                     done = reader.naive_result() is not None
         finally:
+            io.end_batch()
             if reader.rest:
                 io.rx[:0] = reader.rest
         result = reader.result
@@ -386,6 +392,22 @@ class RawReplProtocol:
             self._io.rx.clear()
             return False
         return True
+
+
+def still_to_come(tail: int, end_len: int) -> int:
+    """How many more bytes must come, at least, before an exec's answer can end.
+
+    Every answer ends with an end marker (:data:`_ANSWER_ENDS`, ``end_len`` bytes or
+    more) whose ``\x04`` is the last in the answer.  ``tail`` counts the bytes received
+    from the last ``\x04`` on (-1: none came yet).  No ``\x04`` yet: a whole marker
+    must come; fewer than ``end_len`` bytes since one: if it starts the marker, the rest
+    of it, and if not, a whole marker still; past that, 1 (a longer line ending, or
+    output after a ``\x04`` of its own).  Never more than the answer's remaining bytes
+    when ``end_len`` is at most its marker's length (tests/unit/test_answer_batches.py).
+    """
+    if tail < 0:
+        return end_len
+    return end_len - tail if tail < end_len else 1
 
 
 def staging_frames(data: bytes, window: int) -> list[bytes]:
