@@ -11,7 +11,7 @@ import collections
 import enum
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from actorhw.core.errors import TimedOutError
@@ -50,23 +50,46 @@ class Subscription:
 
     def _offer(self, event: Any) -> None:
         with self._cond:
-            if len(self._items) >= self.maxsize:
-                if self.overflow is Overflow.DROP_NEWEST:
-                    self.dropped += 1
-                    return
-                if self.overflow is Overflow.DROP_OLDEST:
-                    self._items.popleft()
-                    self.dropped += 1
-                elif not self._cond.wait_for(
-                    lambda: len(self._items) < self.maxsize or self.closed, self.block_timeout
-                ):
-                    self.dropped += 1
-                    return
-            self._items.append(event)
-            self._cond.notify_all()
+            queued = self._queue(event)
             waker = self.waker
-        if waker is not None:
+        if queued and waker is not None:
             waker()
+
+    def _offer_all(self, events: Sequence[Any]) -> None:
+        """`_offer` of each of ``events`` in order, under one hold of the lock: a reader
+        waiting in `get` is woken once for the batch (if there is room for all of it),
+        not once per event."""
+        with self._cond:
+            items = self._items
+            if len(items) + len(events) <= self.maxsize:
+                items.extend(events)
+                self._cond.notify_all()
+                queued = bool(events)
+            else:  # the policy decides event by event, as one `_offer` each
+                queued = False
+                for event in events:
+                    queued |= self._queue(event)
+            waker = self.waker
+        if queued and waker is not None:
+            waker()
+
+    def _queue(self, event: Any) -> bool:
+        """Queue ``event`` by the overflow policy (the lock held); False if dropped."""
+        if len(self._items) >= self.maxsize:
+            if self.overflow is Overflow.DROP_NEWEST:
+                self.dropped += 1
+                return False
+            if self.overflow is Overflow.DROP_OLDEST:
+                self._items.popleft()
+                self.dropped += 1
+            elif not self._cond.wait_for(
+                lambda: len(self._items) < self.maxsize or self.closed, self.block_timeout
+            ):
+                self.dropped += 1
+                return False
+        self._items.append(event)
+        self._cond.notify_all()
+        return True
 
     def get(self, *, timeout: float) -> Any:
         """The next event; TimedOutError if none comes within ``timeout`` s."""
@@ -162,6 +185,14 @@ class EventBus:
         """Offer ``event`` to every subscriber by its overflow policy."""
         for sub in self._subscribers:
             sub._offer(event)
+
+    def publish_all(self, events: Sequence[Any]) -> None:
+        """`publish` each of ``events`` in order, handed to each subscriber as one batch:
+        a waiting reader wakes once for them, not once each (a stream's burst of
+        samples).  Each subscriber's overflow policy applies event by event."""
+        if events:
+            for sub in self._subscribers:
+                sub._offer_all(events)
 
     def subscribe(
         self,

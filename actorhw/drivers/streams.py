@@ -18,13 +18,16 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Protocol
 
 from actorhw.core.errors import ActorHwError, DriverError, InvalidArgumentError, TimedOutError
 from actorhw.core.events import EventBus, Overflow, Subscription
 from actorhw.core.log import logger
 from actorhw.core.messages import StreamAction, StreamData, StreamSource
+
+#: One sample for `StreamWriter.publish_all`: (channel, data, stream_type, timestamp).
+Sample = tuple[str, tuple[Any, ...], str, float | None]
 
 #: The commands every streaming driver has, with their descriptions.
 STREAM_COMMANDS: Mapping[str, str] = {
@@ -128,6 +131,7 @@ class StreamWriter:
         self._stop = stop
         self.published = 0
         """Samples published so far in this acquisition."""
+        self._channels: dict[str, str] = {}  # channel -> "board.channel"
 
     @property
     def running(self) -> bool:
@@ -166,6 +170,37 @@ class StreamWriter:
                 seq=self.published,
             )
         )
+
+    def publish_all(self, samples: Iterable[Sample]) -> None:
+        """Publish ``samples`` in order, each as `publish` would, handed to every
+        subscriber as one batch: a reader waiting for the stream wakes once for them
+        all, not once per sample (a driver that reads its samples in bursts).  Each
+        subscriber's overflow policy applies sample by sample, as with `publish`.
+
+        Args:
+            samples: ``(channel, data, stream_type, timestamp)`` per sample; see
+                `publish` (a timestamp of None is now).
+        """
+        board, seq, channels = self.board, self.published, self._channels
+        events = []
+        for channel, data, stream_type, timestamp in samples:
+            full = channels.get(channel)
+            if full is None:
+                full = channels[channel] = f"{board}.{channel}"
+            seq += 1
+            events.append(
+                StreamData(
+                    stream_type=stream_type,
+                    channel=full,
+                    timestamp=time.time() if timestamp is None else timestamp,
+                    source=StreamSource.DEVICE,
+                    action=StreamAction.DATA,
+                    data=data,
+                    seq=seq,
+                )
+            )
+        self.published = seq
+        self._bus.publish_all(events)
 
     def notice(self, action: StreamAction, data: tuple[Any, ...]) -> None:
         """Publish a runtime notice (START, STOP, ERROR) on the board's stream."""

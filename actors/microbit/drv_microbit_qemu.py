@@ -32,7 +32,7 @@ from actorhw.drivers.mpy_peripherals import (
     MicrobitDisplay,
     literal,
 )
-from actorhw.drivers.streams import StreamWriter
+from actorhw.drivers.streams import Sample, StreamWriter
 from actorhw.links.qemu import QemuMicrobit
 from actorhw.links.raw_repl import RawReplLink
 
@@ -224,45 +224,53 @@ class MicrobitQemuBoard(BoardDriver):
     def acquisition_loop(self, stream: StreamWriter) -> None:
         """One exec per sample, run in bursts of up to BURST_S on the board's I/O thread:
         device operations queued there interleave between bursts, and the thread hop
-        is paid once a burst, not once a sample.  Samples are published from here."""
+        is paid once a burst, not once a sample.  Samples are published from here, one
+        batch per burst.  At full speed each burst queues the next one on the I/O
+        thread as it ends (behind any work already waiting there), so the board goes
+        on sampling while a burst is handed here and published."""
         channels, interval = self._acq
         call = f"{_SAMPLER}()"
+        deadline = OP_TIMEOUT + BURST_S + 1
 
-        def burst(link: RawReplLink) -> list[tuple[float, str]]:
+        def burst(link: RawReplLink) -> tuple[list[tuple[float, str]], PendingIO | None]:
             end = time.monotonic() + BURST_S
             taken: list[tuple[float, str]] = []
             while stream.running:
                 taken.append((time.time(), link.exec_checked(call, timeout=OP_TIMEOUT)))
                 if interval or time.monotonic() >= end:
                     break
-            return taken
+            following = None
+            if stream.running and not interval:
+                with contextlib.suppress(LinkLostError):  # the loop's own submit says so
+                    following = self.submit(burst, what="sample")
+            return taken, following
 
-        while stream.running:
-            taken = self.submit(burst, what="sample").wait(timeout=OP_TIMEOUT + BURST_S + 1)
-            for now, text in taken:
-                self._publish_sample(stream, channels, now, text)
-            if interval and stream.wait(interval):
-                return
+        pending = self.submit(burst, what="sample") if stream.running else None
+        while pending is not None:
+            taken, pending = pending.wait(timeout=deadline)
+            stream.publish_all(self._samples(channels, taken))
+            if pending is None and stream.running and not stream.wait(interval):
+                pending = self.submit(burst, what="sample")
 
-    def _publish_sample(
-        self, stream: StreamWriter, channels: tuple[str, ...], now: float, text: str
-    ) -> None:
-        try:
-            values = [int(v) for v in text.split()]
-        except ValueError:
-            raise ResultParseError(
-                f"{self.board}: the sampler printed {text[:80]!r}", text=text[:200]
-            ) from None
-        i = 0
-        for channel in channels:
-            if channel == "accelerometer":
-                stream.publish(
-                    channel, tuple(values[i : i + 3]), stream_type=channel, timestamp=now
-                )
-                i += 3
-            else:
-                stream.publish(channel, (values[i],), stream_type="analog", timestamp=now)
-                i += 1
+    def _samples(self, channels: tuple[str, ...], taken: list[tuple[float, str]]) -> list[Sample]:
+        """The samples of a burst's printed lines, channel by channel in order."""
+        samples: list[Sample] = []
+        for now, text in taken:
+            try:
+                values = [int(v) for v in text.split()]
+            except ValueError:
+                raise ResultParseError(
+                    f"{self.board}: the sampler printed {text[:80]!r}", text=text[:200]
+                ) from None
+            i = 0
+            for channel in channels:
+                if channel == "accelerometer":
+                    samples.append((channel, tuple(values[i : i + 3]), channel, now))
+                    i += 3
+                else:
+                    samples.append((channel, (values[i],), "analog", now))
+                    i += 1
+        return samples
 
     def cleanup_acquisition(self) -> None:
         """Forget the sampler on the board (best effort: the link may be gone)."""
