@@ -274,13 +274,33 @@ class Codec:
                 size=size,
                 max_size=self._max_size,
             )
+        message = self._short(data)
+        if message is not None:
+            return message
         cls, payload = self._open(self._unpack(data, size))
-        fields = _FLAT.get(cls)
-        if fields is not None:  # the short way: a payload the unpacker checked
-            message = flat.structure(fields, cls, payload)
-            if message is not None:
-                return message
         return self.structure(payload, cls)
+
+    @staticmethod
+    def _short(data: bytes | bytearray | memoryview) -> object | None:
+        """decode's short way (codec_flat): a flat message laid out exactly as `encode`
+        writes it; None for anything else (the long way decides, and says why)."""
+        try:
+            envelope = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
+        except Exception:
+            return None
+        if type(envelope) is not dict or len(envelope) != 3:
+            return None
+        tag, payload = envelope.get("t"), envelope.get("m")
+        if type(tag) is not str or type(payload) is not dict:
+            return None
+        cls = MESSAGE_TYPES.get(tag)
+        fields = _FLAT.get(cls) if cls is not None else None
+        if cls is None or fields is None:
+            return None
+        if not flat.laid_out(bytes(data[:48]), tag, SCHEMA_VERSION, len(payload)):
+            return None  # another layout: duplicate keys, another version...
+        message: object | None = flat.structure(fields, cls, payload)
+        return message
 
     def structure(self, payload: Any, cls: type[M]) -> M:
         """The ``cls`` message of ``payload``: decode's last step, for a message nested in

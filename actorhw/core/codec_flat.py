@@ -101,11 +101,23 @@ def unstructure(fields: tuple[Field, ...], message: Any) -> dict[str, Any] | Non
     return out
 
 
+def laid_out(head: bytes, tag: str, version: int, entries: int) -> bool:
+    """Whether ``head`` (a message's first bytes) is an envelope as the codec writes it:
+    a map of exactly "t" (``tag``), "v" (``version``) and "m", in that order, "m" a map
+    of ``entries`` entries.  Then neither map holds a duplicate key (each header says
+    as many entries as its decoded map has)."""
+    name = tag.encode()
+    if len(name) > 31 or not 0 <= version < 128 or entries > 15:
+        return False
+    prefix = b"\x83\xa1t%c%s\xa1v%c\xa1m%c" % (0xA0 | len(name), name, version, 0x80 | entries)
+    return head.startswith(prefix)
+
+
 def structure(fields: tuple[Field, ...], cls: Callable[..., Any], payload: Any) -> Any:
-    """The ``cls`` message of ``payload`` (a map from the codec's unpacker: str keys,
-    no ext types); None if anything in it is not exactly as expected (cattrs decides)."""
-    if type(payload) is not dict:
-        return None
+    """The ``cls`` message of ``payload`` (a decoded map whose keys and layout were
+    checked: `laid_out`); None if anything in it is not exactly as expected (cattrs
+    decides).  A ``tuple[Any, ...]`` may hold plain values only and a
+    ``dict[str, Any]`` must be empty: nothing nested is taken the short way."""
     kwargs: dict[str, Any] = {}
     for name, kind, kinds, optional in fields:
         value = payload.get(name, _MISSING)
@@ -122,11 +134,11 @@ def structure(fields: tuple[Field, ...], cls: Callable[..., Any], payload: Any) 
             if type(value) is int:
                 value = float(value)
         elif kind == _ANY_TUPLE:
-            if type(value) is not list:
+            if type(value) is not list or not PLAIN.issuperset(map(type, value)):
                 return None
             value = tuple(value)
         elif kind == _ANY_DICT:
-            if type(value) is not dict:
+            if type(value) is not dict or value:
                 return None
         elif value != [] or type(value) is not list:  # _MESSAGES: only none here
             return None

@@ -66,8 +66,7 @@ def test_the_short_way_accepts_only_what_cattrs_accepts_and_builds_the_same(
     tag: str, data: st.DataObject
 ) -> None:
     cls = MESSAGE_TYPES[tag]
-    fields = _FLAT[cls]
-    names = [name for name, *_ in fields]
+    names = [name for name, *_ in _FLAT[cls]]
     # A real message's payload, then some of its fields replaced, left out or added.
     payload = msgpack.unpackb(CODEC.encode(data.draw(STRATEGIES[cls], label=tag)))["m"]
     changes = data.draw(
@@ -80,8 +79,8 @@ def test_the_short_way_accepts_only_what_cattrs_accepts_and_builds_the_same(
     dropped = data.draw(st.sets(st.sampled_from(names)) if names else st.just(set()))
     payload = {k: v for k, v in {**payload, **changes}.items() if k not in dropped}
     envelope = msgpack.packb({"t": tag, "v": SCHEMA_VERSION, "m": payload}, use_bin_type=True)
-    checked = CODEC._unpack(envelope, len(envelope))["m"]  # as decode hands it over
-    short = flat.structure(fields, cls, checked)
+    checked = CODEC._unpack(envelope, len(envelope))["m"]  # what the long way structures
+    short = CODEC._short(envelope)
     slow = _decoded_by_cattrs(cls, checked)
     if short is not None:
         assert type(short) is cls and short == slow
@@ -93,6 +92,35 @@ def test_the_short_way_accepts_only_what_cattrs_accepts_and_builds_the_same(
         assert decoded == slow
 
 
+def _entry(key: str, value: Any) -> bytes:
+    return msgpack.packb(key) + msgpack.packb(value)
+
+
+def test_a_duplicate_key_or_another_layout_is_left_to_the_long_way() -> None:
+    call = {"op": "use", "board": "b", "token": 3}
+    head = _entry("t", "RemoteCall") + _entry("v", SCHEMA_VERSION)
+    # "op" twice in the payload (its header says 4 entries, the map has 3).
+    twice = (
+        b"\x83"
+        + head
+        + msgpack.packb("m")
+        + b"\x84"
+        + b"".join(_entry(k, v) for k, v in [*call.items(), ("op", "open")])
+    )
+    assert CODEC._short(twice) is None
+    with pytest.raises(CodecError, match="duplicate"):
+        CODEC.decode(twice)
+    # "t" twice in the envelope.
+    envelope = b"\x84" + head + _entry("m", call) + _entry("t", "RemoteReply")
+    assert CODEC._short(envelope) is None
+    with pytest.raises(CodecError, match="duplicate"):
+        CODEC.decode(envelope)
+    # The same message, its envelope's keys in another order: decoded the long way.
+    other = msgpack.packb({"m": call, "v": SCHEMA_VERSION, "t": "RemoteCall"})
+    assert CODEC._short(other) is None
+    assert CODEC.decode(other) == RemoteCall(op="use", board="b", token=3)
+
+
 def test_a_use_request_and_its_reply_take_the_short_way_both_ways() -> None:
     call = RemoteCall(op="use", board="microbit", device="BOARD", owner="ci", token=42,
                       name="exec", args=("print(1)", 10.0), timeout=12.0)  # fmt: skip
@@ -101,5 +129,5 @@ def test_a_use_request_and_its_reply_take_the_short_way_both_ways() -> None:
         fields = _FLAT[type(message)]
         assert flat.unstructure(fields, message) is not None
         data = CODEC.encode(message)
-        assert flat.structure(fields, type(message), msgpack.unpackb(data)["m"]) == message
+        assert CODEC._short(data) == message
         assert CODEC.decode(data) == message
