@@ -174,8 +174,43 @@ def default_scheduler() -> Scheduler:
         return _default
 
 
-class _Mailbox:
-    """An actor's inbox that puts its actor on the run queue when mail arrives idle."""
+class _Flag:
+    """pykka's ``actor_stopped`` without a threading.Event per actor (an Event is a
+    Condition, a lock and a deque: about 1 KiB, times 20,000 devices): a bool, and an
+    Event made only for a thread that waits on it."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        event = self._event
+        if event is not None:
+            event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._set:
+            return True
+        with _flag_lock:
+            if self._event is None:
+                self._event = threading.Event()
+        if self._set:  # set before the event existed: set() did not see it
+            self._event.set()
+        return self._event.wait(timeout)
+
+
+class _Mailbox(_Flag):
+    """An actor's inbox that puts its actor on the run queue when mail arrives idle.
+
+    It is also its actor's ``actor_stopped`` flag (a `_Flag`): one object fewer per
+    actor, and one cache line fewer for an ask, which reads both (is_alive, then the
+    turn), to one of 2,000 devices whose state the CPU's caches no longer hold."""
 
     __slots__ = (
         "_actor",
@@ -193,6 +228,7 @@ class _Mailbox:
     # actor itself.
 
     def __init__(self, scheduler: Scheduler) -> None:
+        super().__init__()
         # Most of 20,000 devices never queue a message (asks are handled in the caller's
         # thread when idle): the deque is made with the first put.
         self._envelopes: collections.deque[Envelope[Any]] = _NO_MAIL
@@ -278,37 +314,6 @@ _stripe_counter = itertools.count()
 _NO_MAIL: collections.deque[Any] = collections.deque(maxlen=0)
 
 
-class _Flag:
-    """pykka's ``actor_stopped`` without a threading.Event per actor (an Event is a
-    Condition, a lock and a deque: about 1 KiB, times 20,000 devices): a bool, and an
-    Event made only for a thread that waits on it."""
-
-    __slots__ = ("_event", "_set")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._event: threading.Event | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        self._set = True
-        event = self._event
-        if event is not None:
-            event.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._set:
-            return True
-        with _flag_lock:
-            if self._event is None:
-                self._event = threading.Event()
-        if self._set:  # set before the event existed: set() did not see it
-            self._event.set()
-        return self._event.wait(timeout)
-
-
 _flag_lock = threading.Lock()
 #: URNs of scheduled actors: a random UUID's first part per process, then a counter
 #: (uuid4() per actor costs a read of os.urandom and a string of 45 characters).
@@ -346,10 +351,11 @@ class ScheduledActor(pykka.ThreadingActor):
         return _Mailbox(type(self)._scheduler())
 
     def _init_pykka(self) -> None:
-        """pykka's Actor.__init__, slim: a counter URN, a _Flag (see DispatchActor)."""
+        """pykka's Actor.__init__, slim: a counter URN, the mailbox as the stopped flag
+        (a _Flag; see DispatchActor)."""
         self.actor_urn = f"{_urn_prefix}{next(_urn_counter):012x}"
         self.actor_inbox = self._create_actor_inbox()
-        self.actor_stopped = _Flag()  # type: ignore[assignment]  # is_set, set, wait
+        self.actor_stopped = self.actor_inbox  # type: ignore[assignment]  # is_set, set, wait
         self._actor_ref = self.ref_class(self)
 
     def _start_actor_loop(self) -> None:
