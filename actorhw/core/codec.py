@@ -297,7 +297,7 @@ class Codec:
         fields = _FLAT.get(cls) if cls is not None else None
         if cls is None or fields is None:
             return None
-        if not flat.laid_out(bytes(data[:48]), tag, SCHEMA_VERSION, len(payload)):
+        if not flat.laid_out(data, tag, SCHEMA_VERSION, len(payload)):
             return None  # another layout: duplicate keys, another version...
         message: object | None = flat.structure(fields, cls, payload)
         return message

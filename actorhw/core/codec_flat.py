@@ -16,6 +16,7 @@ tens of microseconds more than these few lines (see docs/cluster.md, "The hot pa
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable
@@ -101,16 +102,21 @@ def unstructure(fields: tuple[Field, ...], message: Any) -> dict[str, Any] | Non
     return out
 
 
-def laid_out(head: bytes, tag: str, version: int, entries: int) -> bool:
-    """Whether ``head`` (a message's first bytes) is an envelope as the codec writes it:
-    a map of exactly "t" (``tag``), "v" (``version``) and "m", in that order, "m" a map
+def laid_out(head: bytes | bytearray | memoryview, tag: str, version: int, entries: int) -> bool:
+    """Whether ``head`` (a message's bytes) starts as the codec writes an envelope: a
+    map of exactly "t" (``tag``), "v" (``version``) and "m", in that order, "m" a map
     of ``entries`` entries.  Then neither map holds a duplicate key (each header says
     as many entries as its decoded map has)."""
+    prefix = _prefix(tag, version, entries)
+    return prefix is not None and head[: len(prefix)] == prefix
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefix(tag: str, version: int, entries: int) -> bytes | None:
     name = tag.encode()
     if len(name) > 31 or not 0 <= version < 128 or entries > 15:
-        return False
-    prefix = b"\x83\xa1t%c%s\xa1v%c\xa1m%c" % (0xA0 | len(name), name, version, 0x80 | entries)
-    return head.startswith(prefix)
+        return None  # not written with these one-byte headers: the long way decides
+    return b"\x83\xa1t%c%s\xa1v%c\xa1m%c" % (0xA0 | len(name), name, version, 0x80 | entries)
 
 
 def structure(fields: tuple[Field, ...], cls: Callable[..., Any], payload: Any) -> Any:
