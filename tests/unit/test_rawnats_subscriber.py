@@ -9,6 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import pytest
+
+from actorhw.cluster import rawnats_subscriber
 from actorhw.cluster.config import ClusterConfig
 from actorhw.cluster.rawnats_subscriber import BlockingSubscriber
 from tests.unit.test_rawnats import JOIN_TIMEOUT, READ_TIMEOUT, FakeNats, Peer, wait_close
@@ -173,3 +176,28 @@ def test_a_closed_connection_is_opened_again_and_a_failing_handler_stops_nothing
         server.stop()
     assert handled == [b"boom", b"again"]
     assert server.accepted == 2
+
+
+def test_without_epoll_one_reader_serves_and_none_is_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rawnats_subscriber, "SHARED_WAIT", False)
+    seen: list[tuple[bytes, bool, str]] = []
+    done = threading.Event()
+
+    def script(peer: Peer) -> None:
+        peer.send(request(peer, "reply.1", b"a") + request(peer, "reply.2", b"b"))
+        wait_close(peer)
+
+    def handler(data: bytes, reply: str) -> None:
+        seen.append((data, lane.sub.others_free(), threading.current_thread().name))
+        if len(seen) == 2:
+            done.set()
+
+    server = FakeNats(script)
+    lane = Lane(server, handler, readers=3)
+    try:
+        assert done.wait(READ_TIMEOUT)
+    finally:
+        lane.stop()
+        server.stop()
+    assert [(data, free) for data, free, _name in seen] == [(b"a", False), (b"b", False)]
+    assert len({name for _data, _free, name in seen}) == 1
