@@ -83,6 +83,13 @@ class _Holder:
     opened_generation: int | None = None
 
 
+#: The holders of every device that has none (most, most of the time): shared, never
+#: written (the first acquire gives the actor a dict of its own, the last release takes
+#: it back), so an info or a check of an idle device reads no dict of its own (a cache
+#: line per device when 2,000 are asked in turn) and 20,000 idle devices hold no dict.
+_NO_HOLDERS: dict[int, _Holder] = {}
+
+
 class _DeviceRef(ScheduledRef):
     """A device actor's ref, with what the actor publishes for readers that do not queue
     (see DeviceActor._publish_info)."""
@@ -133,7 +140,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         self._state = DeviceState.UNKNOWN
         self._since = time.time()
         self._reason = "created"
-        self._holders: dict[int, _Holder] = {}
+        self._holders: dict[int, _Holder] = _NO_HOLDERS  # its own dict at the first acquire
         self._generation = 0
         self._last_error: str | None = None
         # The peripheral's operations as callables, for fast_use (made once per actor).
@@ -142,7 +149,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
             self._generation = restore.generation
             self._holders = {
                 h.token: _Holder(h.owner, h.opened_generation) for h in restore.holders
-            }
+            } or _NO_HOLDERS
         self._publish_info()
 
     # Named once for the class (see DispatchActor.methods): 20,000 devices, one table.
@@ -195,6 +202,8 @@ class DeviceActor(ScheduledActor, SupervisedActor):
                 owners_count=len(owners),
             )
         token = next(_tokens)
+        if self._holders is _NO_HOLDERS:
+            self._holders = {}
         self._holders[token] = _Holder(message.owner)
         self._publish_info()
         # Context as keywords (they reach record["extra"]), not bind(): a bound logger
@@ -210,6 +219,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         if holder.opened_generation is not None:
             self._after_close()
         if not self._holders:
+            self._holders = _NO_HOLDERS
             # The last release puts the device back in its power-on state for reuse; a
             # failed reset must not undo a release that already happened.
             try:
