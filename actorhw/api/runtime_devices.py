@@ -219,7 +219,9 @@ class RuntimeDevices(RuntimeRoutes):
         try:
             # A Low call may be preempted: it waits on the I/O thread, where a preemption
             # cancels it if it has not started (see _stop_revoked).
-            result = fast_use(ref, lease, op, args, run_here=priority is not Priority.LOW)
+            result = fast_use(
+                ref, lease, op, args, run_here=priority is not Priority.LOW, deadline=deadline
+            )
             if result is BY_MAILBOX:
                 left = max(0.0, deadline - _monotonic())
                 result = self._ask(device, Use(lease=lease, op=op, args=args), left, ref)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,11 +23,32 @@ from actorhw.drivers.board_driver import PendingIO
 T = TypeVar("T")
 L = TypeVar("L")
 
-__all__ = ["TURN", "CallersTurn", "IOLane", "callers_turn", "in_callers_turn"]
+__all__ = ["TURN", "CallersTurn", "IOLane", "callers_turn", "in_callers_turn", "op_timeout"]
+
+_monotonic = time.monotonic
+_LEAST_S = 0.01
+"""The shortest timeout :func:`op_timeout` gives (a deadline already past still gets
+one try on the wire, and its TimedOutError)."""
 
 
 class _Turn(threading.local):
     here = False
+    deadline: float | None = None
+    """The caller's deadline (``time.monotonic()``) while the runtime's fast dispatch
+    performs an operation in the caller's thread; None elsewhere."""
+
+
+def op_timeout(default: float) -> float:
+    """The timeout for one operation's exchange with the board: what is left of the
+    caller's deadline when the runtime performs it in the caller's thread (so a caller
+    who gave 30 s to a slow board is not cut off at the driver's own bound, and one who
+    gave 0.5 s is not held for longer), else ``default``.  Read it where the operation
+    is submitted, not inside the work (that may run later, on the lane's thread)."""
+    deadline = _turn.deadline
+    if deadline is None:
+        return default
+    left = deadline - _monotonic()
+    return left if left > _LEAST_S else _LEAST_S
 
 
 TURN = _Turn()

@@ -22,7 +22,7 @@ from actorhw.core.errors import InvalidArgumentError, LinkLostError
 from actorhw.core.log import logger
 from actorhw.drivers.board_driver import BoardDriver, PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
-from actorhw.drivers.io_lane import IOLane
+from actorhw.drivers.io_lane import IOLane, op_timeout
 from actorhw.drivers.mpy_peripherals import literal, peripheral_for
 
 __all__ = ["OP_TIMEOUT", "MicroPythonBoard", "ReplLink", "literal"]
@@ -142,17 +142,19 @@ class MicroPythonBoard(BoardDriver):
 
     def query(self, expression: str, *, what: str) -> PendingIO:
         """Evaluate a MicroPython expression; its repr comes back as a Python literal."""
+        timeout = op_timeout(OP_TIMEOUT)
         return self.submit(
             lambda link: literal(
-                link.exec_checked(f"print(repr({expression}))", timeout=OP_TIMEOUT), what
+                link.exec_checked(f"print(repr({expression}))", timeout=timeout), what
             ),
             what=what,
         )
 
     def run(self, statement: str, *, what: str) -> PendingIO:
         """Run a MicroPython statement for its effect."""
+        timeout = op_timeout(OP_TIMEOUT)
         return self.submit(
-            lambda link: (link.exec_checked(statement, timeout=OP_TIMEOUT), None)[1], what=what
+            lambda link: (link.exec_checked(statement, timeout=timeout), None)[1], what=what
         )
 
     def peripheral(self, spec: DeviceSpec) -> Peripheral:

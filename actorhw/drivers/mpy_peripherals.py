@@ -22,6 +22,7 @@ from actorhw.core.ids import DeviceKind
 from actorhw.drivers import mpy_resources
 from actorhw.drivers.board_driver import PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.io_lane import op_timeout
 
 __all__ = ["LinkBoard", "literal", "peripheral_for"]
 
@@ -151,7 +152,8 @@ class MachineLed(MpyPeripheral):
             f"p=machine.Pin({self.pin},machine.Pin.OUT)\np.value(not p.value())\n"
             "print(repr(p.value()==1))"
         )
-        return self.board.submit(lambda link: link.exec_checked(code, timeout=_OP) == "True\n")
+        timeout = op_timeout(_OP)
+        return self.board.submit(lambda link: link.exec_checked(code, timeout=timeout) == "True\n")
 
 
 class MachineButton(MpyPeripheral):
@@ -222,8 +224,9 @@ class MachineSpi(MpyPeripheral):
         rate = int(self.option("baudrate", 1_000_000))
         bus = f"machine.SPI({int(self.option('id', 0))},baudrate={rate})"
         code = f"b=bytearray({len(data)})\n{bus}.write_readinto({data!r},b)\nprint(repr(bytes(b)))"
+        timeout = op_timeout(_OP)
         return self.board.submit(
-            lambda link: _bytes(link.exec_checked(code, timeout=_OP)), what="transfer"
+            lambda link: _bytes(link.exec_checked(code, timeout=timeout)), what="transfer"
         )
 
 

@@ -471,7 +471,13 @@ BY_MAILBOX: Any = object()
 
 
 def fast_use(
-    ref: Any, lease: Lease, op: str, args: tuple[Any, ...], *, run_here: bool = True
+    ref: Any,
+    lease: Lease,
+    op: str,
+    args: tuple[Any, ...],
+    *,
+    run_here: bool = True,
+    deadline: float | None = None,
 ) -> Any:
     """Perform ``op`` for ``lease`` in the caller's thread when the device's peripheral
     allows it (``callers_may_perform``) and the published view says the lease has the
@@ -480,7 +486,9 @@ def fast_use(
     the exchange itself (:func:`~actorhw.drivers.io_lane.in_callers_turn`), with no hop
     to the I/O thread either (unless ``run_here`` is False: a call that may be preempted
     is left on the I/O thread, where a preemption can still cancel it before it
-    starts).  Anything else, a refusal or an error of the
+    starts).  ``deadline`` is the caller's: the peripheral's exchanges take their
+    timeouts from it (:func:`~actorhw.drivers.io_lane.op_timeout`).  Anything else, a
+    refusal or an error of the
     peripheral included, answers :data:`BY_MAILBOX`, and the caller asks the device
     actor, which performs (or refuses) it with its usual errors and fault handling.
     Ownership and lifecycle stay the actor's: only a read of what it published."""
@@ -496,15 +504,15 @@ def fast_use(
     method = view.methods.get(op)
     if method is None:
         return BY_MAILBOX
+    turn = TURN
+    before, was = turn.here, turn.deadline
     try:
-        if run_here:  # in_callers_turn(method, args), inline: one call less
-            before, TURN.here = TURN.here, True
-            try:
-                result = method(*args)
-            finally:
-                TURN.here = before
-        else:
+        # in_callers_turn(method, args), inline (one call less), with the deadline
+        turn.here, turn.deadline = run_here, deadline
+        try:
             result = method(*args)
+        finally:
+            turn.here, turn.deadline = before, was
     except Exception:
         return BY_MAILBOX  # nothing was submitted: the actor performs it, and judges
     if isinstance(result, PendingIO):

@@ -9,14 +9,16 @@ read back; the unix port has no ``machine.Pin`` to run it on.
 from __future__ import annotations
 
 import sys
+import time
 import types
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
 
-from actorhw.core.errors import InvalidArgumentError
+from actorhw.core.errors import InvalidArgumentError, TimedOutError
 from actorhw.drivers.definitions import BoardCatalog
+from actorhw.drivers.io_lane import TURN
 from actorhw.drivers.mpy_board import MicroPythonBoard, ReplLink
 from actorhw.links import RawReplLink
 from tests.fakes_serial import make_link_port
@@ -54,7 +56,10 @@ class FakeMachine(types.ModuleType):
             def __init__(self, pin: Pin) -> None:
                 self.pin = pin
 
+            delay = 0.0  # seconds a read takes (a slow board)
+
             def read_u16(self) -> int:
+                time.sleep(ADC.delay)
                 return 12345
 
         class PWM:
@@ -178,3 +183,30 @@ def test_board_exec_and_kinds_the_api_lacks(pico: tuple[FakeLinkBoard, FakeMachi
     display = next(s for s in microbit.devices if s.name == "DISPLAY")
     with pytest.raises(InvalidArgumentError, match="machine API does not have"):
         board.peripheral(display)
+
+
+def test_an_operation_has_the_callers_deadline_not_the_drivers_own(
+    pico: tuple[FakeLinkBoard, FakeMachine],
+) -> None:
+    # The runtime's fast dispatch performs an operation in the caller's thread with the
+    # caller's deadline in TURN.deadline (tree.device.fast_use); the exchange must get
+    # what is left of it.  Before, it always got the driver's 2 s: a caller who gave a
+    # slow board 10 s failed at 2 s (test_peripherals_act_through_the_board on QEMU at
+    # load 14: "gave no complete answer within 2 s"), and one who gave 0.5 s waited 2 s.
+    board, machine = pico
+    machine.ADC.delay = 2.4  # longer than the driver's own bound (OP_TIMEOUT, 2 s)
+    adc = device(board, "ADC0")
+    try:
+        TURN.deadline = time.monotonic() + 10
+        pending = adc.perform("read", ())
+    finally:
+        TURN.deadline = None
+    assert pending.wait(timeout=10) == 12345
+    machine.ADC.delay = 3.0
+    try:
+        TURN.deadline = time.monotonic() + 0.5
+        pending = adc.perform("read", ())
+    finally:
+        TURN.deadline = None
+    with pytest.raises(TimedOutError, match=r"within 0\.(49|5)"):
+        pending.wait(timeout=10)  # the caller's 0.5 s, not the driver's 2 s
