@@ -7,8 +7,9 @@ a. Scenario files of 1k and 8k steps (each step an acquire-free ``wait`` on a de
    in alternating rounds beside ``tomllib.loads`` of the same text (the floor: parsing
    alone). Figures are the fastest round of each: the work is the same every round, so
    a slower round measures the machine's other load (a burst of it once made one 8k
-   load 16 s beside 0.5 s for 1k: ratio 30, at load 14). Targets: 8k steps load in under 1 s; the 8k/1k time
-   ratio at most 12 (linear is 8; the old loader's rescan per step made it ~64).
+   load 16 s beside 0.5 s for 1k: ratio 30, at load 14). Targets: 8k steps load in
+   under 1 s; the 8k/1k time ratio at most 12 (linear is 8; the old loader's rescan per
+   step made it ~64).
 b. A board file of 1,000 devices (the most a board may have) and one of 50,000 (refused
    by the device limit): loaded by ``BoardCatalog.discover``. Targets: the 1,000-device
    board in under 1 s; the refusal in under 10 s (it was a hang).
