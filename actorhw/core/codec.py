@@ -57,8 +57,12 @@ MESSAGE_TYPES: Mapping[str, type] = MappingProxyType(
 )
 """Every message class, by its wire tag (the class name)."""
 
-_FLAT: Mapping[type, tuple[flat.Field, ...]] = MappingProxyType(
-    {cls: fields for cls in MESSAGE_TYPES.values() if (fields := flat.plan(cls)) is not None}
+_FLAT: Mapping[type, flat.Flat] = MappingProxyType(
+    {
+        cls: short
+        for cls in MESSAGE_TYPES.values()
+        if (short := flat.plan(cls, SCHEMA_VERSION)) is not None
+    }
 )
 """The flat message classes (codec_flat), encoded and decoded the short way."""
 
@@ -231,8 +235,8 @@ class Codec:
         if MESSAGE_TYPES.get(tag) is not type(message):
             raise MalformedMessageError(f"not a message: {type(message).__qualname__}", tag=tag)
         try:
-            fields = _FLAT.get(type(message))
-            payload = flat.unstructure(fields, message) if fields is not None else None
+            short = _FLAT.get(type(message))
+            payload = short.unstructure(message) if short is not None else None
             if payload is None:
                 payload = self._converter.unstructure(message)
             data: bytes = msgpack.packb(
@@ -285,21 +289,19 @@ class Codec:
         """decode's short way (codec_flat): a flat message laid out exactly as `encode`
         writes it; None for anything else (the long way decides, and says why)."""
         try:
-            envelope = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
+            envelope = msgpack.unpackb(data, ext_hook=_refuse_ext)  # str keys, no raw
         except Exception:
             return None
         if type(envelope) is not dict or len(envelope) != 3:
             return None
         tag, payload = envelope.get("t"), envelope.get("m")
-        if type(tag) is not str or type(payload) is not dict:
+        cls = MESSAGE_TYPES.get(tag) if type(tag) is str else None
+        short = _FLAT.get(cls) if cls is not None else None
+        if short is None or short.prefix is None or type(payload) is not dict:
             return None
-        cls = MESSAGE_TYPES.get(tag)
-        fields = _FLAT.get(cls) if cls is not None else None
-        if cls is None or fields is None:
-            return None
-        if not flat.laid_out(data, tag, SCHEMA_VERSION, len(payload)):
-            return None  # another layout: duplicate keys, another version...
-        message: object | None = flat.structure(fields, cls, payload)
+        if data[: len(short.prefix)] != short.prefix:
+            return None  # another layout: a duplicate key, another version, fields left out
+        message: object | None = short.structure(payload)
         return message
 
     def structure(self, payload: Any, cls: type[M]) -> M:
