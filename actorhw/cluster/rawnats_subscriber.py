@@ -147,7 +147,7 @@ class BlockingSubscriber(BlockingNats):
             message = self._take(waiting)
             if message is not None:
                 self._counted(-1)  # before another reader may look
-                if complete(self._buf):
+                if self._buf and complete(self._buf):
                     waiting.nudge()  # more came in the same read: another reader takes it
             return message
 

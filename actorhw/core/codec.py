@@ -269,9 +269,12 @@ class Codec:
             MalformedMessageError: anything else wrong (shape, fields, field types, ext
                 types, trailing bytes, unresolvable device ids).
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
+        if type(data) is bytes:
+            size = len(data)
+        elif isinstance(data, bytes | bytearray | memoryview):
+            size = memoryview(data).nbytes
+        else:
             raise MalformedMessageError(f"expected bytes, got {type(data).__name__}")
-        size = memoryview(data).nbytes
         if size > self._max_size:
             raise MessageTooLargeError(
                 f"message of {size} bytes, over {self._max_size}",
