@@ -314,7 +314,7 @@ class DirectCalls:
                     tick=cl.config.heartbeat,
                     check=functools.partial(self._still_online, host, what),
                 )  # fmt: skip
-                return wire.raise_reply(wire.decode(answer, RemoteReply))
+                return wire.decode_value_reply(answer)
             except rawnats.NoResponder:  # no fast lane there (yet): the full path
                 return SLOW
             except TimeoutError:

@@ -217,13 +217,20 @@ class FastLane:
 
     def _answer_blocking(self, started: UseInFlight, call: RemoteCall, reply: str) -> None:
         try:
-            answer = RemoteReply(value=(started.result(call.timeout),))
+            value = started.result(call.timeout)
         except ActorHwError as e:
-            answer = wire.error_reply(e)
+            self._send(reply, wire.error_reply(e))
         except Exception as e:
             logger.opt(exception=e).error("host {}: request failed: {!r}", self._host.name, e)
-            answer = wire.error_reply(ActorHwError(f"host {self._host.name} failed: {e!r}"))
-        self._send(reply, answer)
+            self._send(
+                reply, wire.error_reply(ActorHwError(f"host {self._host.name} failed: {e!r}"))
+            )
+        else:
+            try:
+                data = wire.encode_value_reply(value)
+            except ActorHwError as e:  # a result msgpack cannot carry
+                data = wire.encode(wire.error_reply(e))
+            self._conn.publish(reply, data)
 
     def _send(self, reply: str, answer: RemoteReply) -> None:
         try:

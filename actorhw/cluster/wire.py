@@ -12,8 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgpack
+
 from actorhw.core import errors
 from actorhw.core.codec import Codec
+from actorhw.core.codec_flat import PLAIN
 from actorhw.core.errors import ActorHwError, HostUnreachableError, MalformedMessageError
 from actorhw.core.lifecycle import SharingPolicy
 from actorhw.core.messages.cluster import LeaseRecord, RemoteReply
@@ -24,8 +27,10 @@ if TYPE_CHECKING:
 M = TypeVar("M")
 T = TypeVar("T")
 
+#: The largest message, in bytes (the codec's limit).
+MAX_SIZE = 1 << 20
 #: Cluster messages hold no device ids, so one codec serves every host and client.
-CODEC = Codec()
+CODEC = Codec(max_size=MAX_SIZE)
 
 #: Largest number of compare-and-set retries of one read-modify-write.
 CAS_RETRIES = 8
@@ -44,6 +49,57 @@ def decode(data: bytes, kind: type[M]) -> M:
             f"expected {kind.__name__}, got {type(message).__name__}", tag=type(message).__name__
         )
     return message
+
+
+def _value_reply_parts() -> tuple[bytes, bytes]:
+    """The bytes of ``RemoteReply(value=(v,))`` before and after ``v``'s own."""
+    mark = "\x00actorhw: the value\x00"
+    data = CODEC.encode(RemoteReply(value=(mark,)))
+    packed: bytes = msgpack.packb(mark, use_bin_type=True)
+    assert data.count(packed) == 1
+    head, _, tail = data.partition(packed)
+    return head, tail
+
+
+_REPLY_HEAD, _REPLY_TAIL = _value_reply_parts()
+
+
+def encode_value_reply(value: Any) -> bytes:
+    """``encode(RemoteReply(value=(value,)))``: the same bytes, made by packing
+    ``value`` alone into the reply's fixed bytes when it is a plain value (a call's
+    usual answer: a str, a number, None)."""
+    if type(value) in PLAIN:
+        packed: bytes = msgpack.packb(value, use_bin_type=True)
+        data = _REPLY_HEAD + packed + _REPLY_TAIL
+        if len(data) <= MAX_SIZE:
+            return data
+    return encode(RemoteReply(value=(value,)))
+
+
+def decode_value_reply(data: bytes) -> Any:
+    """``raise_reply(decode(data, RemoteReply))``, taking the value out of the reply's
+    fixed bytes when they are exactly those of a plain value's reply (no error)."""
+    head, tail = _REPLY_HEAD, _REPLY_TAIL
+    if (
+        type(data) is bytes
+        and len(head) + len(tail) < len(data) <= MAX_SIZE
+        and data.startswith(head)
+        and data.endswith(tail)
+    ):
+        try:
+            value = msgpack.unpackb(data[len(head) : len(data) - len(tail)], ext_hook=_no_ext)
+        except Exception:
+            value = _NOT_PLAIN
+        if type(value) in PLAIN:
+            return value
+    return raise_reply(decode(data, RemoteReply))
+
+
+_NOT_PLAIN: Any = object()
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError(code)
 
 
 def structure(value: Any, kind: type[M]) -> M:
