@@ -44,7 +44,7 @@ from actorhw.core.messages import (
 )
 from actorhw.drivers.board_driver import PendingIO
 from actorhw.tree.asks import DEFAULT_ASK_TIMEOUT, ask, ask_later, ask_now, by_urn
-from actorhw.tree.device import BY_MAILBOX, fast_use, published_info
+from actorhw.tree.device_views import BY_MAILBOX, fast_use, published_info
 from actorhw.tree.limiter import next_op_id
 
 H = TypeVar("H", bound=Handle)

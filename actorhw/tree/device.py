@@ -52,9 +52,19 @@ from actorhw.core.messages import (
 )
 from actorhw.drivers.board_driver import OPERATIONS, PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
-from actorhw.drivers.io_lane import TURN
-from actorhw.tree.scheduler import ScheduledActor, ScheduledRef
+from actorhw.tree.device_views import BY_MAILBOX, DeviceRef, UseView, fast_use, published_info
+from actorhw.tree.scheduler import ScheduledActor
 from actorhw.tree.supervision import SupervisedActor
+
+__all__ = [
+    "BY_MAILBOX",
+    "FAULTS",
+    "INSPECTABLE",
+    "DeviceActor",
+    "fast_use",
+    "is_fault",
+    "published_info",
+]
 
 #: Lease tokens are unique in the process, so a lease from before a restart is stale.
 _tokens = itertools.count(1)
@@ -90,13 +100,6 @@ class _Holder:
 _NO_HOLDERS: dict[int, _Holder] = {}
 
 
-class _DeviceRef(ScheduledRef):
-    """A device actor's ref, with what the actor publishes for readers that do not queue
-    (see DeviceActor._publish_info)."""
-
-    __slots__ = ("published_info", "use_view")
-
-
 class DeviceActor(ScheduledActor, SupervisedActor):
     """The actor of one device. Construct through the board actor, not by hand."""
 
@@ -116,7 +119,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         "_state",
         "actor_stopped",
     )
-    ref_class = _DeviceRef
+    ref_class = DeviceRef
 
     def __init__(
         self,
@@ -164,7 +167,7 @@ class DeviceActor(ScheduledActor, SupervisedActor):
         ref.published_info = info
         if self._peripheral.callers_may_perform:
             generation = self._generation
-            ref.use_view = _UseView(
+            ref.use_view = UseView(
                 device=self._device,
                 available=self._state in AVAILABLE,
                 open_now={
@@ -442,83 +445,3 @@ DeviceActor.methods = {
     Crash: lambda actor, m: actor.crash(m.reason),
     TakeSnapshot: lambda actor, _m: actor.snapshot(),
 }
-
-
-def published_info(ref: Any) -> DeviceInfo | None:
-    """The info a running device actor last published, without asking it (None: not a
-    device actor, or not running)."""
-    info = getattr(ref, "published_info", None)
-    return info if isinstance(info, DeviceInfo) and ref.is_alive() else None
-
-
-@attrs.frozen(kw_only=True)
-class _UseView:
-    """What a caller's thread needs to perform an operation without the mailbox: the
-    device's leases and state as its actor last published them (immutable)."""
-
-    device: DeviceId
-    available: bool
-    open_now: dict[int, str]
-    """token -> owner of the leases that have the device open in this generation."""
-    methods: Mapping[str, Callable[..., Any]]
-    """The peripheral's operations (`Peripheral.operations`)."""
-    watch: Callable[[Any], None]
-    report: Callable[[BaseException | None], None]
-
-
-#: fast_use found a reason to go through the mailbox (which answers it properly).
-BY_MAILBOX: Any = object()
-
-
-def fast_use(
-    ref: Any,
-    lease: Lease,
-    op: str,
-    args: tuple[Any, ...],
-    *,
-    run_here: bool = True,
-    deadline: float | None = None,
-) -> Any:
-    """Perform ``op`` for ``lease`` in the caller's thread when the device's peripheral
-    allows it (``callers_may_perform``) and the published view says the lease has the
-    device open in this generation and the device is available: a function call
-    instead of two thread hops; and when the board's I/O lane is idle the caller runs
-    the exchange itself (:func:`~actorhw.drivers.io_lane.in_callers_turn`), with no hop
-    to the I/O thread either (unless ``run_here`` is False: a call that may be preempted
-    is left on the I/O thread, where a preemption can still cancel it before it
-    starts).  ``deadline`` is the caller's: the peripheral's exchanges take their
-    timeouts from it (:func:`~actorhw.drivers.io_lane.op_timeout`).  Anything else, a
-    refusal or an error of the
-    peripheral included, answers :data:`BY_MAILBOX`, and the caller asks the device
-    actor, which performs (or refuses) it with its usual errors and fault handling.
-    Ownership and lifecycle stay the actor's: only a read of what it published."""
-    view = getattr(ref, "use_view", None)
-    if (
-        view is None
-        or lease.device is not view.device
-        or not view.available
-        or view.open_now.get(lease.token) != lease.owner
-        or ref.actor_stopped.is_set()  # not is_alive()
-    ):
-        return BY_MAILBOX
-    method = view.methods.get(op)
-    if method is None:
-        return BY_MAILBOX
-    turn = TURN
-    before, was = turn.here, turn.deadline
-    try:
-        # in_callers_turn(method, args), inline (one call less), with the deadline
-        turn.here, turn.deadline = run_here, deadline
-        try:
-            result = method(*args)
-        finally:
-            turn.here, turn.deadline = before, was
-    except Exception:
-        return BY_MAILBOX  # nothing was submitted: the actor performs it, and judges
-    if isinstance(result, PendingIO):
-        if result.ran_here:
-            if result.error is not None:
-                view.report(result.error)
-        else:
-            result.future.add_done_callback(view.watch)
-    return result
