@@ -250,6 +250,7 @@ class RuntimeDevices(RuntimeRoutes):
         priority: Priority = Priority.NORMAL,
         exclusive: bool = False,
         run_here: bool = False,
+        timeout: float | None = None,
     ) -> UseInFlight | None:
         """Start ``op`` as `use` would, without waiting for the limiter, when it can:
         the device's route is known, the limiter admits it at once and the device hands
@@ -257,8 +258,9 @@ class RuntimeDevices(RuntimeRoutes):
         submits to the board's I/O lane; not run here, even on an idle lane: this thread
         may be an event loop's).  With ``run_here`` (a thread that would only wait for
         it anyway) a non-Low operation on an idle lane runs in this thread, as in `use`,
-        and comes back ended.  Its `UseInFlight` says when it ends; None: nothing was
-        started (call `use`)."""
+        and comes back ended.  ``timeout``, the caller's, bounds the operation's exchanges
+        with the board (else the driver's own bound).  Its `UseInFlight` says when it
+        ends; None: nothing was started (call `use`)."""
         device = lease_of(lease).device
         ref = self._routes.get(device)
         if op == "interrupt" or ref is None or not ref.is_alive():
@@ -271,7 +273,8 @@ class RuntimeDevices(RuntimeRoutes):
             return None
         try:
             here = run_here and priority is not Priority.LOW  # Low: preemptible, see use()
-            result = fast_use(ref, lease, op, args, run_here=here)
+            deadline = None if timeout is None else _monotonic() + timeout
+            result = fast_use(ref, lease, op, args, run_here=here, deadline=deadline)
         except BaseException:
             self._limiter_now().finish(ticket)
             raise

@@ -328,7 +328,10 @@ class Host:
         opened lease, a free slot, a board whose I/O thread answers): no worker thread
         between this loop and the board.  Anything else runs on a worker."""
         rt, priority, args = self.runtime, priority_of(call), tuple(call.args)
-        started = rt.start_use(local, call.name, args, priority=priority, exclusive=call.exclusive)
+        started = rt.start_use(
+            local, call.name, args, priority=priority, exclusive=call.exclusive,
+            timeout=call.timeout,
+        )  # fmt: skip
         if started is None:
             return await self._run(
                 rt.use, local, call.name, args, timeout=call.timeout, priority=priority,

@@ -131,6 +131,7 @@ class FastLane:
             started = host.runtime.start_use(
                 local, call.name, call.args, priority=priority,
                 exclusive=call.exclusive, run_here=self._conn.others_free(),
+                timeout=call.timeout,
             )  # fmt: skip
         except ActorHwError as e:
             self._send(reply, wire.error_reply(e))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from actorhw.core.messages import (
 )
 from actorhw.drivers.board_driver import PendingIO, Peripheral
 from actorhw.drivers.definitions import DeviceSpec
+from actorhw.drivers.io_lane import TURN, op_timeout
 from actorhw.tree.asks import ask
 from actorhw.tree.device import BY_MAILBOX, DeviceActor, fast_use
 from actorhw.tree.limiter import OperationLimiterActor, fast_lane, next_op_id
@@ -68,9 +70,11 @@ class _Recorder(Peripheral):
         super().__init__(DeviceSpec(name="PIN0", kind=DeviceKind.GPIO, policy=SharingPolicy.SINGLE))
         self.io = concurrent.futures.ThreadPoolExecutor(1)
         self.performed_by: list[str] = []
+        self.timeouts: list[float] = []
 
     def perform(self, verb: str, args: tuple[Any, ...]) -> Any:
         self.performed_by.append(threading.current_thread().name)
+        self.timeouts.append(op_timeout(2.0))
         return PendingIO(self.io.submit(lambda: True), what=verb)
 
     def reset(self) -> None:
@@ -173,3 +177,17 @@ def test_the_fast_lane_keeps_an_exclusive_operation_alone_on_its_device() -> Non
         assert (stats.active, stats.waiting, stats.admitted) == (0, 0, 2)
     finally:
         ref.stop()
+
+
+def test_an_operation_in_the_callers_thread_sees_the_callers_deadline(device: Any) -> None:
+    # fast_use hands the caller's deadline to the peripheral (op_timeout); elsewhere it
+    # gets the driver's own bound, and the caller's turn is put back after the call.
+    ref, peripheral = device
+    lease = ask(ref, Acquire(owner="t"), timeout=5)
+    ask(ref, Open(lease=lease), timeout=5)
+    fast_use(ref, lease, "read", (), deadline=time.monotonic() + 30).wait(timeout=5)
+    fast_use(ref, lease, "read", (), run_here=False, deadline=time.monotonic() + 0.5)
+    fast_use(ref, lease, "read", ()).wait(timeout=5)
+    long, short, default = peripheral.timeouts
+    assert 25 < long <= 30 and 0 < short <= 0.5 and default == 2.0
+    assert TURN.deadline is None and TURN.here is False
